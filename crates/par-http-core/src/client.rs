@@ -1,0 +1,103 @@
+//! The runtime-generic client: configuration, a dispatch and a runtime, shared by
+//! every request and scope made from it.
+//!
+//! The facade's blocking `Client` and async `AsyncClient` both wrap this type, so
+//! requests are prepared (default headers applied) in one place.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::Method;
+
+use crate::config::Config;
+use crate::dispatch::{Dispatch, Http1Dispatch};
+use crate::error::Result;
+use crate::request::{IntoUrl, Request, RequestBuilder};
+use crate::response::Response;
+use crate::runtime::Runtime;
+use crate::scope::{Scope, ScopeOptions};
+
+/// A client: cheap to clone, all clones share one connection pool.
+#[derive(Clone)]
+pub struct Client {
+    runtime: Arc<dyn Runtime>,
+    dispatch: Arc<dyn Dispatch>,
+    config: Arc<Config>,
+}
+
+impl Client {
+    /// A client that sends through the pooled HTTP/1.1 connector on `runtime`.
+    pub fn new(runtime: Arc<dyn Runtime>, config: Config) -> Self {
+        let config = Arc::new(config);
+        let dispatch = Arc::new(Http1Dispatch::new(runtime.clone(), config.clone()));
+        Self {
+            runtime,
+            dispatch,
+            config,
+        }
+    }
+
+    /// A client that sends through `dispatch` (a mock, a proxy, ...) instead.
+    pub fn with_dispatch(runtime: Arc<dyn Runtime>, dispatch: Arc<dyn Dispatch>, config: Config) -> Self {
+        Self {
+            runtime,
+            dispatch,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The runtime that runs this client's tasks.
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.runtime
+    }
+
+    /// The dispatch requests go through.
+    pub fn dispatch(&self) -> &Arc<dyn Dispatch> {
+        &self.dispatch
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Starts building a request.
+    pub fn request(&self, method: Method, url: impl IntoUrl) -> RequestBuilder {
+        RequestBuilder::new(method, url, None)
+    }
+
+    /// Builds `builder` and applies the client's configuration to it.
+    pub fn prepare(&self, builder: RequestBuilder) -> Result<Request> {
+        let mut request = builder.build()?;
+        for (name, value) in &self.config.default_headers {
+            if !request.headers.contains_key(name) {
+                request.headers.insert(name.clone(), value.clone());
+            }
+        }
+        Ok(request)
+    }
+
+    /// Sends one request and waits for its response head.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels the request and closes its connection.
+    pub async fn send(&self, builder: RequestBuilder) -> Result<Response> {
+        let request = self.prepare(builder)?;
+        self.dispatch.send(request).await
+    }
+
+    /// Opens a parallel scope on this client.
+    pub fn scope(&self, options: ScopeOptions) -> Scope {
+        Scope::new(self.clone(), options)
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("dispatch", &self.dispatch)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,330 @@
+//! One HTTP/1.1 connection: a byte stream, its read buffer, and the exchange loop.
+//!
+//! This is the only place where bytes meet a socket. [`Connection::send_request`] runs
+//! the sans-IO encoder into a buffer and writes it; [`Connection::read_head`] pumps the
+//! socket through a [`ResponseDecoder`] until the head is complete. The body is then
+//! streamed by [`crate::conn_body`], which owns the connection until the message ends.
+
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use futures_lite::future::poll_fn;
+use url::Position;
+
+use crate::body::BodyParts;
+use crate::error::{Error, ErrorKind};
+use crate::h1::{self, BodyFraming, Event, ResponseDecoder, ResponseHead};
+use crate::request::Request;
+use crate::runtime::BoxIo;
+
+/// Bytes read from the socket per read call once a body is streaming.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Largest request body copied into the head's buffer to go out in one write.
+const COALESCE_BODY_MAX: usize = 16 * 1024;
+
+/// An open HTTP/1.1 connection.
+pub(crate) struct Connection {
+    io: BoxIo,
+    /// Received bytes; `buf[start..]` is not consumed yet.
+    buf: Vec<u8>,
+    start: usize,
+    /// How many exchanges completed on this connection.
+    pub(crate) completed: u32,
+}
+
+/// Why sending a request failed, and whether it may be retried.
+pub(crate) struct SendFailure {
+    pub(crate) error: Error,
+    /// True when no byte of a response was received, so an idempotent request can be
+    /// repeated on a fresh connection.
+    pub(crate) nothing_received: bool,
+}
+
+impl Connection {
+    pub(crate) fn new(io: BoxIo) -> Self {
+        Self {
+            io,
+            buf: Vec::new(),
+            start: 0,
+            completed: 0,
+        }
+    }
+
+    /// The received bytes not consumed yet.
+    pub(crate) fn buffered(&self) -> &[u8] {
+        self.buf.get(self.start..).unwrap_or_default()
+    }
+
+    /// Marks `n` buffered bytes as consumed.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.buf.len());
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+    }
+
+    /// Where the unconsumed bytes start in the buffer.
+    pub(crate) fn consumed_offset(&self) -> usize {
+        self.start
+    }
+
+    /// Marks `n` bytes consumed by the decoder while `keep` (a range of the buffer whose
+    /// body bytes are not delivered yet) stays readable through [`Self::buffered_raw`].
+    pub(crate) fn consume_keeping(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.buf.len());
+    }
+
+    /// The bytes of `range` in the buffer (kept by [`Self::consume_keeping`]).
+    pub(crate) fn buffered_raw(&self, range: std::ops::Range<usize>) -> &[u8] {
+        self.buf.get(range).unwrap_or_default()
+    }
+
+    /// The kept range was delivered: the buffer may be reset.
+    pub(crate) fn release_pending(&mut self) {
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+    }
+
+    /// Reads more bytes into the buffer. `Ok(0)` means the peer closed the connection.
+    pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.start > 0 && self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+        // Compact before growing: the unconsumed tail moves to the front.
+        if self.start > 0 && self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        let old_len = self.buf.len();
+        self.buf.resize(old_len + READ_CHUNK, 0);
+        let result = match self.buf.get_mut(old_len..) {
+            Some(spare) => Pin::new(&mut self.io).poll_read(cx, spare),
+            None => Poll::Ready(Ok(0)),
+        };
+        let n = match &result {
+            Poll::Ready(Ok(n)) => *n,
+            _ => 0,
+        };
+        self.buf.truncate(old_len + n);
+        result
+    }
+
+    /// True when the buffer is empty (no unconsumed byte).
+    pub(crate) fn is_buffer_empty(&self) -> bool {
+        self.start >= self.buf.len()
+    }
+
+    /// Checks, without waiting, whether an idle connection is still usable: the peer
+    /// has not closed it and has not sent anything unsolicited.
+    pub(crate) fn is_idle_usable(&mut self) -> bool {
+        if !self.is_buffer_empty() {
+            return false;
+        }
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut probe = [0u8; 1];
+        matches!(
+            Pin::new(&mut self.io).poll_read(&mut cx, &mut probe),
+            Poll::Pending
+        )
+    }
+
+    /// Writes `request` (head and body).
+    pub(crate) async fn send_request(
+        &mut self,
+        request: &mut Request,
+        host: &str,
+    ) -> std::result::Result<(), SendFailure> {
+        let fail = |error: Error| SendFailure {
+            error,
+            nothing_received: true,
+        };
+        let body = std::mem::take(&mut request.body);
+        let framing = match body.len() {
+            Some(0) => BodyFraming::Empty,
+            Some(n) => BodyFraming::Length(n),
+            None => BodyFraming::Chunked,
+        };
+        let target = origin_form(&request.url);
+        let mut out = Vec::with_capacity(256);
+        if let Err(err) = h1::encode_request_head(
+            &mut out,
+            &request.method,
+            target,
+            host,
+            &request.headers,
+            framing,
+        ) {
+            request.body = body;
+            return Err(fail(Error::protocol(err)));
+        }
+        let kept = body.try_clone();
+        let write_result = match body.into_parts() {
+            BodyParts::Bytes(bytes) => {
+                if bytes.len() <= COALESCE_BODY_MAX {
+                    out.extend_from_slice(&bytes);
+                    self.io.write_all(&out).await
+                } else {
+                    match self.io.write_all(&out).await {
+                        Ok(()) => self.io.write_all(&bytes).await,
+                        Err(err) => Err(err),
+                    }
+                }
+            }
+            BodyParts::Reader(reader, length) => {
+                self.io.write_all(&out).await?;
+                write_stream(&mut self.io, reader, length).await
+            }
+        };
+        request.body = kept.unwrap_or_default();
+        match write_result {
+            Ok(()) => self.io.flush().await.map_err(|e| fail(Error::io(ErrorKind::Io, e))),
+            Err(err) => Err(fail(Error::io(ErrorKind::Io, err))),
+        }
+    }
+
+    /// Reads until the response head is complete.
+    pub(crate) async fn read_head(
+        &mut self,
+        decoder: &mut ResponseDecoder,
+    ) -> std::result::Result<ResponseHead, SendFailure> {
+        loop {
+            let decoded = decoder.decode(self.buffered());
+            let received = decoder.has_received_bytes();
+            let fail = |error: Error| SendFailure {
+                error,
+                nothing_received: !received,
+            };
+            match decoded {
+                Ok((used, Some(Event::Head(head)))) => {
+                    self.consume(used);
+                    return Ok(head);
+                }
+                Ok((used, Some(_))) => {
+                    // The decoder yields the head first; anything else is a broken invariant
+                    // of the decoder, reported rather than trusted.
+                    self.consume(used);
+                    return Err(fail(Error::new(ErrorKind::Protocol)));
+                }
+                Ok((used, None)) => {
+                    self.consume(used);
+                    let n = poll_fn(|cx| self.poll_fill(cx))
+                        .await
+                        .map_err(|err| fail(Error::io(ErrorKind::Io, err)))?;
+                    if n == 0 {
+                        let err = match decoder.decode_eof() {
+                            Ok(_) => Error::new(ErrorKind::Protocol),
+                            Err(err) => Error::protocol(err),
+                        };
+                        let received = decoder.has_received_bytes();
+                        return Err(SendFailure {
+                            error: err,
+                            nothing_received: !received,
+                        });
+                    }
+                }
+                Err(err) => return Err(fail(Error::protocol(err))),
+            }
+        }
+    }
+}
+
+impl From<io::Error> for SendFailure {
+    fn from(err: io::Error) -> Self {
+        Self {
+            error: Error::io(ErrorKind::Io, err),
+            nothing_received: true,
+        }
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("buffered", &self.buffered().len())
+            .field("completed", &self.completed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The request target in origin form (RFC 9112 §3.2.1): path and query, never empty.
+fn origin_form(url: &url::Url) -> &str {
+    match &url[Position::BeforePath..Position::AfterQuery] {
+        "" => "/",
+        target => target,
+    }
+}
+
+/// Copies a streaming body to the connection, chunked when its length is unknown.
+async fn write_stream(
+    io: &mut BoxIo,
+    mut reader: Box<dyn AsyncRead + Send + Unpin>,
+    length: Option<u64>,
+) -> io::Result<()> {
+    let mut chunk = vec![0u8; READ_CHUNK];
+    let mut framed = Vec::new();
+    let mut sent: u64 = 0;
+    loop {
+        let n = reader.read(&mut chunk).await?;
+        let data = chunk.get(..n).unwrap_or_default();
+        match length {
+            Some(expected) => {
+                sent += n as u64;
+                if sent > expected {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "request body is longer than its declared length",
+                    ));
+                }
+                if n == 0 {
+                    if sent < expected {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "request body is shorter than its declared length",
+                        ));
+                    }
+                    return Ok(());
+                }
+                io.write_all(data).await?;
+            }
+            None => {
+                framed.clear();
+                if n == 0 {
+                    h1::encode_last_chunk(&mut framed);
+                    return io.write_all(&framed).await;
+                }
+                h1::encode_chunk(&mut framed, data);
+                io.write_all(&framed).await?;
+            }
+        }
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_form_targets() {
+        let cases = [
+            ("http://a.test", "/"),
+            ("http://a.test/", "/"),
+            ("http://a.test/x/y?q=1&r", "/x/y?q=1&r"),
+            ("http://a.test/x#frag", "/x"),
+            ("http://a.test/x?q#frag", "/x?q"),
+            ("http://a.test:8080/%20?%20", "/%20?%20"),
+        ];
+        for (url, target) in cases {
+            let url = url::Url::parse(url).unwrap();
+            assert_eq!(origin_form(&url), target, "{url}");
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Opening connections: name resolution, then TCP to each address in turn.
+//!
+//! The policy lives here, once, for every runtime: IP literals skip resolution, addresses
+//! are tried in the order the resolver returned them, and the connect timeout covers
+//! resolution and every attempt together. The runtime only supplies the mechanism
+//! ([`Runtime::resolve`], [`Runtime::connect_tcp`]).
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use futures_lite::future;
+use url::{Host, Url};
+
+use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
+use crate::runtime::{BoxIo, Runtime};
+
+/// Opens a TCP connection to the host and port of `url`.
+pub(crate) async fn connect(
+    runtime: &dyn Runtime,
+    url: &Url,
+    timeout: Option<Duration>,
+) -> Result<BoxIo> {
+    let attempt = connect_any(runtime, url);
+    match timeout {
+        None => attempt.await,
+        Some(limit) => {
+            let sleep = runtime.sleep(limit);
+            future::or(attempt, async move {
+                sleep.await;
+                Err(Error::new(ErrorKind::Timeout(TimeoutPhase::Connect)))
+            })
+            .await
+        }
+    }
+}
+
+async fn connect_any(runtime: &dyn Runtime, url: &Url) -> Result<BoxIo> {
+    let port = url.port_or_known_default().unwrap_or(80);
+    let addrs = match url.host() {
+        Some(Host::Ipv4(ip)) => vec![SocketAddr::new(IpAddr::V4(ip), port)],
+        Some(Host::Ipv6(ip)) => vec![SocketAddr::new(IpAddr::V6(ip), port)],
+        Some(Host::Domain(name)) => runtime
+            .resolve(name, port)
+            .await
+            .map_err(|err| Error::io(ErrorKind::Connect, err))?,
+        None => return Err(Error::new(ErrorKind::InvalidUrl)),
+    };
+    let mut last_error =
+        io::Error::new(io::ErrorKind::NotFound, "the host name resolved to no address");
+    for addr in addrs {
+        match runtime.connect_tcp(addr).await {
+            Ok(io) => return Ok(io),
+            Err(err) => last_error = err,
+        }
+    }
+    Err(Error::io(ErrorKind::Connect, last_error))
+}

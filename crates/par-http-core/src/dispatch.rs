@@ -1,0 +1,278 @@
+//! How a request reaches a server: the [`Dispatch`] trait and its default, the pooled
+//! HTTP/1.1 connector [`Http1Dispatch`].
+//!
+//! Everything above this module (the scope, the clients) sees only `Dispatch`, so a
+//! user's tests can replace the network with a mock. `Http1Dispatch` does the real work:
+//! check a connection out of the [`Pool`], write the request, read the head, and hand
+//! the body stream (which owns the connection) to the [`Response`].
+//!
+//! A request on a reused connection that fails before any response byte arrives is
+//! retried once on a fresh connection when its method is idempotent and its body is in
+//! memory (RFC 9112 §9.3.1): servers close idle connections all the time.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_lite::future;
+use futures_lite::io::AsyncRead;
+use http::Method;
+
+use crate::config::Config;
+use crate::conn::Connection;
+use crate::conn_body::H1Body;
+use crate::connect::connect;
+use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
+use crate::h1::ResponseDecoder;
+use crate::pool::{Grant, Pool, PoolConfig, PoolKey};
+use crate::request::Request;
+use crate::response::{Response, ResponseBody};
+use crate::runtime::{Boxed, Runtime, Task};
+
+/// Body bytes read together with the head, at most: a body that is complete within this
+/// gives its connection back before the response is even collected.
+const PREFETCH_MAX: usize = 64 * 1024;
+
+/// Sends requests. The default is [`Http1Dispatch`]; tests and users can plug their own.
+///
+/// # Examples
+///
+/// A dispatch that answers every request itself:
+///
+/// ```
+/// use par_http_core::{Boxed, Dispatch, Request, Response, ResponseBody, Result};
+///
+/// #[derive(Debug)]
+/// struct Hello;
+///
+/// impl Dispatch for Hello {
+///     fn send(&self, request: Request) -> Boxed<Result<Response>> {
+///         Box::pin(async move {
+///             let body = ResponseBody::from("hello");
+///             Ok(Response::new(request.method, request.url, http::StatusCode::OK, Default::default(), body))
+///         })
+///     }
+/// }
+/// ```
+pub trait Dispatch: Send + Sync + fmt::Debug + 'static {
+    /// Sends `request` and resolves once the response head has arrived.
+    ///
+    /// Errors should name the request ([`Error::with_request`]); the scope adds the name
+    /// if they don't.
+    fn send(&self, request: Request) -> Boxed<Result<Response>>;
+}
+
+/// The pooled HTTP/1.1 connector.
+#[derive(Clone)]
+pub struct Http1Dispatch {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runtime: Arc<dyn Runtime>,
+    pool: Arc<Pool>,
+    config: Arc<Config>,
+    sweeper: Mutex<Option<Task>>,
+    sweeping: Arc<AtomicBool>,
+}
+
+impl Http1Dispatch {
+    /// A connector that opens connections through `runtime`, configured by `config`.
+    pub fn new(runtime: Arc<dyn Runtime>, config: Arc<Config>) -> Self {
+        let pool = Arc::new(Pool::new(PoolConfig {
+            max_connections_per_host: config.max_connections_per_host,
+            max_idle_per_host: config.max_idle_per_host,
+            idle_timeout: config.idle_timeout,
+        }));
+        Self {
+            inner: Arc::new(Inner {
+                runtime,
+                pool,
+                config,
+                sweeper: Mutex::new(None),
+                sweeping: Arc::new(AtomicBool::new(false)),
+            }),
+        }
+    }
+
+    /// Open, idle and waiting counts for the origin of `url` (`scheme://host:port`).
+    pub fn pool_stats(&self, url: &url::Url) -> (usize, usize, usize) {
+        self.inner.pool.stats(&pool_key(url))
+    }
+}
+
+impl fmt::Debug for Http1Dispatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Http1Dispatch")
+            .field("pool", &self.inner.pool)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dispatch for Http1Dispatch {
+    fn send(&self, request: Request) -> Boxed<Result<Response>> {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let method = request.method.clone();
+            let timeout = request.timeout.or(inner.config.timeout);
+            let url = request.url.clone();
+            let result = match timeout {
+                None => send(&inner, request).await,
+                Some(limit) => {
+                    let sleep = inner.runtime.sleep(limit);
+                    future::or(send(&inner, request), async move {
+                        sleep.await;
+                        Err(Error::new(ErrorKind::Timeout(TimeoutPhase::Total)))
+                    })
+                    .await
+                }
+            };
+            inner.ensure_sweeper();
+            result.map_err(|err| err.with_request(&method, url.as_str()))
+        })
+    }
+}
+
+impl Inner {
+    /// Starts the task that closes expired idle connections, if it is not running.
+    fn ensure_sweeper(self: &Arc<Self>) {
+        if self.sweeping.load(Ordering::Acquire) || !self.pool.has_idle() {
+            return;
+        }
+        if self.sweeping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let pool: Weak<Pool> = Arc::downgrade(&self.pool);
+        let runtime = self.runtime.clone();
+        let flag = self.sweeping.clone();
+        let period = self.config.idle_timeout.max(Duration::from_millis(10));
+        let task = self.runtime.spawn(Box::pin(async move {
+            loop {
+                runtime.sleep(period / 2).await;
+                let Some(pool) = pool.upgrade() else {
+                    break;
+                };
+                pool.sweep(runtime.now());
+                if !pool.has_idle() {
+                    break;
+                }
+            }
+            flag.store(false, Ordering::Release);
+        }));
+        let mut slot = self.sweeper.lock().unwrap_or_else(|p| p.into_inner());
+        *slot = Some(task);
+    }
+}
+
+/// The pool key of a URL's origin.
+fn pool_key(url: &url::Url) -> PoolKey {
+    let port = url.port_or_known_default().unwrap_or(80);
+    let host = url.host_str().unwrap_or_default();
+    format!("{}://{}:{}", url.scheme(), host, port).into()
+}
+
+/// The `Host` header value: host, and port when it is not the scheme's default.
+fn host_header(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    )
+}
+
+async fn send(inner: &Arc<Inner>, mut request: Request) -> Result<Response> {
+    let key = pool_key(&request.url);
+    let host = host_header(&request.url);
+    let may_retry = is_idempotent(&request.method) && request.body.as_bytes().is_some();
+    let mut fresh_only = false;
+    loop {
+        let grant = inner
+            .pool
+            .checkout(&key, !fresh_only, inner.runtime.now())
+            .await;
+        let mut pooled = match grant {
+            Grant::Conn(pooled) => pooled,
+            Grant::Slot(slot) => {
+                let io = connect(
+                    inner.runtime.as_ref(),
+                    &request.url,
+                    inner.config.connect_timeout,
+                )
+                .await?;
+                slot.fill(Connection::new(io))
+            }
+        };
+        let reused = pooled.was_reused();
+        let Some(conn) = pooled.conn_mut() else {
+            return Err(Error::new(ErrorKind::Io));
+        };
+        let mut decoder = ResponseDecoder::new(&request.method, &inner.config.limits);
+        let exchange = async {
+            conn.send_request(&mut request, &host).await?;
+            conn.read_head(&mut decoder).await
+        };
+        match exchange.await {
+            Ok(head) => {
+                let mut response = Response::new(
+                    request.method,
+                    request.url,
+                    head.status,
+                    head.headers,
+                    ResponseBody::empty(),
+                );
+                response.set_version(head.version);
+                let mut body = H1Body::new(pooled, decoder);
+                let received = prefetch(&mut body).await?;
+                *response.body_mut() = if body.is_done() {
+                    ResponseBody::from(received)
+                } else {
+                    ResponseBody::from_parts(received, body)
+                };
+                return Ok(response);
+            }
+            Err(failure) => {
+                drop(pooled);
+                if reused && failure.nothing_received && may_retry && !fresh_only {
+                    fresh_only = true;
+                    continue;
+                }
+                return Err(failure.error);
+            }
+        }
+    }
+}
+
+/// Reads the body bytes that are already available (at most [`PREFETCH_MAX`]) without
+/// waiting for more, so that a small body ends and frees its connection right away.
+async fn prefetch(body: &mut H1Body) -> Result<bytes::Bytes> {
+    let mut received = BytesMut::new();
+    future::poll_fn(|cx| {
+        // On the stack of this poll only: the future itself stays small while it waits.
+        let mut chunk = [0u8; 8 * 1024];
+        loop {
+            if received.len() >= PREFETCH_MAX {
+                return Poll::Ready(Ok(()));
+            }
+            match Pin::new(&mut *body).poll_read(cx, &mut chunk) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(n)) => received.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(crate::response::from_io(err))),
+                // Not available yet: the rest streams when the user reads.
+                Poll::Pending => return Poll::Ready(Ok(())),
+            }
+        }
+    })
+    .await?;
+    Ok(received.freeze())
+}

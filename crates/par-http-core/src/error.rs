@@ -1,0 +1,348 @@
+//! The one error type of par-http.
+//!
+//! Every failure a user can see is an [`Error`]: a boxed record of *what* went wrong
+//! ([`ErrorKind`]), *which request* it belongs to (method and URL), and the underlying
+//! cause in [`std::error::Error::source`]. Framing failures carry a typed
+//! [`ProtocolError`](crate::h1::ProtocolError) that says whether the peer or the caller broke the rules.
+//!
+//! The `Display` text describes one level only and its wording is not stable; match on
+//! [`Error::kind`] or the `is_*` predicates instead.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+
+use http::{Method, StatusCode};
+
+use crate::h1::ProtocolError;
+
+/// A `Result` whose error is par-http's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The cause inside an [`Error`], type-erased.
+pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// The phase of a request in which a timeout fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TimeoutPhase {
+    /// Establishing the TCP connection (including name resolution).
+    Connect,
+    /// Waiting for, or reading, the response head.
+    Head,
+    /// Reading the response body.
+    Body,
+    /// The request's total time limit passed.
+    Total,
+    /// The deadline of the enclosing parallel scope passed.
+    ScopeDeadline,
+}
+
+/// What went wrong. Returned by [`Error::kind`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The URL could not be parsed, or is not an `http` URL with a host.
+    InvalidUrl,
+    /// The request could not be built: a header name or value is invalid (for example a
+    /// value containing CR, LF or NUL), or the method is not allowed.
+    InvalidRequest,
+    /// The connection could not be established (resolution, refusal, unreachable).
+    Connect,
+    /// A time limit passed.
+    Timeout(TimeoutPhase),
+    /// The peer sent a response that breaks HTTP/1.1 framing rules.
+    Protocol,
+    /// The response exceeded a configured limit (head size, header count, ...).
+    Limit,
+    /// Writing the request or reading the response head failed at the IO level.
+    Io,
+    /// Reading the response body failed (IO error or truncated body).
+    Body,
+    /// The response had an error status and [`Error::status`] holds it.
+    Status(StatusCode),
+    /// The request was cancelled because its scope ended.
+    Cancelled,
+    /// `next_response` was called while no request of the scope was pending.
+    NoPending,
+    /// The outcome of this handle was already delivered through `next_response`.
+    AlreadyCollected,
+    /// The runtime that drives requests has shut down.
+    RuntimeGone,
+}
+
+/// The error of every par-http operation.
+///
+/// It says what went wrong ([`kind`](Self::kind) and the `is_*` predicates) and which
+/// request it belongs to ([`method`](Self::method), [`url`](Self::url)).
+///
+/// # Examples
+///
+/// ```
+/// use par_http_core::{Error, ErrorKind};
+///
+/// let err = Error::new(ErrorKind::Connect).with_request(&http::Method::GET, "http://127.0.0.1:1/");
+/// assert!(err.is_connect());
+/// assert_eq!(err.method(), Some(&http::Method::GET));
+/// assert_eq!(err.url(), Some("http://127.0.0.1:1/"));
+/// ```
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    method: Option<Method>,
+    url: Option<String>,
+    source: Option<BoxError>,
+}
+
+impl Error {
+    /// An error of `kind` with no request attached yet.
+    pub fn new(kind: ErrorKind) -> Self {
+        Self {
+            inner: Box::new(Inner {
+                kind,
+                method: None,
+                url: None,
+                source: None,
+            }),
+        }
+    }
+
+    /// Attaches an underlying cause, returned by [`source`](StdError::source).
+    pub fn with_source(mut self, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        self.inner.source = Some(source.into());
+        self
+    }
+
+    /// Names the request this error belongs to, unless one is already named.
+    pub fn with_request(mut self, method: &Method, url: &str) -> Self {
+        if self.inner.method.is_none() {
+            self.inner.method = Some(method.clone());
+        }
+        if self.inner.url.is_none() {
+            self.inner.url = Some(url.to_owned());
+        }
+        self
+    }
+
+    pub(crate) fn protocol(err: ProtocolError) -> Self {
+        let kind = if err.is_limit() {
+            ErrorKind::Limit
+        } else if err.is_remote() {
+            ErrorKind::Protocol
+        } else {
+            ErrorKind::InvalidRequest
+        };
+        Self::new(kind).with_source(err)
+    }
+
+    pub(crate) fn io(kind: ErrorKind, err: io::Error) -> Self {
+        Self::new(kind).with_source(err)
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.inner.kind
+    }
+
+    /// The method of the request this error belongs to, if known.
+    pub fn method(&self) -> Option<&Method> {
+        self.inner.method.as_ref()
+    }
+
+    /// The URL of the request this error belongs to, as given (it may be invalid).
+    pub fn url(&self) -> Option<&str> {
+        self.inner.url.as_deref()
+    }
+
+    /// The status code, for errors made by `error_for_status`.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self.inner.kind {
+            ErrorKind::Status(status) => Some(status),
+            _ => None,
+        }
+    }
+
+    /// The framing error behind a [`Protocol`](ErrorKind::Protocol) or
+    /// [`Limit`](ErrorKind::Limit) error, if that is the cause.
+    pub fn protocol_error(&self) -> Option<&ProtocolError> {
+        self.inner.source.as_ref()?.downcast_ref::<ProtocolError>()
+    }
+
+    /// The timeout phase, for timeout errors.
+    pub fn timeout_phase(&self) -> Option<TimeoutPhase> {
+        match self.inner.kind {
+            ErrorKind::Timeout(phase) => Some(phase),
+            _ => None,
+        }
+    }
+
+    /// True if a time limit passed.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.inner.kind, ErrorKind::Timeout(_))
+    }
+    /// True if the connection could not be established.
+    pub fn is_connect(&self) -> bool {
+        self.inner.kind == ErrorKind::Connect
+    }
+    /// True for errors made from an error status.
+    pub fn is_status(&self) -> bool {
+        matches!(self.inner.kind, ErrorKind::Status(_))
+    }
+    /// True if reading the response body failed.
+    pub fn is_body(&self) -> bool {
+        self.inner.kind == ErrorKind::Body
+    }
+    /// True if the request was cancelled because its scope ended.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.kind == ErrorKind::Cancelled
+    }
+    /// True if the peer broke HTTP/1.1 framing rules.
+    pub fn is_protocol(&self) -> bool {
+        self.inner.kind == ErrorKind::Protocol
+    }
+    /// True if a configured limit was exceeded.
+    pub fn is_limit(&self) -> bool {
+        self.inner.kind == ErrorKind::Limit
+    }
+    /// True if the URL was invalid.
+    pub fn is_invalid_url(&self) -> bool {
+        self.inner.kind == ErrorKind::InvalidUrl
+    }
+    /// True if the request could not be built (bad header, bad method).
+    pub fn is_invalid_request(&self) -> bool {
+        self.inner.kind == ErrorKind::InvalidRequest
+    }
+    /// True if an IO error happened before the response head was complete.
+    pub fn is_io(&self) -> bool {
+        self.inner.kind == ErrorKind::Io
+    }
+    /// True if `next_response` was called with no request pending.
+    pub fn is_no_pending(&self) -> bool {
+        self.inner.kind == ErrorKind::NoPending
+    }
+    /// True if this handle's outcome was already delivered by `next_response`.
+    pub fn is_already_collected(&self) -> bool {
+        self.inner.kind == ErrorKind::AlreadyCollected
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.inner.kind);
+        if let Some(method) = &self.inner.method {
+            d.field("method", method);
+        }
+        if let Some(url) = &self.inner.url {
+            d.field("url", url);
+        }
+        if let Some(source) = &self.inner.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match &self.inner.kind {
+            ErrorKind::InvalidUrl => "invalid url",
+            ErrorKind::InvalidRequest => "invalid request",
+            ErrorKind::Connect => "connection failed",
+            ErrorKind::Timeout(TimeoutPhase::Connect) => "connect timed out",
+            ErrorKind::Timeout(TimeoutPhase::Head) => "timed out waiting for the response",
+            ErrorKind::Timeout(TimeoutPhase::Body) => "timed out reading the response body",
+            ErrorKind::Timeout(TimeoutPhase::Total) => "request timed out",
+            ErrorKind::Timeout(TimeoutPhase::ScopeDeadline) => "scope deadline passed",
+            ErrorKind::Protocol => "invalid response",
+            ErrorKind::Limit => "response exceeds a limit",
+            ErrorKind::Io => "connection error",
+            ErrorKind::Body => "error reading the response body",
+            ErrorKind::Status(status) => {
+                let kind = if status.is_client_error() {
+                    "client error"
+                } else {
+                    "server error"
+                };
+                write!(f, "{kind} status {status}")?;
+                return self.fmt_request(f);
+            }
+            ErrorKind::Cancelled => "request cancelled",
+            ErrorKind::NoPending => "no pending responses",
+            ErrorKind::AlreadyCollected => "response was already collected by next_response",
+            ErrorKind::RuntimeGone => "the runtime has shut down",
+        };
+        f.write_str(what)?;
+        if let Some(source) = &self.inner.source {
+            write!(f, ": {source}")?;
+        }
+        self.fmt_request(f)
+    }
+}
+
+impl Error {
+    fn fmt_request(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.inner.method, &self.inner.url) {
+            (Some(method), Some(url)) => write!(f, " ({method} {url})"),
+            (None, Some(url)) => write!(f, " ({url})"),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.inner
+            .source
+            .as_ref()
+            .map(|s| &**s as &(dyn StdError + 'static))
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(err: Error) -> Self {
+        let kind = match err.kind() {
+            ErrorKind::Timeout(_) => io::ErrorKind::TimedOut,
+            ErrorKind::Protocol | ErrorKind::Limit => io::ErrorKind::InvalidData,
+            ErrorKind::Body => io::ErrorKind::UnexpectedEof,
+            _ => io::ErrorKind::Other,
+        };
+        Self::new(kind, err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_the_request_and_cause() {
+        let err = Error::protocol(ProtocolError::ConflictingContentLength)
+            .with_request(&Method::POST, "http://a.test/x");
+        let text = err.to_string();
+        assert!(text.starts_with("invalid response: "), "{text}");
+        assert!(text.ends_with("(POST http://a.test/x)"), "{text}");
+        assert!(err.is_protocol());
+        assert_eq!(
+            err.protocol_error(),
+            Some(&ProtocolError::ConflictingContentLength)
+        );
+    }
+
+    #[test]
+    fn first_request_named_wins() {
+        let err = Error::new(ErrorKind::Cancelled)
+            .with_request(&Method::GET, "http://a.test/")
+            .with_request(&Method::PUT, "http://b.test/");
+        assert_eq!(err.method(), Some(&Method::GET));
+        assert_eq!(err.url(), Some("http://a.test/"));
+    }
+
+    #[test]
+    fn error_is_small() {
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+    }
+}

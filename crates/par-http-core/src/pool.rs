@@ -1,0 +1,351 @@
+//! The connection pool: idle keep-alive connections and a cap on open ones, per origin.
+//!
+//! A request first [`checkout`](Pool::checkout)s: it gets an idle connection, or a
+//! [`Slot`] that permits opening a new one, or it waits in line (holding no socket) until
+//! another request returns a connection or frees a slot. This is what lets 10,000 requests
+//! start in one scope without running out of file descriptors.
+//!
+//! Only [`Pooled::drop`] puts a connection back, and only when the exchange on it ended
+//! cleanly ([`Pooled::set_reusable`]); anything else closes it. A cancelled request's
+//! guard is dropped with its future, so cancellation can never leak a slot, unlike pools
+//! that count by hand.
+//!
+//! Hand-offs to waiting requests go through one-shot channels. A value sent to a waiter
+//! that has meanwhile gone away is dropped with the channel, outside the pool's lock, and
+//! its own drop gives the slot back: slots are never lost.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::conn::Connection;
+
+/// Default cap on open connections per origin (httpx's pool limit).
+pub const DEFAULT_MAX_CONNECTIONS_PER_HOST: usize = 100;
+/// Default cap on idle connections kept per origin.
+pub const DEFAULT_MAX_IDLE_PER_HOST: usize = 100;
+/// Default time an idle connection is kept (hyper-util and reqwest use 90 s).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Pool limits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoolConfig {
+    pub(crate) max_connections_per_host: usize,
+    pub(crate) max_idle_per_host: usize,
+    pub(crate) idle_timeout: Duration,
+}
+
+/// Identifies an origin: `scheme://host:port`.
+pub(crate) type PoolKey = Arc<str>;
+
+/// The pool shared by every request of a client.
+pub(crate) struct Pool {
+    config: PoolConfig,
+    hosts: Mutex<HashMap<PoolKey, Host>>,
+}
+
+#[derive(Default)]
+struct Host {
+    /// Idle connections, the most recently used last.
+    idle: Vec<Idle>,
+    /// Connections counted against the cap: open, being opened, or idle.
+    open: usize,
+    /// Requests waiting for a connection or a slot, oldest first.
+    waiters: VecDeque<async_channel::Sender<Grant>>,
+}
+
+struct Idle {
+    conn: Connection,
+    since: Instant,
+}
+
+/// What a waiting request is given.
+pub(crate) enum Grant {
+    /// A connection that just finished an exchange.
+    Conn(Pooled),
+    /// Permission to open a new connection.
+    Slot(Slot),
+}
+
+impl Pool {
+    pub(crate) fn new(config: PoolConfig) -> Self {
+        Self {
+            config: PoolConfig {
+                max_connections_per_host: config.max_connections_per_host.max(1),
+                ..config
+            },
+            hosts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<PoolKey, Host>> {
+        // A panic while holding the lock leaves counts that are still consistent (every
+        // update is a single statement), so a poisoned lock is used as is.
+        self.hosts.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Gets a connection for `key`: an idle one (if `allow_idle`), a slot to open one, or
+    /// waits for either. Waiting holds no socket. Cancel-safe: dropping the future gives
+    /// back anything it was handed.
+    pub(crate) async fn checkout(
+        self: &Arc<Self>,
+        key: &PoolKey,
+        allow_idle: bool,
+        now: Instant,
+    ) -> Grant {
+        loop {
+            let receiver = {
+                let mut hosts = self.lock();
+                let host = hosts.entry(key.clone()).or_default();
+                let mut expired = Vec::new();
+                let mut found = None;
+                if allow_idle {
+                    while let Some(idle) = host.idle.pop() {
+                        if now.saturating_duration_since(idle.since) >= self.config.idle_timeout {
+                            host.open = host.open.saturating_sub(1);
+                            expired.push(idle.conn);
+                        } else {
+                            found = Some(idle.conn);
+                            break;
+                        }
+                    }
+                }
+                if let Some(conn) = found {
+                    drop(hosts);
+                    drop(expired);
+                    let mut pooled = Pooled::new(self.clone(), key.clone(), conn);
+                    if pooled.conn_mut().is_some_and(Connection::is_idle_usable) {
+                        return Grant::Conn(pooled);
+                    }
+                    // Closed by the server while idle: dropping it frees its slot.
+                    drop(pooled);
+                    continue;
+                }
+                if host.open < self.config.max_connections_per_host {
+                    host.open += 1;
+                    drop(hosts);
+                    drop(expired);
+                    return Grant::Slot(Slot {
+                        pool: Some(self.clone()),
+                        key: key.clone(),
+                    });
+                }
+                let (sender, receiver) = async_channel::bounded(1);
+                host.waiters.push_back(sender);
+                drop(hosts);
+                drop(expired);
+                receiver
+            };
+            if let Ok(grant) = receiver.recv().await {
+                return grant;
+            }
+        }
+    }
+
+    /// A connection comes back from an exchange: to a waiter, to the idle list, or closed.
+    fn put_back(self: &Arc<Self>, key: PoolKey, conn: Connection, now: Instant) {
+        let mut grant = Grant::Conn(Pooled::new(self.clone(), key.clone(), conn));
+        let mut gone = Vec::new();
+        let mut hosts = self.lock();
+        let Some(host) = hosts.get_mut(&key) else {
+            return;
+        };
+        while let Some(waiter) = host.waiters.pop_front() {
+            match waiter.try_send(grant) {
+                Ok(()) => {
+                    gone.push(waiter);
+                    drop(hosts);
+                    drop(gone);
+                    return;
+                }
+                Err(err) => {
+                    grant = err.into_inner();
+                    gone.push(waiter);
+                }
+            }
+        }
+        let Grant::Conn(mut pooled) = grant else {
+            return;
+        };
+        let Some(conn) = pooled.conn.take() else {
+            return;
+        };
+        pooled.pool = None;
+        if host.idle.len() < self.config.max_idle_per_host {
+            host.idle.push(Idle { conn, since: now });
+            drop(hosts);
+        } else {
+            host.open = host.open.saturating_sub(1);
+            drop(hosts);
+            drop(conn);
+        }
+        drop(gone);
+    }
+
+    /// A counted connection (or slot) went away: its slot goes to a waiter or is freed.
+    fn release_slot(self: &Arc<Self>, key: PoolKey) {
+        let mut grant = Grant::Slot(Slot {
+            pool: Some(self.clone()),
+            key: key.clone(),
+        });
+        let mut gone = Vec::new();
+        let mut hosts = self.lock();
+        let Some(host) = hosts.get_mut(&key) else {
+            return;
+        };
+        while let Some(waiter) = host.waiters.pop_front() {
+            match waiter.try_send(grant) {
+                Ok(()) => {
+                    drop(hosts);
+                    drop(gone);
+                    return;
+                }
+                Err(err) => {
+                    grant = err.into_inner();
+                    gone.push(waiter);
+                }
+            }
+        }
+        host.open = host.open.saturating_sub(1);
+        if let Grant::Slot(slot) = &mut grant {
+            slot.pool = None;
+        }
+        if host.open == 0 && host.idle.is_empty() && host.waiters.is_empty() {
+            hosts.remove(&key);
+        }
+        drop(hosts);
+        drop(gone);
+    }
+
+    /// Counts for tests and diagnostics: (open, idle, waiting) for `key`.
+    pub(crate) fn stats(&self, key: &str) -> (usize, usize, usize) {
+        let hosts = self.lock();
+        hosts.get(key).map_or((0, 0, 0), |host| {
+            (host.open, host.idle.len(), host.waiters.len())
+        })
+    }
+
+    /// Closes every idle connection that has been idle for `idle_timeout` or more.
+    pub(crate) fn sweep(&self, now: Instant) {
+        let mut closed = Vec::new();
+        let mut hosts = self.lock();
+        for host in hosts.values_mut() {
+            let before = host.idle.len();
+            let timeout = self.config.idle_timeout;
+            let (keep, expired): (Vec<_>, Vec<_>) = host
+                .idle
+                .drain(..)
+                .partition(|idle| now.saturating_duration_since(idle.since) < timeout);
+            host.idle = keep;
+            host.open = host.open.saturating_sub(before - host.idle.len());
+            closed.extend(expired);
+        }
+        hosts.retain(|_, host| host.open > 0 || !host.waiters.is_empty());
+        drop(hosts);
+        drop(closed);
+    }
+
+    /// True while any connection sits idle.
+    pub(crate) fn has_idle(&self) -> bool {
+        self.lock().values().any(|host| !host.idle.is_empty())
+    }
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Permission to open one connection to an origin; dropping it unused frees the slot.
+pub(crate) struct Slot {
+    pool: Option<Arc<Pool>>,
+    key: PoolKey,
+}
+
+impl Slot {
+    /// Turns the slot into a pooled connection once `conn` is open.
+    pub(crate) fn fill(mut self, conn: Connection) -> Pooled {
+        match self.pool.take() {
+            Some(pool) => Pooled::new(pool, self.key.clone(), conn),
+            None => Pooled {
+                pool: None,
+                key: self.key.clone(),
+                conn: Some(conn),
+                reusable: false,
+            },
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            pool.release_slot(self.key.clone());
+        }
+    }
+}
+
+/// A connection checked out of the pool. Dropping it returns the connection to the pool
+/// if [`set_reusable`](Self::set_reusable) was called, and closes it otherwise.
+pub(crate) struct Pooled {
+    pool: Option<Arc<Pool>>,
+    key: PoolKey,
+    conn: Option<Connection>,
+    reusable: bool,
+}
+
+impl Pooled {
+    fn new(pool: Arc<Pool>, key: PoolKey, conn: Connection) -> Self {
+        Self {
+            pool: Some(pool),
+            key,
+            conn: Some(conn),
+            reusable: false,
+        }
+    }
+
+    pub(crate) fn conn_mut(&mut self) -> Option<&mut Connection> {
+        self.conn.as_mut()
+    }
+
+    /// The exchange ended cleanly: the connection may serve another request.
+    pub(crate) fn set_reusable(&mut self) {
+        self.reusable = true;
+    }
+
+    /// True if this connection already served an exchange (it came from the idle list).
+    pub(crate) fn was_reused(&self) -> bool {
+        self.conn.as_ref().is_some_and(|conn| conn.completed > 0)
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let Some(pool) = self.pool.take() else {
+            return;
+        };
+        match self.conn.take() {
+            Some(mut conn) if self.reusable && conn.is_buffer_empty() => {
+                conn.completed = conn.completed.saturating_add(1);
+                pool.put_back(self.key.clone(), conn, Instant::now());
+            }
+            conn => {
+                drop(conn);
+                pool.release_slot(self.key.clone());
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Pooled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pooled")
+            .field("key", &self.key)
+            .field("reusable", &self.reusable)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,308 @@
+//! A response: status, headers, and a body that streams.
+//!
+//! The head is complete when a [`Response`] exists; its [`ResponseBody`] may still be
+//! arriving. A body is whatever bytes the connector already had (often all of it) plus,
+//! when more is coming, a stream that owns the connection. Reading that stream to its end
+//! returns the connection to the pool; dropping it early closes the connection.
+
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures_lite::io::{AsyncRead, AsyncReadExt};
+use http::{HeaderMap, Method, StatusCode, Version};
+use url::Url;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Largest amount reserved up front from a `Content-Length` when collecting a body (a
+/// hostile length must not allocate memory the body never fills).
+const MAX_PRERESERVE: usize = 1024 * 1024;
+
+/// An HTTP response whose head has arrived.
+#[non_exhaustive]
+pub struct Response {
+    status: StatusCode,
+    version: Version,
+    headers: HeaderMap,
+    method: Method,
+    url: Url,
+    body: ResponseBody,
+}
+
+impl Response {
+    /// A response to `method url` with `status`, `headers` and `body` (for a
+    /// [`Dispatch`](crate::Dispatch) that is not the network, such as a mock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use par_http_core::{Response, ResponseBody};
+    ///
+    /// let url = url::Url::parse("http://example.test/").unwrap();
+    /// let response = Response::new(http::Method::GET, url, http::StatusCode::OK, Default::default(), ResponseBody::from("hi"));
+    /// assert_eq!(response.status(), 200);
+    /// ```
+    pub fn new(
+        method: Method,
+        url: Url,
+        status: StatusCode,
+        headers: HeaderMap,
+        body: ResponseBody,
+    ) -> Self {
+        Self {
+            status,
+            version: Version::HTTP_11,
+            headers,
+            method,
+            url,
+            body,
+        }
+    }
+
+    pub(crate) fn set_version(&mut self, version: Version) {
+        self.version = version;
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The HTTP version of the response.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The header fields.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The URL this response came from.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The method of the request.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The body, to read as a stream.
+    pub fn body_mut(&mut self) -> &mut ResponseBody {
+        &mut self.body
+    }
+
+    /// Takes the body out, dropping the head.
+    pub fn into_body(self) -> ResponseBody {
+        self.body
+    }
+
+    /// The length of the body, when the `Content-Length` header says it.
+    pub fn content_length(&self) -> Option<u64> {
+        self.headers
+            .get(http::header::CONTENT_LENGTH)?
+            .to_str()
+            .ok()?
+            .parse()
+            .ok()
+    }
+
+    /// Turns a 4xx or 5xx response into an error of kind [`ErrorKind::Status`].
+    pub fn error_for_status(self) -> Result<Self> {
+        if self.status.is_client_error() || self.status.is_server_error() {
+            Err(Error::new(ErrorKind::Status(self.status))
+                .with_request(&self.method, self.url.as_str()))
+        } else {
+            Ok(self)
+        }
+    }
+
+    /// Reads the whole body.
+    ///
+    /// # Errors
+    ///
+    /// A body error ([`Error::is_body`]) if the connection fails or the body is truncated,
+    /// a protocol error if its framing is broken.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops the response: its connection is closed.
+    pub async fn bytes(self) -> Result<Bytes> {
+        let hint = self.content_length();
+        let Self {
+            method, url, body, ..
+        } = self;
+        body.collect(hint)
+            .await
+            .map_err(|err| err.with_request(&method, url.as_str()))
+    }
+
+    /// Reads the whole body as UTF-8 text (invalid sequences are replaced).
+    ///
+    /// # Errors
+    ///
+    /// As for [`bytes`](Self::bytes).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops the response: its connection is closed.
+    pub async fn text(self) -> Result<String> {
+        let bytes = self.bytes().await?;
+        Ok(match String::from_utf8(bytes.into()) {
+            Ok(text) => text,
+            Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),
+        })
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("url", &self.url.as_str())
+            .field("status", &self.status)
+            .field("version", &self.version)
+            .field("headers", &self.headers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A response body: bytes already received, then (maybe) a stream of the rest.
+///
+/// It implements [`AsyncRead`]. An IO error from it wraps a par-http [`Error`]
+/// (`io::Error::into_inner` gives it back).
+pub struct ResponseBody {
+    received: Bytes,
+    rest: Option<Pin<Box<dyn AsyncRead + Send + 'static>>>,
+}
+
+impl ResponseBody {
+    /// An empty body.
+    pub fn empty() -> Self {
+        Self::from(Bytes::new())
+    }
+
+    /// A body made of `received` bytes followed by whatever `rest` yields.
+    pub fn from_parts(received: Bytes, rest: impl AsyncRead + Send + 'static) -> Self {
+        Self {
+            received,
+            rest: Some(Box::pin(rest)),
+        }
+    }
+
+    /// A body read from `reader`.
+    pub fn from_reader(reader: impl AsyncRead + Send + 'static) -> Self {
+        Self::from_parts(Bytes::new(), reader)
+    }
+
+    /// True when every byte of the body is in memory already.
+    pub fn is_complete(&self) -> bool {
+        self.rest.is_none()
+    }
+
+    /// Reads the rest of the body into memory.
+    pub(crate) async fn collect(mut self, hint: Option<u64>) -> Result<Bytes> {
+        let Some(mut rest) = self.rest.take() else {
+            return Ok(self.received);
+        };
+        let reserve = hint
+            .and_then(|len| usize::try_from(len).ok())
+            .unwrap_or(0)
+            .min(MAX_PRERESERVE);
+        let mut out = BytesMut::with_capacity(reserve.max(self.received.len() + 8 * 1024));
+        out.extend_from_slice(&self.received);
+        let mut chunk = vec![0u8; 16 * 1024];
+        loop {
+            let n = rest.read(&mut chunk).await.map_err(from_io)?;
+            if n == 0 {
+                return Ok(out.freeze());
+            }
+            out.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        }
+    }
+}
+
+/// Gets the par-http error back out of an `io::Error` made by a body stream.
+pub(crate) fn from_io(err: io::Error) -> Error {
+    if err.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        if let Some(inner) = err.into_inner() {
+            if let Ok(err) = inner.downcast::<Error>() {
+                return *err;
+            }
+        }
+        return Error::new(ErrorKind::Body);
+    }
+    Error::io(ErrorKind::Body, err)
+}
+
+impl AsyncRead for ResponseBody {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        if !self.received.is_empty() {
+            let n = self.received.len().min(buf.len());
+            let head = self.received.split_to(n);
+            if let Some(dst) = buf.get_mut(..n) {
+                dst.copy_from_slice(&head);
+            }
+            return Poll::Ready(Ok(n));
+        }
+        match self.rest.as_mut() {
+            None => Poll::Ready(Ok(0)),
+            Some(rest) => {
+                let result = rest.as_mut().poll_read(cx, buf);
+                if let Poll::Ready(Ok(0)) = result {
+                    self.rest = None;
+                }
+                result
+            }
+        }
+    }
+}
+
+impl From<Bytes> for ResponseBody {
+    fn from(bytes: Bytes) -> Self {
+        Self {
+            received: bytes,
+            rest: None,
+        }
+    }
+}
+
+impl From<Vec<u8>> for ResponseBody {
+    fn from(bytes: Vec<u8>) -> Self {
+        Bytes::from(bytes).into()
+    }
+}
+
+impl From<String> for ResponseBody {
+    fn from(text: String) -> Self {
+        Bytes::from(text).into()
+    }
+}
+
+impl From<&'static str> for ResponseBody {
+    fn from(text: &'static str) -> Self {
+        Bytes::from_static(text.as_bytes()).into()
+    }
+}
+
+impl Default for ResponseBody {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+impl fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseBody")
+            .field("received", &self.received.len())
+            .field("complete", &self.rest.is_none())
+            .finish()
+    }
+}

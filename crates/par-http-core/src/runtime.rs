@@ -1,0 +1,79 @@
+//! The two small traits that connect the core to an executor: [`Spawn`] and [`Runtime`].
+//!
+//! The core never names an executor. The parallel scope needs only [`Spawn`]: run a
+//! future in the background and get a [`Task`] guard whose drop cancels it. The HTTP/1.1
+//! connector additionally needs name resolution, TCP connections and timers, which
+//! [`Runtime`] supplies. Adapter crates (`par-http-smol`, `par-http-tokio`) implement both
+//! in about a hundred lines; policy (address fallback, timeouts) stays in the core.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use futures_lite::io::{AsyncRead, AsyncWrite};
+
+/// A boxed, `Send` future: the currency of the runtime traits.
+pub type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A byte stream the HTTP/1.1 driver can read from and write to (TCP, TLS, or a test pipe).
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+/// A boxed [`Io`] stream.
+pub type BoxIo = Box<dyn Io>;
+
+/// Runs futures in the background.
+pub trait Spawn: Send + Sync + fmt::Debug + 'static {
+    /// Runs `future` in the background. Dropping the returned [`Task`] cancels it: the
+    /// future is dropped without being polled again.
+    fn spawn(&self, future: Boxed<()>) -> Task;
+}
+
+/// Everything the HTTP/1.1 connector needs from an executor.
+pub trait Runtime: Spawn {
+    /// Resolves `host` (a DNS name; IP literals never reach this) to socket addresses.
+    fn resolve(&self, host: &str, port: u16) -> Boxed<io::Result<Vec<SocketAddr>>>;
+
+    /// Opens a TCP connection to `addr` (with `TCP_NODELAY` set).
+    fn connect_tcp(&self, addr: SocketAddr) -> Boxed<io::Result<BoxIo>>;
+
+    /// A future that completes at `deadline`.
+    fn sleep_until(&self, deadline: Instant) -> Boxed<()>;
+
+    /// A future that completes after `duration`.
+    fn sleep(&self, duration: Duration) -> Boxed<()> {
+        self.sleep_until(self.now() + duration)
+    }
+
+    /// The current time. Overridable so that tests can simulate the passing of time.
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// A handle to a background future; dropping it cancels the future.
+///
+/// Made by [`Spawn::spawn`] from whatever guard the executor provides (an
+/// `async_task::Task`, a tokio `JoinHandle` wrapped to abort on drop, ...).
+#[must_use = "a Task cancels its future when dropped"]
+pub struct Task {
+    _guard: Box<dyn Send + Sync + 'static>,
+}
+
+impl Task {
+    /// Wraps an executor's cancel-on-drop guard.
+    pub fn new(guard: impl Send + Sync + 'static) -> Self {
+        Self {
+            _guard: Box::new(guard),
+        }
+    }
+}
+
+impl fmt::Debug for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,298 @@
+//! The blocking API: [`Client`], one-off requests, and blocking [`Response`]s.
+//!
+//! Every call here parks the calling thread on a channel while the client's background
+//! runtime ([`crate::agent`]) does the work, so it needs no runtime in the caller and is
+//! safe to call from inside one. The parallel scope lives in [`scope`].
+
+pub(crate) mod scope;
+
+use std::fmt;
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_lite::io::AsyncReadExt;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Version};
+use par_http_core::{Body, Error, ErrorKind, IntoUrl, Result, Url};
+
+use crate::agent::{Agent, wait};
+use crate::builder::ClientBuilder;
+pub use scope::{Parallel, ParallelConfig, Pending, ScopedRequest};
+
+/// A blocking HTTP client with a connection pool and a background runtime.
+///
+/// Cheap to clone: clones share the pool and the runtime. The runtime stops when the
+/// last clone (and the last response still streaming from it) is dropped.
+///
+/// # Examples
+///
+/// ```no_run
+/// let client = par_http::Client::new();
+/// let body = client.get("http://127.0.0.1:8080/").send()?.text()?;
+/// # Ok::<(), par_http::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<ClientInner>,
+}
+
+pub(crate) struct ClientInner {
+    // Dropped first: the pool and dispatch go before the runtime that serves them.
+    pub(crate) core: par_http_core::Client,
+    // Kept for its Drop: stops and joins the runtime thread.
+    pub(crate) _agent: Agent,
+}
+
+impl Client {
+    /// A client with the default settings.
+    ///
+    /// # Panics
+    ///
+    /// If the background thread cannot be started; [`Client::builder`] returns that
+    /// error instead.
+    pub fn new() -> Self {
+        match ClientBuilder::new().build() {
+            Ok(client) => client,
+            Err(err) => panic!("par-http: cannot start the client runtime: {err}"),
+        }
+    }
+
+    /// A builder to configure a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    pub(crate) fn from_parts(core: par_http_core::Client, agent: Agent) -> Self {
+        Self {
+            inner: Arc::new(ClientInner {
+                core,
+                _agent: agent,
+            }),
+        }
+    }
+
+    /// Starts a one-off request; send it with [`RequestBuilder::send`].
+    pub fn request(&self, method: Method, url: impl IntoUrl) -> RequestBuilder {
+        RequestBuilder {
+            client: self.clone(),
+            builder: self.inner.core.request(method, url),
+        }
+    }
+
+    /// Starts a one-off `GET`.
+    pub fn get(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::GET, url)
+    }
+
+    /// Starts a one-off `HEAD`.
+    pub fn head(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::HEAD, url)
+    }
+
+    /// Starts a one-off `POST`.
+    pub fn post(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::POST, url)
+    }
+
+    /// Starts a one-off `PUT`.
+    pub fn put(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::PUT, url)
+    }
+
+    /// Starts a one-off `PATCH`.
+    pub fn patch(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::PATCH, url)
+    }
+
+    /// Starts a one-off `DELETE`.
+    pub fn delete(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::DELETE, url)
+    }
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("core", &self.inner.core)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A one-off request being built; [`send`](Self::send) sends it and waits.
+pub struct RequestBuilder {
+    client: Client,
+    builder: par_http_core::RequestBuilder,
+}
+
+impl RequestBuilder {
+    /// Appends a header field. An invalid name or value makes `send` fail.
+    pub fn header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        K: TryInto<HeaderName>,
+        K::Error: Into<http::Error>,
+        V: TryInto<HeaderValue>,
+        V::Error: Into<http::Error>,
+    {
+        self.builder = self.builder.header(name, value);
+        self
+    }
+
+    /// Appends every field of `headers`.
+    pub fn headers(mut self, headers: HeaderMap) -> Self {
+        self.builder = self.builder.headers(headers);
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<Body>) -> Self {
+        self.builder = self.builder.body(body);
+        self
+    }
+
+    /// Sets a time limit for this request, up to its response head.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.builder = self.builder.timeout(timeout);
+        self
+    }
+
+    /// Sends the request and waits for the response head.
+    ///
+    /// # Errors
+    ///
+    /// Any [`Error`] the request meets; it names this request.
+    pub fn send(self) -> Result<Response> {
+        let Self { client, builder } = self;
+        let core = client.inner.core.clone();
+        let (sender, receiver) = async_channel::bounded(1);
+        let task = core.runtime().clone().spawn(Box::pin(async move {
+            let outcome = core.send(builder).await;
+            let _ = sender.send(outcome).await;
+        }));
+        let outcome = wait(receiver.recv());
+        drop(task);
+        match outcome {
+            Ok(outcome) => outcome.map(|response| Response::new(response, client.inner.clone())),
+            Err(_) => Err(Error::new(ErrorKind::RuntimeGone)),
+        }
+    }
+}
+
+impl fmt::Debug for RequestBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestBuilder")
+            .field("request", &self.builder)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A response whose head has arrived; the body is read on demand.
+///
+/// It implements [`Read`]. Reading the body to its end returns the connection to the
+/// pool; dropping a response with an unread body closes its connection.
+pub struct Response {
+    inner: par_http_core::Response,
+    // Keeps the runtime (and pool) alive while the body may still stream.
+    _client: Arc<ClientInner>,
+}
+
+impl Response {
+    pub(crate) fn new(inner: par_http_core::Response, client: Arc<ClientInner>) -> Self {
+        Self {
+            inner,
+            _client: client,
+        }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.inner.status()
+    }
+
+    /// The HTTP version.
+    pub fn version(&self) -> Version {
+        self.inner.version()
+    }
+
+    /// The header fields.
+    pub fn headers(&self) -> &HeaderMap {
+        self.inner.headers()
+    }
+
+    /// The URL of the request.
+    pub fn url(&self) -> &Url {
+        self.inner.url()
+    }
+
+    /// The method of the request.
+    pub fn method(&self) -> &Method {
+        self.inner.method()
+    }
+
+    /// The body length from `Content-Length`, if given.
+    pub fn content_length(&self) -> Option<u64> {
+        self.inner.content_length()
+    }
+
+    /// Turns a 4xx or 5xx response into an error ([`Error::is_status`]).
+    ///
+    /// # Errors
+    ///
+    /// The status error, naming the request.
+    pub fn error_for_status(self) -> Result<Self> {
+        let Self { inner, _client } = self;
+        inner.error_for_status().map(|inner| Self { inner, _client })
+    }
+
+    /// Reads the whole body.
+    ///
+    /// # Errors
+    ///
+    /// A body or protocol error if the body fails or is truncated.
+    pub fn bytes(self) -> Result<Bytes> {
+        wait(self.inner.bytes())
+    }
+
+    /// Reads the whole body as text (invalid UTF-8 is replaced).
+    ///
+    /// # Errors
+    ///
+    /// As for [`bytes`](Self::bytes).
+    pub fn text(self) -> Result<String> {
+        wait(self.inner.text())
+    }
+
+    /// The async response inside (its body must then be read from async code).
+    pub fn into_async(self) -> par_http_core::Response {
+        self.inner
+    }
+}
+
+impl Read for Response {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let result = wait(self.inner.body_mut().read(buf));
+        result.map_err(|err| {
+            if !err.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+                return err;
+            }
+            let (method, url) = (self.inner.method(), self.inner.url().as_str());
+            match err.into_inner().map(|inner| inner.downcast::<Error>()) {
+                Some(Ok(err)) => io::Error::from(err.with_request(method, url)),
+                _ => io::Error::from(Error::new(ErrorKind::Body).with_request(method, url)),
+            }
+        })
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.inner, f)
+    }
+}

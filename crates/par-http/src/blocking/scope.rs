@@ -1,0 +1,282 @@
+//! The blocking parallel scope: [`Client::parallel`](crate::Client::parallel) and
+//! [`crate::parallel`].
+//!
+//! Like [`std::thread::scope`], the closure receives a `&'scope Parallel<'scope>` whose
+//! lifetime it cannot name outside, so no [`Pending`] can escape it (the borrow checker
+//! enforces rule 4 of the design). The scope itself is the core
+//! [`par_http_core::Scope`]; this module only blocks on it. A guard closes the scope on
+//! every exit (return, `?`, panic), and closing waits until every task has stopped.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use http::header::{HeaderName, HeaderValue};
+use http::Method;
+use par_http_core::{Body, IntoUrl, Result, ScopeOptions};
+
+use crate::agent::wait;
+use crate::blocking::{Client, Response};
+
+/// Settings for one parallel scope.
+///
+/// # Examples
+///
+/// ```
+/// let config = par_http::ParallelConfig::new().max_in_flight(8);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ParallelConfig {
+    options: ScopeOptions,
+}
+
+impl ParallelConfig {
+    /// No limit besides the client's per-host connection cap.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// At most `limit` requests of the scope run at once: starting another blocks until
+    /// one finishes (backpressure, not an error).
+    pub fn max_in_flight(mut self, limit: usize) -> Self {
+        self.options = self.options.max_in_flight(limit);
+        self
+    }
+}
+
+impl Client {
+    /// Runs `f` with a parallel scope on this client: every request started in it uses
+    /// this client's configuration and dispatch. When `f` returns (or fails, or panics),
+    /// requests still pending are cancelled and their connections closed before this
+    /// returns.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let client = par_http::Client::new();
+    /// let statuses = client.parallel(|p| {
+    ///     let one = p.get("http://127.0.0.1:8080/1");
+    ///     let two = p.get("http://127.0.0.1:8080/2");
+    ///     Ok((one.get_response()?.status(), two.get_response()?.status()))
+    /// })?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    ///
+    /// A handle cannot leave its scope:
+    ///
+    /// ```compile_fail
+    /// let client = par_http::Client::new();
+    /// let mut escaped = None;
+    /// client.parallel(|p| {
+    ///     escaped = Some(p.get("http://127.0.0.1:8080/"));
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Whatever `f` returns.
+    pub fn parallel<T, F>(&self, f: F) -> Result<T>
+    where
+        F: for<'scope> FnOnce(&'scope Parallel<'scope>) -> Result<T>,
+    {
+        self.parallel_with(ParallelConfig::new(), f)
+    }
+
+    /// Like [`parallel`](Self::parallel), with scope settings such as a limit on
+    /// requests in flight.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `f` returns.
+    pub fn parallel_with<T, F>(&self, config: ParallelConfig, f: F) -> Result<T>
+    where
+        F: for<'scope> FnOnce(&'scope Parallel<'scope>) -> Result<T>,
+    {
+        let parallel = Parallel {
+            scope: self.inner.core.scope(config.options),
+            client: self.clone(),
+            _scope: PhantomData,
+        };
+        let _close = CloseOnExit(&parallel.scope);
+        f(&parallel)
+    }
+}
+
+/// Closes the scope however the closure exits, and waits for the teardown.
+struct CloseOnExit<'a>(&'a par_http_core::Scope);
+
+impl Drop for CloseOnExit<'_> {
+    fn drop(&mut self) {
+        wait(self.0.close());
+    }
+}
+
+/// A parallel scope: start requests, then collect their responses.
+///
+/// Starting a request never fails and returns a [`Pending`] at once; errors arrive when
+/// the outcome is collected, through [`Pending::get_response`] or
+/// [`next_response`](Self::next_response), whichever comes first. Each outcome is
+/// delivered exactly once.
+pub struct Parallel<'scope> {
+    scope: par_http_core::Scope,
+    client: Client,
+    // Invariant in 'scope, like std::thread::Scope.
+    _scope: PhantomData<&'scope mut &'scope ()>,
+}
+
+impl<'scope> Parallel<'scope> {
+    fn start(&self, builder: par_http_core::RequestBuilder) -> Pending<'scope> {
+        Pending {
+            inner: wait(self.scope.start(builder)),
+            client: self.client.clone(),
+            _scope: PhantomData,
+        }
+    }
+
+    /// Starts a request built with a [`ScopedRequest`] (headers, body, timeout).
+    pub fn request(&self, method: Method, url: impl IntoUrl) -> ScopedRequest<'_, 'scope> {
+        ScopedRequest {
+            parallel: self,
+            builder: self.client.inner.core.request(method, url),
+        }
+    }
+
+    /// Starts a `GET`.
+    pub fn get(&self, url: impl IntoUrl) -> Pending<'scope> {
+        self.request(Method::GET, url).send()
+    }
+
+    /// Starts a `HEAD`.
+    pub fn head(&self, url: impl IntoUrl) -> Pending<'scope> {
+        self.request(Method::HEAD, url).send()
+    }
+
+    /// Starts a `DELETE`.
+    pub fn delete(&self, url: impl IntoUrl) -> Pending<'scope> {
+        self.request(Method::DELETE, url).send()
+    }
+
+    /// Starts a `POST` with `body`.
+    pub fn post(&self, url: impl IntoUrl, body: impl Into<Body>) -> Pending<'scope> {
+        self.request(Method::POST, url).body(body).send()
+    }
+
+    /// Starts a `PUT` with `body`.
+    pub fn put(&self, url: impl IntoUrl, body: impl Into<Body>) -> Pending<'scope> {
+        self.request(Method::PUT, url).body(body).send()
+    }
+
+    /// Starts a `PATCH` with `body`.
+    pub fn patch(&self, url: impl IntoUrl, body: impl Into<Body>) -> Pending<'scope> {
+        self.request(Method::PATCH, url).body(body).send()
+    }
+
+    /// Waits for whichever pending request finishes first and delivers its outcome.
+    ///
+    /// # Errors
+    ///
+    /// The request's own error, or at once an error with
+    /// [`is_no_pending`](crate::Error::is_no_pending) when nothing is left to collect.
+    pub fn next_response(&self) -> Result<Response> {
+        wait(self.scope.next_response()).map(|r| Response::new(r, self.client.inner.clone()))
+    }
+
+    /// True while a request is running or has an outcome not yet collected.
+    pub fn has_pending_responses(&self) -> bool {
+        self.scope.has_pending_responses()
+    }
+}
+
+impl fmt::Debug for Parallel<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Parallel")
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request being built inside a scope; [`send`](Self::send) starts it.
+pub struct ScopedRequest<'a, 'scope> {
+    parallel: &'a Parallel<'scope>,
+    builder: par_http_core::RequestBuilder,
+}
+
+impl<'scope> ScopedRequest<'_, 'scope> {
+    /// Appends a header field. An invalid name or value becomes the request's error.
+    pub fn header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        K: TryInto<HeaderName>,
+        K::Error: Into<http::Error>,
+        V: TryInto<HeaderValue>,
+        V::Error: Into<http::Error>,
+    {
+        self.builder = self.builder.header(name, value);
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<Body>) -> Self {
+        self.builder = self.builder.body(body);
+        self
+    }
+
+    /// Sets a time limit for this request, up to its response head.
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.builder = self.builder.timeout(timeout);
+        self
+    }
+
+    /// Starts the request in the scope and returns its handle.
+    pub fn send(self) -> Pending<'scope> {
+        self.parallel.start(self.builder)
+    }
+}
+
+impl fmt::Debug for ScopedRequest<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopedRequest")
+            .field("request", &self.builder)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request started in a scope. It cannot outlive the scope.
+///
+/// Dropping it does not cancel the request: the outcome stays for
+/// [`Parallel::next_response`]. Only the end of the scope cancels.
+pub struct Pending<'scope> {
+    inner: par_http_core::Pending,
+    client: Client,
+    _scope: PhantomData<&'scope ()>,
+}
+
+impl Pending<'_> {
+    /// Waits for this request's response.
+    ///
+    /// # Errors
+    ///
+    /// The request's own error (it names the request), or
+    /// [`is_already_collected`](crate::Error::is_already_collected) if
+    /// [`Parallel::next_response`] already delivered this outcome.
+    pub fn get_response(self) -> Result<Response> {
+        let Self { inner, client, .. } = self;
+        wait(inner.get_response()).map(|r| Response::new(r, client.inner.clone()))
+    }
+
+    /// True once the outcome has arrived (or was already delivered elsewhere).
+    pub fn is_ready(&self) -> bool {
+        self.inner.is_ready()
+    }
+
+    /// The position of this request in its scope, from 0 in start order.
+    pub fn index(&self) -> usize {
+        self.inner.index()
+    }
+}
+
+impl fmt::Debug for Pending<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.inner, f)
+    }
+}

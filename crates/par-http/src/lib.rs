@@ -1,0 +1,110 @@
+//! An HTTP client built around **parallel requests**.
+//!
+//! Open a scope, start many requests at once, and collect each response through its
+//! handle or in the order the responses arrive. Everything still pending when the scope
+//! ends is cancelled.
+//!
+//! ```no_run
+//! let (one, two) = par_http::parallel(|p| {
+//!     let one = p.get("http://127.0.0.1:8080/1");
+//!     let two = p.get("http://127.0.0.1:8080/2");
+//!     Ok((one.get_response()?.text()?, two.get_response()?.text()?))
+//! })?;
+//! # Ok::<(), par_http::Error>(())
+//! ```
+//!
+//! In completion order, on a configured client:
+//!
+//! ```no_run
+//! let client = par_http::Client::builder().max_connections_per_host(8).build()?;
+//! client.parallel(|p| {
+//!     for n in 1..10 {
+//!         p.get(format!("http://127.0.0.1:8080/{n}"));
+//!     }
+//!     while p.has_pending_responses() {
+//!         let response = p.next_response()?; // the first to finish comes first
+//!         println!("{} {}", response.url(), response.status());
+//!     }
+//!     Ok(())
+//! })?;
+//! # Ok::<(), par_http::Error>(())
+//! ```
+//!
+//! # The rules of a scope
+//!
+//! * **Starting never fails.** `get`, `post`, ... and `request(..).send()` return a
+//!   [`Pending`] at once. Every error, an invalid URL included, is reported when the
+//!   outcome is collected.
+//! * **Exactly once.** Each outcome is delivered through its handle
+//!   ([`Pending::get_response`]) or through [`Parallel::next_response`], whichever asks
+//!   first; the other gets [`Error::is_already_collected`]. Dropping a `Pending` does
+//!   not cancel its request: its outcome stays for `next_response`. With nothing left,
+//!   `next_response` returns [`Error::is_no_pending`] at once.
+//! * **The end of the scope cancels.** However the closure exits (return, `?`, panic),
+//!   requests still pending are cancelled and their connections closed *before*
+//!   `parallel` returns. Responses already collected are yours: reading their body to
+//!   the end returns the connection to the pool.
+//! * **A `Pending` cannot outlive its scope**: the borrow checker rejects it, as with
+//!   [`std::thread::scope`].
+//!
+//! # How it runs
+//!
+//! Each [`Client`] owns a small background executor (one thread); the blocking calls
+//! park the caller on channels, so no runtime is needed in the caller and calling from
+//! inside an async runtime does not panic. The HTTP/1.1 framing, pool and scope live in
+//! `par-http-core`; the executor comes from `par-http-smol` (the `smol` feature).
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+#[cfg(not(feature = "smol"))]
+compile_error!("par-http needs a runtime feature: enable `smol` (the default)");
+
+mod agent;
+mod blocking;
+mod builder;
+
+use std::sync::OnceLock;
+
+pub use blocking::{Client, Parallel, ParallelConfig, Pending, RequestBuilder, Response, ScopedRequest};
+pub use builder::ClientBuilder;
+pub use par_http_core::{
+    Body, Bytes, Dispatch, Error, ErrorKind, IntoUrl, Request, Result, TimeoutPhase, Url, http,
+};
+pub use http::{HeaderMap, Method, StatusCode};
+
+/// The core crate, for custom [`Dispatch`] implementations and runtime adapters.
+pub use par_http_core as core;
+
+/// Runs `f` with a parallel scope on a default client shared by the whole process.
+///
+/// See [`Client::parallel`] for the details and the crate documentation for the rules.
+///
+/// # Examples
+///
+/// ```no_run
+/// let texts = par_http::parallel(|p| {
+///     let one = p.get("http://127.0.0.1:8080/1");
+///     let two = p.get("http://127.0.0.1:8080/2");
+///     Ok((one.get_response()?.text()?, two.get_response()?.text()?))
+/// })?;
+/// # Ok::<(), par_http::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// Whatever `f` returns, or the error met while starting the default client.
+pub fn parallel<T, F>(f: F) -> Result<T>
+where
+    F: for<'scope> FnOnce(&'scope Parallel<'scope>) -> Result<T>,
+{
+    default_client()?.parallel(f)
+}
+
+fn default_client() -> Result<&'static Client> {
+    static DEFAULT: OnceLock<std::result::Result<Client, String>> = OnceLock::new();
+    let client = DEFAULT.get_or_init(|| Client::builder().build().map_err(|err| err.to_string()));
+    client.as_ref().map_err(|reason| {
+        Error::new(ErrorKind::RuntimeGone).with_source(reason.clone())
+    })
+}

@@ -1,0 +1,211 @@
+//! The connection pool over real sockets: keep-alive reuse, the per-host connection cap,
+//! connections that must not be reused, and stale keep-alive connections.
+
+mod support;
+
+use std::time::Duration;
+
+use par_http::Client;
+use support::{HyperServer, ScriptedServer, WAIT};
+
+/// Answers each request with `conn <index> <method> <target>`, keeping connections open:
+/// every body says which connection carried it.
+fn conn_echo_server() -> ScriptedServer {
+    ScriptedServer::new(|conn| {
+        while let Some(request) = conn.read_request() {
+            let body = format!(
+                "conn {} {} {}",
+                conn.index(),
+                request.method,
+                request.target
+            );
+            conn.write_all(&support::ok(&body));
+        }
+    })
+}
+
+#[test]
+fn sequential_one_off_requests_reuse_one_connection() {
+    let server = HyperServer::start();
+    let client = Client::new();
+    for _ in 0..50 {
+        let response = client.get(server.url("/small")).send().unwrap();
+        assert_eq!(response.text().unwrap(), "hello, world!");
+    }
+    assert_eq!(server.accepted(), 1);
+    assert_eq!(server.requests(), 50);
+}
+
+#[test]
+fn scopes_of_one_client_share_its_pool() {
+    let server = conn_echo_server();
+    let client = Client::new();
+    for i in 0..5 {
+        let text = client
+            .parallel(|p| p.get(server.url(&format!("/{i}"))).get_response()?.text())
+            .unwrap();
+        assert_eq!(text, format!("conn 0 GET /{i}"));
+    }
+    assert_eq!(server.accepted(), 1);
+}
+
+#[test]
+fn a_client_keeps_at_most_max_connections_per_host_open() {
+    const CAP: usize = 4;
+    const N: usize = 40;
+    let server = ScriptedServer::new(|conn| {
+        while let Some(request) = conn.read_request() {
+            // Hold replies until the cap is reached, so the requests really overlap.
+            conn.wait_until(|s| s.max_in_flight >= CAP, WAIT);
+            conn.write_all(&support::ok(&request.target));
+        }
+    });
+    let client = Client::builder()
+        .max_connections_per_host(CAP)
+        .max_idle_per_host(CAP)
+        .build()
+        .unwrap();
+    let bodies = client
+        .parallel(|p| {
+            let handles: Vec<_> = (0..N)
+                .map(|i| p.get(server.url(&format!("/{i}"))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.get_response()?.text())
+                .collect::<par_http::Result<Vec<_>>>()
+        })
+        .unwrap();
+    assert_eq!(bodies, (0..N).map(|i| format!("/{i}")).collect::<Vec<_>>());
+    let stats = server.stats();
+    assert!(stats.max_open <= CAP, "{stats:?}");
+    assert_eq!(stats.max_in_flight, CAP, "{stats:?}");
+    assert_eq!(stats.requests, N);
+}
+
+#[test]
+fn a_response_with_connection_close_is_not_reused() {
+    let server = ScriptedServer::always(support::response(200, &["Connection: close"], b"bye"));
+    let client = Client::new();
+    for _ in 0..2 {
+        let response = client.get(server.url("/")).send().unwrap();
+        assert_eq!(response.text().unwrap(), "bye");
+    }
+    assert_eq!(server.accepted(), 2);
+    assert!(server.wait_until(|s| s.closed_by_peer >= 1, WAIT));
+}
+
+#[test]
+fn an_http_1_0_response_without_keep_alive_is_not_reused() {
+    let server =
+        ScriptedServer::always(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nold".to_vec());
+    let client = Client::new();
+    for _ in 0..2 {
+        let response = client.get(server.url("/")).send().unwrap();
+        assert_eq!(response.version(), http::Version::HTTP_10);
+        assert_eq!(response.text().unwrap(), "old");
+    }
+    assert_eq!(server.accepted(), 2);
+}
+
+#[test]
+fn max_idle_per_host_zero_keeps_no_connection() {
+    let server = conn_echo_server();
+    let client = Client::builder().max_idle_per_host(0).build().unwrap();
+    for i in 0..3 {
+        let text = client.get(server.url("/")).send().unwrap().text().unwrap();
+        assert_eq!(text, format!("conn {i} GET /"));
+    }
+    assert_eq!(server.accepted(), 3);
+    assert!(server.wait_until(|s| s.closed_by_peer == 3, WAIT));
+}
+
+#[test]
+fn an_idle_connection_past_idle_timeout_is_not_reused() {
+    const IDLE: Duration = Duration::from_millis(100);
+    let server = conn_echo_server();
+    let client = Client::builder().idle_timeout(IDLE).build().unwrap();
+    assert_eq!(
+        client.get(server.url("/")).send().unwrap().text().unwrap(),
+        "conn 0 GET /"
+    );
+    // Not synchronisation: the point of the test is that this much idle time passed.
+    std::thread::sleep(IDLE * 3);
+    assert_eq!(
+        client.get(server.url("/")).send().unwrap().text().unwrap(),
+        "conn 1 GET /"
+    );
+}
+
+/// Answers one request per connection, then closes the idle connection (FIN), as a
+/// server with a short keep-alive timeout does.
+fn one_per_connection_server() -> ScriptedServer {
+    ScriptedServer::new(|conn| {
+        if let Some(request) = conn.read_request() {
+            let body = format!(
+                "conn {} {} {}",
+                conn.index(),
+                request.method,
+                request.target
+            );
+            conn.write_all(&support::response(200, &[], body.as_bytes()));
+            conn.close();
+        }
+    })
+}
+
+#[test]
+fn a_get_on_a_stale_keep_alive_connection_succeeds_on_a_fresh_one() {
+    let server = one_per_connection_server();
+    let client = Client::new();
+    let first = client
+        .get(server.url("/one"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(first, "conn 0 GET /one");
+    // The server has closed the idle connection the client may have pooled.
+    assert!(server.wait_until(|s| s.closed_by_server == 1, WAIT));
+    let second = client
+        .get(server.url("/two"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(second, "conn 1 GET /two");
+    assert_eq!(server.accepted(), 2);
+}
+
+#[test]
+fn a_post_on_a_stale_keep_alive_connection_never_gets_a_wrong_body() {
+    let server = one_per_connection_server();
+    let client = Client::new();
+    let first = client
+        .get(server.url("/one"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(first, "conn 0 GET /one");
+    assert!(server.wait_until(|s| s.closed_by_server == 1, WAIT));
+    // Either the pool noticed the close and used a fresh connection, or the POST fails:
+    // a non-idempotent request is not silently replayed.
+    match client.post(server.url("/two")).body("payload").send() {
+        Ok(response) => {
+            let text = response.text().unwrap();
+            assert_eq!(text, "conn 1 POST /two");
+            let posts: Vec<_> = server
+                .request_log()
+                .into_iter()
+                .filter(|r| r.method == "POST")
+                .collect();
+            assert_eq!(posts.len(), 1);
+            assert_eq!(posts[0].body, b"payload");
+        }
+        Err(err) => {
+            assert!(!err.is_status() && !err.is_invalid_url(), "{err:?}");
+            assert_eq!(err.method(), Some(&http::Method::POST));
+        }
+    }
+}

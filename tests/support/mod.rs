@@ -1,0 +1,97 @@
+//! Test equipment shared by the integration tests: servers on 127.0.0.1 and small helpers.
+//!
+//! - [`ScriptedServer`]: raw TCP, every byte written by the test (framing edge cases,
+//!   stale connections, cancellation), with connection and in-flight gauges.
+//! - [`HyperServer`]: a real third-party server (hyper 1.x) for interop, parallelism and
+//!   keep-alive reuse, with the same kind of gauges.
+//!
+//! Each test file includes this module with `mod support;` and uses a subset of it, so
+//! unused items are expected in any one test binary.
+#![allow(dead_code, unused_imports)]
+
+mod hyper_server;
+mod scripted;
+mod wire;
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+pub use hyper_server::{HyperServer, HyperStats, pattern};
+pub use scripted::{ScriptedServer, ScriptedStats, ServerConn};
+pub use wire::{RawRequest, RawResponse, ok, read_request, read_response, response};
+
+/// The bound for every "wait until the server saw X" in the tests: generous, because it
+/// only matters when a test is about to fail.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// `http://ADDR/path`, with or without a leading `/` in `path`.
+pub fn url_for(addr: SocketAddr, path: &str) -> String {
+    format!("http://{addr}/{}", path.trim_start_matches('/'))
+}
+
+/// A URL on 127.0.0.1 whose port has nothing listening (bound, then released).
+pub fn closed_port_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    drop(listener);
+    url_for(addr, "/nothing-here")
+}
+
+/// Named switches a test flips to let a scripted handler go on: the test decides the order
+/// in which the server answers, so completion order is asserted without a stopwatch.
+#[derive(Debug, Default)]
+pub struct Switches {
+    on: std::sync::Mutex<Vec<String>>,
+    changed: std::sync::Condvar,
+}
+
+impl Switches {
+    /// A shared set of switches, all off.
+    pub fn new() -> std::sync::Arc<Self> {
+        std::sync::Arc::default()
+    }
+
+    /// Turns `name` on and wakes whoever waits for it.
+    pub fn turn_on(&self, name: &str) {
+        let mut on = self
+            .on
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        on.push(name.to_owned());
+        drop(on);
+        self.changed.notify_all();
+    }
+
+    /// Waits until `name` is on, at most `timeout`; returns whether it is on.
+    pub fn wait_for(&self, name: &str, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut on = self
+            .on
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        loop {
+            if on.iter().any(|n| n == name) {
+                return true;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            on = self
+                .changed
+                .wait_timeout(on, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+/// A server whose connections each read one request and then hold it unanswered until the
+/// client closes the connection (bounded by [`WAIT`]): the stand-in for "a slow server".
+pub fn holding_server() -> ScriptedServer {
+    ScriptedServer::new(|conn| {
+        if conn.read_request().is_some() {
+            conn.wait_for_close(WAIT);
+        }
+    })
+}
