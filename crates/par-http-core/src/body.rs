@@ -42,7 +42,10 @@ impl Body {
 
     /// A body streamed from `reader`. With a `length`, it is sent with `Content-Length`
     /// (and reading fewer or more bytes is an error); without one, it is sent chunked.
-    pub fn from_reader(reader: impl AsyncRead + Send + Unpin + 'static, length: Option<u64>) -> Self {
+    pub fn from_reader(
+        reader: impl AsyncRead + Send + Unpin + 'static,
+        length: Option<u64>,
+    ) -> Self {
         Self {
             inner: Inner::Reader {
                 reader: Box::new(reader),

@@ -38,7 +38,11 @@ impl Client {
     }
 
     /// A client that sends through `dispatch` (a mock, a proxy, ...) instead.
-    pub fn with_dispatch(runtime: Arc<dyn Runtime>, dispatch: Arc<dyn Dispatch>, config: Config) -> Self {
+    pub fn with_dispatch(
+        runtime: Arc<dyn Runtime>,
+        dispatch: Arc<dyn Dispatch>,
+        config: Config,
+    ) -> Self {
         Self {
             runtime,
             dispatch,

@@ -10,7 +10,9 @@ use std::time::Duration;
 use http::header::{HeaderMap, HeaderValue};
 
 use crate::h1::Limits;
-use crate::pool::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_MAX_IDLE_PER_HOST};
+use crate::pool::{
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_MAX_IDLE_PER_HOST,
+};
 
 /// Default time allowed to open a connection (resolution included).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);

@@ -10,8 +10,8 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use futures_lite::future::poll_fn;
+use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use url::Position;
 
 use crate::body::BodyParts;
@@ -141,7 +141,7 @@ impl Connection {
         &mut self,
         request: &mut Request,
         host: &str,
-    ) -> std::result::Result<(), SendFailure> {
+    ) -> Result<(), SendFailure> {
         let fail = |error: Error| SendFailure {
             error,
             nothing_received: true,
@@ -185,7 +185,11 @@ impl Connection {
         };
         request.body = kept.unwrap_or_default();
         match write_result {
-            Ok(()) => self.io.flush().await.map_err(|e| fail(Error::io(ErrorKind::Io, e))),
+            Ok(()) => self
+                .io
+                .flush()
+                .await
+                .map_err(|e| fail(Error::io(ErrorKind::Io, e))),
             Err(err) => Err(fail(Error::io(ErrorKind::Io, err))),
         }
     }
@@ -194,7 +198,7 @@ impl Connection {
     pub(crate) async fn read_head(
         &mut self,
         decoder: &mut ResponseDecoder,
-    ) -> std::result::Result<ResponseHead, SendFailure> {
+    ) -> Result<ResponseHead, SendFailure> {
         loop {
             let decoded = decoder.decode(self.buffered());
             let received = decoder.has_received_bytes();
@@ -306,7 +310,6 @@ async fn write_stream(
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {

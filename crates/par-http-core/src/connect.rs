@@ -46,8 +46,10 @@ async fn connect_any(runtime: &dyn Runtime, url: &Url) -> Result<BoxIo> {
             .map_err(|err| Error::io(ErrorKind::Connect, err))?,
         None => return Err(Error::new(ErrorKind::InvalidUrl)),
     };
-    let mut last_error =
-        io::Error::new(io::ErrorKind::NotFound, "the host name resolved to no address");
+    let mut last_error = io::Error::new(
+        io::ErrorKind::NotFound,
+        "the host name resolved to no address",
+    );
     for addr in addrs {
         match runtime.connect_tcp(addr).await {
             Ok(io) => return Ok(io),

@@ -146,14 +146,19 @@ impl Inner {
         if self.sweeping.swap(true, Ordering::AcqRel) {
             return;
         }
+        // Weak references only: the task must not keep the pool, or the executor it
+        // runs on, alive (the executor owns the task: that would be a cycle).
         let pool: Weak<Pool> = Arc::downgrade(&self.pool);
-        let runtime = self.runtime.clone();
+        let runtime: Weak<dyn Runtime> = Arc::downgrade(&self.runtime);
         let flag = self.sweeping.clone();
         let period = self.config.idle_timeout.max(Duration::from_millis(10));
         let task = self.runtime.spawn(Box::pin(async move {
             loop {
-                runtime.sleep(period / 2).await;
-                let Some(pool) = pool.upgrade() else {
+                let Some(sleep) = runtime.upgrade().map(|rt| rt.sleep(period / 2)) else {
+                    break;
+                };
+                sleep.await;
+                let (Some(pool), Some(runtime)) = (pool.upgrade(), runtime.upgrade()) else {
                     break;
                 };
                 pool.sweep(runtime.now());
@@ -266,7 +271,9 @@ async fn prefetch(body: &mut H1Body) -> Result<bytes::Bytes> {
             }
             match Pin::new(&mut *body).poll_read(cx, &mut chunk) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Ok(())),
-                Poll::Ready(Ok(n)) => received.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Poll::Ready(Ok(n)) => {
+                    received.extend_from_slice(chunk.get(..n).unwrap_or_default())
+                }
                 Poll::Ready(Err(err)) => return Poll::Ready(Err(crate::response::from_io(err))),
                 // Not available yet: the rest streams when the user reads.
                 Poll::Pending => return Poll::Ready(Ok(())),

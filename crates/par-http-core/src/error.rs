@@ -69,6 +69,8 @@ pub enum ErrorKind {
     AlreadyCollected,
     /// The runtime that drives requests has shut down.
     RuntimeGone,
+    /// The [`Dispatch`](crate::Dispatch) panicked while sending the request.
+    DispatchPanicked,
 }
 
 /// The error of every par-http operation.
@@ -274,6 +276,7 @@ impl fmt::Display for Error {
             ErrorKind::NoPending => "no pending responses",
             ErrorKind::AlreadyCollected => "response was already collected by next_response",
             ErrorKind::RuntimeGone => "the runtime has shut down",
+            ErrorKind::DispatchPanicked => "the dispatch panicked",
         };
         f.write_str(what)?;
         if let Some(source) = &self.inner.source {
@@ -343,6 +346,6 @@ mod tests {
 
     #[test]
     fn error_is_small() {
-        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+        assert_eq!(size_of::<Error>(), size_of::<usize>());
     }
 }

@@ -41,7 +41,8 @@ struct State {
 
 enum Slot {
     Running(Option<Task>),
-    Ready(Result<Response>),
+    // Boxed: most slots are Running or Taken, and a Response is large.
+    Ready(Box<Result<Response>>),
     Taken,
 }
 
@@ -87,7 +88,7 @@ impl Outcomes {
     pub(crate) fn add_ready(&self, outcome: Result<Response>) -> usize {
         let mut state = self.lock();
         let id = state.slots.len();
-        state.slots.push(Slot::Ready(outcome));
+        state.slots.push(Slot::Ready(Box::new(outcome)));
         state.ready.push_back(id);
         state.ready_count += 1;
         drop(state);
@@ -119,7 +120,7 @@ impl Outcomes {
         let state = &mut *guard;
         let leftover = match state.slots.get_mut(id) {
             Some(slot @ Slot::Running(_)) if !state.closed => {
-                let previous = std::mem::replace(slot, Slot::Ready(outcome));
+                let previous = std::mem::replace(slot, Slot::Ready(Box::new(outcome)));
                 state.running = state.running.saturating_sub(1);
                 state.ready_count += 1;
                 state.ready.push_back(id);
@@ -149,7 +150,7 @@ impl Outcomes {
                     Slot::Ready(_) => {
                         if let Slot::Ready(outcome) = std::mem::replace(slot, Slot::Taken) {
                             state.ready_count = state.ready_count.saturating_sub(1);
-                            return outcome;
+                            return *outcome;
                         }
                     }
                     Slot::Taken => return Err(Error::new(ErrorKind::AlreadyCollected)),
@@ -177,7 +178,7 @@ impl Outcomes {
                     if let Some(slot @ Slot::Ready(_)) = state.slots.get_mut(id) {
                         if let Slot::Ready(outcome) = std::mem::replace(slot, Slot::Taken) {
                             state.ready_count = state.ready_count.saturating_sub(1);
-                            return outcome;
+                            return *outcome;
                         }
                     }
                 }
@@ -206,7 +207,7 @@ impl Outcomes {
         for slot in &mut state.slots {
             match std::mem::replace(slot, Slot::Taken) {
                 Slot::Running(task) => tasks.extend(task),
-                Slot::Ready(outcome) => outcomes.push(outcome),
+                Slot::Ready(outcome) => outcomes.push(*outcome),
                 Slot::Taken => {}
             }
         }

@@ -82,7 +82,9 @@ impl Pool {
     fn lock(&self) -> MutexGuard<'_, HashMap<PoolKey, Host>> {
         // A panic while holding the lock leaves counts that are still consistent (every
         // update is a single statement), so a poisoned lock is used as is.
-        self.hosts.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.hosts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Gets a connection for `key`: an idle one (if `allow_idle`), a slot to open one, or

@@ -18,10 +18,13 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use std::panic::AssertUnwindSafe;
+
 use async_lock::Semaphore;
+use futures_lite::FutureExt;
 
 use crate::client::Client;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::pending::{Outcomes, Pending};
 use crate::request::RequestBuilder;
 use crate::response::Response;
@@ -105,19 +108,23 @@ impl Scope {
             Some(limit) => Some(limit.acquire_arc().await),
             None => None,
         };
-        let alive = self
-            .alive
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let alive = self.alive.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let (Some(alive), Some(id)) = (alive, self.outcomes.add_running()) else {
-            let err = request.error(crate::ErrorKind::Cancelled);
+            let err = request.error(ErrorKind::Cancelled);
             return self.ready(Err(err));
         };
         let outcomes = self.outcomes.clone();
+        let (request_method, request_url) = (request.method.clone(), request.url.clone());
         let send = self.client.dispatch().send(request);
+        let (method, url) = (request_method, request_url);
         let task = self.client.runtime().spawn(Box::pin(async move {
-            let outcome = send.await;
+            // A panicking dispatch (a user's mock, say) must not take the executor down
+            // or leave the handle waiting forever: the panic becomes this request's error.
+            let outcome = match AssertUnwindSafe(send).catch_unwind().await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(Error::new(ErrorKind::DispatchPanicked)),
+            }
+            .map_err(|err| err.with_request(&method, url.as_str()));
             drop(permit);
             outcomes.complete(id, outcome);
             // Dropped last: the scope's close waits for this.
@@ -169,11 +176,7 @@ impl Scope {
     fn close_now(&self) {
         let closed = self.outcomes.close();
         drop(closed);
-        let own = self
-            .alive
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let own = self.alive.lock().unwrap_or_else(|p| p.into_inner()).take();
         drop(own);
     }
 }

@@ -97,8 +97,9 @@ impl ClientBuilder {
                 self.config.default_headers.append(name, value);
             }
             (Err(err), _) | (_, Err(err)) => {
-                self.error
-                    .get_or_insert(Error::new(ErrorKind::InvalidRequest).with_source(err));
+                if self.error.is_none() {
+                    self.error = Some(Error::new(ErrorKind::InvalidRequest).with_source(err));
+                }
             }
         }
         self

@@ -66,12 +66,14 @@ mod builder;
 
 use std::sync::OnceLock;
 
-pub use blocking::{Client, Parallel, ParallelConfig, Pending, RequestBuilder, Response, ScopedRequest};
+pub use blocking::{
+    Client, Parallel, ParallelConfig, Pending, RequestBuilder, Response, ScopedRequest,
+};
 pub use builder::ClientBuilder;
+pub use http::{HeaderMap, Method, StatusCode};
 pub use par_http_core::{
     Body, Bytes, Dispatch, Error, ErrorKind, IntoUrl, Request, Result, TimeoutPhase, Url, http,
 };
-pub use http::{HeaderMap, Method, StatusCode};
 
 /// The core crate, for custom [`Dispatch`] implementations and runtime adapters.
 pub use par_http_core as core;
@@ -104,7 +106,7 @@ where
 fn default_client() -> Result<&'static Client> {
     static DEFAULT: OnceLock<std::result::Result<Client, String>> = OnceLock::new();
     let client = DEFAULT.get_or_init(|| Client::builder().build().map_err(|err| err.to_string()));
-    client.as_ref().map_err(|reason| {
-        Error::new(ErrorKind::RuntimeGone).with_source(reason.clone())
-    })
+    client
+        .as_ref()
+        .map_err(|reason| Error::new(ErrorKind::RuntimeGone).with_source(reason.clone()))
 }

@@ -37,7 +37,11 @@ const STACK_TRAILERS: usize = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Reading the hex chunk size; `digits` is how many were read, `line` the line length.
-    Size { size: u64, digits: usize, line: usize },
+    Size {
+        size: u64,
+        digits: usize,
+        line: usize,
+    },
     /// Whitespace after the size (BWS before `;` or the line end).
     SizeWs { size: u64, line: usize },
     /// Inside chunk extensions, which are ignored up to the line end.
@@ -204,7 +208,9 @@ impl ChunkedDecoder {
                 digits: 0,
                 line: 0,
             },
-            (State::DataEnd | State::DataLf, _) => return Err(ProtocolError::InvalidChunkTerminator),
+            (State::DataEnd | State::DataLf, _) => {
+                return Err(ProtocolError::InvalidChunkTerminator);
+            }
             (State::TrailerStart, b'\r') => State::EndLf,
             (State::TrailerStart | State::EndLf, b'\n') => State::Done,
             (State::EndLf, _) => return Err(ProtocolError::InvalidTrailer),

@@ -303,7 +303,8 @@ impl ResponseDecoder {
                 let Some(data) = input.get(..take).filter(|data| !data.is_empty()) else {
                     return Ok((0, None));
                 };
-                *remaining = remaining.saturating_sub(u64::try_from(data.len()).unwrap_or(u64::MAX));
+                *remaining =
+                    remaining.saturating_sub(u64::try_from(data.len()).unwrap_or(u64::MAX));
                 Ok((data.len(), Some(Event::Data(data))))
             }
             State::Chunked(chunked) => match chunked.decode(input, &self.limits)? {
@@ -467,7 +468,10 @@ fn empty_lines(input: &[u8]) -> usize {
 /// not there yet, where the next search must resume.
 fn find_head_end(buf: &[u8], from: usize) -> Result<usize, usize> {
     let mut at = from;
-    while let Some(offset) = buf.get(at..).and_then(|rest| rest.iter().position(|&b| b == b'\n')) {
+    while let Some(offset) = buf
+        .get(at..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+    {
         let lf = at + offset;
         match (buf.get(lf + 1), buf.get(lf + 2)) {
             (Some(b'\n'), _) => return Ok(lf + 2),
@@ -495,7 +499,10 @@ fn status_line_error(err: httparse::Error, line: &[u8]) -> ProtocolError {
         return ProtocolError::InvalidStatusLine;
     }
     // httparse only knows HTTP/1.0 and HTTP/1.1; `HTTP/` and a digit is another version.
-    let start = line.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(0);
+    let start = line
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(0);
     match line.get(start..).and_then(|line| line.get(..6)) {
         Some([b'H', b'T', b'T', b'P', b'/', digit]) if digit.is_ascii_digit() => {
             ProtocolError::UnsupportedVersion
@@ -584,7 +591,7 @@ pub(super) fn fields_to_map(fields: &[httparse::Header<'_>]) -> Option<HeaderMap
 
 /// The elements of a comma-separated list across all lines of a field, trimmed of OWS,
 /// empty elements skipped (RFC 9110 §5.6.1).
-fn list_elements<'h>(headers: &'h HeaderMap, name: HeaderName) -> impl Iterator<Item = &'h [u8]> {
+fn list_elements(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &[u8]> {
     headers
         .get_all(name)
         .into_iter()

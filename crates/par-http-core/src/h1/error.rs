@@ -119,7 +119,10 @@ impl fmt::Display for ProtocolError {
                 write!(f, "response head larger than the limit of {limit} bytes")
             }
             Self::TooManyHeaders { limit } => {
-                write!(f, "response has more than the limit of {limit} header fields")
+                write!(
+                    f,
+                    "response has more than the limit of {limit} header fields"
+                )
             }
             Self::SwitchingProtocols => {
                 f.write_str("server switched protocols (101), which is not supported")

@@ -248,7 +248,9 @@ impl Response {
     /// The status error, naming the request.
     pub fn error_for_status(self) -> Result<Self> {
         let Self { inner, _client } = self;
-        inner.error_for_status().map(|inner| Self { inner, _client })
+        inner
+            .error_for_status()
+            .map(|inner| Self { inner, _client })
     }
 
     /// Reads the whole body.

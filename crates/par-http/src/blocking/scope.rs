@@ -10,8 +10,8 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use http::header::{HeaderName, HeaderValue};
 use http::Method;
+use http::header::{HeaderName, HeaderValue};
 use par_http_core::{Body, IntoUrl, Result, ScopeOptions};
 
 use crate::agent::wait;
