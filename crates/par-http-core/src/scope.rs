@@ -196,3 +196,7 @@ impl fmt::Debug for Scope {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+#[path = "scope_tests.rs"]
+mod tests;

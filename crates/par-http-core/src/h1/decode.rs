@@ -493,18 +493,23 @@ fn parser_config() -> httparse::ParserConfig {
     config
 }
 
-/// Maps an httparse error in the status line.
+/// Maps an httparse error in a complete status line: httparse only knows HTTP/1.0 and
+/// HTTP/1.1, so a well-formed `HTTP/d.d` (or `HTTP/d`, as HTTP/2 writes it) before the first
+/// space is an unsupported version, anything else a malformed line.
 fn status_line_error(err: httparse::Error, line: &[u8]) -> ProtocolError {
     if err != httparse::Error::Version {
         return ProtocolError::InvalidStatusLine;
     }
-    // httparse only knows HTTP/1.0 and HTTP/1.1; `HTTP/` and a digit is another version.
-    let start = line
-        .iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .unwrap_or(0);
-    match line.get(start..).and_then(|line| line.get(..6)) {
-        Some([b'H', b'T', b'T', b'P', b'/', digit]) if digit.is_ascii_digit() => {
+    let start = line.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(0);
+    let line = line.get(start..).unwrap_or_default();
+    let version = line.split(|&b| matches!(b, b' ' | b'\r' | b'\n')).next().unwrap_or_default();
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            ProtocolError::UnsupportedVersion
+        }
+        [b'H', b'T', b'T', b'P', b'/', major] if major.is_ascii_digit() => {
             ProtocolError::UnsupportedVersion
         }
         _ => ProtocolError::InvalidStatusLine,
