@@ -351,3 +351,169 @@ impl fmt::Debug for Pooled {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::os::unix::net::UnixStream;
+
+    use async_io::Async;
+    use futures_lite::future;
+
+    use super::*;
+
+    fn pool(max_connections: usize, max_idle: usize, idle_timeout: Duration) -> Arc<Pool> {
+        Arc::new(Pool::new(PoolConfig {
+            max_connections_per_host: max_connections,
+            max_idle_per_host: max_idle,
+            idle_timeout,
+        }))
+    }
+
+    /// A connection whose peer end the test keeps.
+    fn conn() -> (Connection, UnixStream) {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        (Connection::new(Box::new(Async::new(ours).unwrap())), theirs)
+    }
+
+    fn key() -> PoolKey {
+        "http://pool.test:80".into()
+    }
+
+    fn checkout(pool: &Arc<Pool>) -> Grant {
+        future::block_on(pool.checkout(&key(), true, Instant::now()))
+    }
+
+    fn slot(grant: Grant) -> Slot {
+        match grant {
+            Grant::Slot(slot) => slot,
+            Grant::Conn(_) => panic!("expected a slot, got a connection"),
+        }
+    }
+
+    fn pooled(grant: Grant) -> Pooled {
+        match grant {
+            Grant::Conn(pooled) => pooled,
+            Grant::Slot(_) => panic!("expected a connection, got a slot"),
+        }
+    }
+
+    #[test]
+    fn a_clean_connection_is_reused() {
+        let pool = pool(4, 4, DEFAULT_IDLE_TIMEOUT);
+        let (conn, _peer) = conn();
+        let mut first = slot(checkout(&pool)).fill(conn);
+        first.set_reusable();
+        drop(first);
+        assert_eq!(pool.stats(&key()), (1, 1, 0));
+        let again = pooled(checkout(&pool));
+        assert!(again.was_reused());
+        assert_eq!(pool.stats(&key()), (1, 0, 0));
+    }
+
+    #[test]
+    fn a_connection_not_marked_reusable_is_closed() {
+        let pool = pool(4, 4, DEFAULT_IDLE_TIMEOUT);
+        let (conn, mut peer) = conn();
+        drop(slot(checkout(&pool)).fill(conn));
+        assert_eq!(pool.stats(&key()), (0, 0, 0));
+        // The peer sees the close.
+        let mut byte = [0u8; 1];
+        assert_eq!(peer.read(&mut byte).unwrap(), 0);
+    }
+
+    #[test]
+    fn the_cap_queues_requests_and_hands_over_connections() {
+        let pool = pool(1, 1, DEFAULT_IDLE_TIMEOUT);
+        let (conn, _peer) = conn();
+        let mut held = slot(checkout(&pool)).fill(conn);
+        let waiter_key = key();
+        let mut waiting = Box::pin(pool.checkout(&waiter_key, true, Instant::now()));
+        assert!(future::block_on(future::poll_once(&mut waiting)).is_none());
+        assert_eq!(pool.stats(&key()), (1, 0, 1));
+        held.set_reusable();
+        drop(held);
+        let handed = pooled(future::block_on(waiting));
+        assert!(handed.was_reused());
+        assert_eq!(pool.stats(&key()), (1, 0, 0));
+    }
+
+    #[test]
+    fn a_closed_connection_frees_its_slot_for_a_waiter() {
+        let pool = pool(1, 1, DEFAULT_IDLE_TIMEOUT);
+        let held = slot(checkout(&pool));
+        let waiter_key = key();
+        let mut waiting = Box::pin(pool.checkout(&waiter_key, true, Instant::now()));
+        assert!(future::block_on(future::poll_once(&mut waiting)).is_none());
+        drop(held);
+        drop(slot(future::block_on(waiting)));
+        assert_eq!(pool.stats(&key()), (0, 0, 0));
+    }
+
+    #[test]
+    fn cancelled_waiters_never_leak_slots() {
+        let pool = pool(2, 2, DEFAULT_IDLE_TIMEOUT);
+        for _ in 0..1000 {
+            let a = slot(checkout(&pool));
+            let b = slot(checkout(&pool));
+            let waiter_key = key();
+            let mut waiting = Box::pin(pool.checkout(&waiter_key, true, Instant::now()));
+            assert!(future::block_on(future::poll_once(&mut waiting)).is_none());
+            // The slot is granted to the waiter, which is then cancelled before it runs.
+            drop(a);
+            drop(waiting);
+            drop(b);
+            assert_eq!(pool.stats(&key()), (0, 0, 0));
+        }
+        let _ = slot(checkout(&pool));
+        let _ = slot(checkout(&pool));
+    }
+
+    #[test]
+    fn an_idle_connection_closed_by_the_server_is_not_used() {
+        let pool = pool(4, 4, DEFAULT_IDLE_TIMEOUT);
+        let (conn, peer) = conn();
+        let mut first = slot(checkout(&pool)).fill(conn);
+        first.set_reusable();
+        drop(first);
+        drop(peer);
+        drop(slot(checkout(&pool)));
+        assert_eq!(pool.stats(&key()), (0, 0, 0));
+    }
+
+    #[test]
+    fn idle_connections_expire() {
+        let pool = pool(4, 4, Duration::from_secs(5));
+        let (c1, _peer) = conn();
+        let mut first = slot(checkout(&pool)).fill(c1);
+        first.set_reusable();
+        drop(first);
+        let later = Instant::now() + Duration::from_secs(6);
+        drop(slot(future::block_on(pool.checkout(&key(), true, later))));
+        assert_eq!(pool.stats(&key()), (0, 0, 0));
+
+        let (conn2, _peer2) = conn();
+        let mut second = slot(checkout(&pool)).fill(conn2);
+        second.set_reusable();
+        drop(second);
+        pool.sweep(Instant::now() + Duration::from_secs(6));
+        assert!(!pool.has_idle());
+        assert_eq!(pool.stats(&key()), (0, 0, 0));
+    }
+
+    #[test]
+    fn the_idle_cap_closes_surplus_connections() {
+        let pool = pool(4, 1, DEFAULT_IDLE_TIMEOUT);
+        let (c1, _p1) = conn();
+        let (c2, mut p2) = conn();
+        let mut a = slot(checkout(&pool)).fill(c1);
+        let mut b = slot(checkout(&pool)).fill(c2);
+        a.set_reusable();
+        b.set_reusable();
+        drop(a);
+        drop(b);
+        assert_eq!(pool.stats(&key()), (1, 1, 0));
+        let mut byte = [0u8; 1];
+        assert_eq!(p2.read(&mut byte).unwrap(), 0);
+    }
+}

@@ -500,9 +500,15 @@ fn status_line_error(err: httparse::Error, line: &[u8]) -> ProtocolError {
     if err != httparse::Error::Version {
         return ProtocolError::InvalidStatusLine;
     }
-    let start = line.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(0);
+    let start = line
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(0);
     let line = line.get(start..).unwrap_or_default();
-    let version = line.split(|&b| matches!(b, b' ' | b'\r' | b'\n')).next().unwrap_or_default();
+    let version = line
+        .split(|&b| matches!(b, b' ' | b'\r' | b'\n'))
+        .next()
+        .unwrap_or_default();
     match version {
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>

@@ -73,7 +73,9 @@ pub(super) fn run(method: &Method, limits: &Limits, pieces: &[&[u8]], eof: bool)
     'feed: for piece in pieces {
         buf.extend_from_slice(piece);
         loop {
-            budget = budget.checked_sub(1).expect("the decoder loops without progress");
+            budget = budget
+                .checked_sub(1)
+                .expect("the decoder loops without progress");
             match decoder.decode(&buf) {
                 Err(err) => {
                     assert_eq!(decoder.decode(&buf).unwrap_err(), err, "error not sticky");
@@ -127,7 +129,11 @@ const TRAILING: &[u8] = b"HTTP/1.1 200 OK\r\n\x00garbage\xff";
 pub(super) fn tr_with(method: &Method, limits: &Limits, input: &[u8], eof: bool) -> Outcome {
     let whole = run(method, limits, &[input], eof);
     let bytes: Vec<&[u8]> = input.chunks(1).collect();
-    assert_eq!(run(method, limits, &bytes, eof), whole, "one byte at a time");
+    assert_eq!(
+        run(method, limits, &bytes, eof),
+        whole,
+        "one byte at a time"
+    );
     for at in 0..=input.len() {
         let (a, b) = input.split_at(at);
         assert_eq!(run(method, limits, &[a, b], eof), whole, "split at {at}");
@@ -137,9 +143,17 @@ pub(super) fn tr_with(method: &Method, limits: &Limits, input: &[u8], eof: bool)
         extended.extend_from_slice(TRAILING);
         let mut expected = run(method, limits, &[input], eof);
         expected.leftover.extend_from_slice(TRAILING);
-        assert_eq!(run(method, limits, &[&extended], eof), expected, "trailing bytes");
+        assert_eq!(
+            run(method, limits, &[&extended], eof),
+            expected,
+            "trailing bytes"
+        );
         let bytes: Vec<&[u8]> = extended.chunks(1).collect();
-        assert_eq!(run(method, limits, &bytes, eof), expected, "trailing, byte by byte");
+        assert_eq!(
+            run(method, limits, &bytes, eof),
+            expected,
+            "trailing, byte by byte"
+        );
     }
     whole
 }
@@ -167,7 +181,12 @@ fn head(out: &Outcome) -> &Head {
 }
 
 fn header<'a>(out: &'a Outcome, name: &str) -> Vec<&'a [u8]> {
-    head(out).headers.get_all(name).iter().map(|v| v.as_bytes()).collect()
+    head(out)
+        .headers
+        .get_all(name)
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect()
 }
 
 #[test]
@@ -222,14 +241,20 @@ fn bare_lf_line_ends() {
 fn empty_lines_before_the_status_line_are_skipped() {
     let out = tr(b"\r\n\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(head(&out).status, StatusCode::OK);
-    assert_eq!(err(b"\r\r\nHTTP/1.1 200 OK\r\n\r\n"), ProtocolError::InvalidStatusLine);
+    assert_eq!(
+        err(b"\r\r\nHTTP/1.1 200 OK\r\n\r\n"),
+        ProtocolError::InvalidStatusLine
+    );
 }
 
 #[test]
 fn obs_fold_becomes_spaces() {
     let out = tr(b"HTTP/1.1 200 OK\r\nX-Long: one\r\n two\r\n\tthree\r\nContent-Length: 0\r\n\r\n");
     let value = header(&out, "x-long")[0];
-    let words: Vec<&[u8]> = value.split(|&b| b == b' ' || b == b'\t').filter(|w| !w.is_empty()).collect();
+    let words: Vec<&[u8]> = value
+        .split(|&b| b == b' ' || b == b'\t')
+        .filter(|w| !w.is_empty())
+        .collect();
     assert_eq!(words, [&b"one"[..], b"two", b"three"]);
     assert!(!value.contains(&b'\r') && !value.contains(&b'\n'));
 }
@@ -243,7 +268,8 @@ fn whitespace_before_colon_is_stripped() {
 
 #[test]
 fn repeated_fields_and_case() {
-    let out = tr(b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nContent-Length: 0\r\n\r\n");
+    let out =
+        tr(b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(header(&out, "set-cookie"), [&b"a=1"[..], b"b=2"]);
 }
 
@@ -287,7 +313,11 @@ fn unsupported_versions() {
 
 #[test]
 fn status_outside_100_to_599() {
-    for input in [&b"HTTP/1.1 099 X\r\n\r\n"[..], b"HTTP/1.1 600 X\r\n\r\n", b"HTTP/1.1 000\r\n"] {
+    for input in [
+        &b"HTTP/1.1 099 X\r\n\r\n"[..],
+        b"HTTP/1.1 600 X\r\n\r\n",
+        b"HTTP/1.1 000\r\n",
+    ] {
         assert_eq!(err(input), ProtocolError::InvalidStatusCode, "{input:?}");
     }
 }
@@ -315,16 +345,39 @@ fn head_size_limit() {
     assert_eq!(out.end, Some(None));
     let small = Limits::default().max_head_bytes(input.len() - 1);
     let out = tr_with(&Method::GET, &small, input, false);
-    assert_eq!(out.error, Some(ProtocolError::HeadTooLarge { limit: input.len() - 1 }));
+    assert_eq!(
+        out.error,
+        Some(ProtocolError::HeadTooLarge {
+            limit: input.len() - 1
+        })
+    );
     assert!(out.error.unwrap().is_limit());
     // Skipped empty lines count, and a head that never ends fails at the limit.
-    let out = tr_with(&Method::GET, &exact, b"\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false);
-    assert_eq!(out.error, Some(ProtocolError::HeadTooLarge { limit: input.len() }));
+    let out = tr_with(
+        &Method::GET,
+        &exact,
+        b"\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        false,
+    );
+    assert_eq!(
+        out.error,
+        Some(ProtocolError::HeadTooLarge { limit: input.len() })
+    );
     let endless = [b'\n'; 100];
-    let out = tr_with(&Method::GET, &Limits::default().max_head_bytes(50), &endless, false);
+    let out = tr_with(
+        &Method::GET,
+        &Limits::default().max_head_bytes(50),
+        &endless,
+        false,
+    );
     assert_eq!(out.error, Some(ProtocolError::HeadTooLarge { limit: 50 }));
     let endless = [b'a'; 100];
-    let out = tr_with(&Method::GET, &Limits::default().max_head_bytes(50), &endless, false);
+    let out = tr_with(
+        &Method::GET,
+        &Limits::default().max_head_bytes(50),
+        &endless,
+        false,
+    );
     assert_eq!(out.error, Some(ProtocolError::HeadTooLarge { limit: 50 }));
 }
 
@@ -340,7 +393,10 @@ fn with_fields(n: usize) -> Vec<u8> {
 #[test]
 fn header_count_limit() {
     let limits = Limits::default().max_headers(3);
-    assert_eq!(tr_with(&Method::GET, &limits, &with_fields(3), false).end, Some(None));
+    assert_eq!(
+        tr_with(&Method::GET, &limits, &with_fields(3), false).end,
+        Some(None)
+    );
     let out = tr_with(&Method::GET, &limits, &with_fields(4), false);
     assert_eq!(out.error, Some(ProtocolError::TooManyHeaders { limit: 3 }));
     // Past the stack array: the heap retry accepts up to the default limit of 100.
@@ -349,15 +405,23 @@ fn header_count_limit() {
     assert_eq!(head(&out).headers.len(), 100);
     let input = with_fields(101);
     let out = run(&Method::GET, &Limits::default(), &[&input], false);
-    assert_eq!(out.error, Some(ProtocolError::TooManyHeaders { limit: 100 }));
+    assert_eq!(
+        out.error,
+        Some(ProtocolError::TooManyHeaders { limit: 100 })
+    );
 }
 
 #[test]
 fn interim_responses_are_skipped() {
-    let out = tr(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n\
-        HTTP/1.1 102 Processing\n\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx");
+    let out = tr(
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n\
+        HTTP/1.1 102 Processing\n\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx",
+    );
     assert_eq!(head(&out).status, StatusCode::OK);
-    assert!(head(&out).headers.get("link").is_none(), "interim headers dropped");
+    assert!(
+        head(&out).headers.get("link").is_none(),
+        "interim headers dropped"
+    );
     assert_eq!(out.body, b"x");
 }
 
@@ -372,10 +436,20 @@ fn switching_protocols_is_refused() {
 #[test]
 fn responses_without_a_body() {
     let limits = Limits::default();
-    let out = tr_with(&Method::HEAD, &limits, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false);
+    let out = tr_with(
+        &Method::HEAD,
+        &limits,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+        false,
+    );
     assert_eq!(head(&out).body, BodyKind::Empty);
     assert_eq!(out.end, Some(None));
-    let out = tr_with(&Method::HEAD, &limits, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false);
+    let out = tr_with(
+        &Method::HEAD,
+        &limits,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        false,
+    );
     assert_eq!(head(&out).body, BodyKind::Empty);
     for status in [&b"204 No Content"[..], b"304 Not Modified"] {
         let mut input = b"HTTP/1.1 ".to_vec();
@@ -390,7 +464,12 @@ fn responses_without_a_body() {
 #[test]
 fn connect_success_is_a_tunnel() {
     let limits = Limits::default();
-    let out = tr_with(&Method::CONNECT, &limits, b"HTTP/1.1 200 Connection Established\r\n\r\n", false);
+    let out = tr_with(
+        &Method::CONNECT,
+        &limits,
+        b"HTTP/1.1 200 Connection Established\r\n\r\n",
+        false,
+    );
     assert_eq!(head(&out).body, BodyKind::Empty);
     assert_eq!(out.end, Some(Some(CloseReason::Tunnel)));
     let input = b"HTTP/1.1 407 Proxy Auth\r\nContent-Length: 2\r\n\r\nno";
@@ -419,7 +498,10 @@ fn transfer_coding_decides_the_body() {
     let out = tr(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
     assert_eq!(head(&out).body, BodyKind::Chunked);
     let out = tr_eof(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n");
-    assert_eq!(out.body, b"0\r\n\r\n", "not chunked: read until close, as received");
+    assert_eq!(
+        out.body, b"0\r\n\r\n",
+        "not chunked: read until close, as received"
+    );
     assert_eq!(out.end, Some(Some(CloseReason::CloseDelimitedBody)));
 }
 
@@ -437,12 +519,22 @@ fn chunked_twice_is_an_error() {
 fn transfer_encoding_with_content_length() {
     let out = tr(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n");
     assert_eq!(head(&out).body, BodyKind::Chunked);
-    assert_eq!(head(&out).close, Some(CloseReason::TransferEncodingAndContentLength));
+    assert_eq!(
+        head(&out).close,
+        Some(CloseReason::TransferEncodingAndContentLength)
+    );
     assert_eq!(out.body, b"ab");
-    assert_eq!(out.end, Some(Some(CloseReason::TransferEncodingAndContentLength)));
+    assert_eq!(
+        out.end,
+        Some(Some(CloseReason::TransferEncodingAndContentLength))
+    );
     // The Content-Length is ignored, so even an invalid one does not matter.
-    let out = tr(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
-    assert_eq!(out.end, Some(Some(CloseReason::TransferEncodingAndContentLength)));
+    let out =
+        tr(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    assert_eq!(
+        out.end,
+        Some(Some(CloseReason::TransferEncodingAndContentLength))
+    );
 }
 
 #[test]
@@ -479,13 +571,25 @@ fn conflicting_content_lengths() {
 #[test]
 fn invalid_content_lengths() {
     for value in [
-        &b"+5"[..], b"-1", b"5 5", b"", b",", b"5,", b"0x10", b"1e3", b"18446744073709551616",
+        &b"+5"[..],
+        b"-1",
+        b"5 5",
+        b"",
+        b",",
+        b"5,",
+        b"0x10",
+        b"1e3",
+        b"18446744073709551616",
         b"99999999999999999999999",
     ] {
         let mut input = b"HTTP/1.1 200 OK\r\nContent-Length: ".to_vec();
         input.extend_from_slice(value);
         input.extend_from_slice(b"\r\n\r\n");
-        assert_eq!(err(&input), ProtocolError::InvalidContentLength, "{value:?}");
+        assert_eq!(
+            err(&input),
+            ProtocolError::InvalidContentLength,
+            "{value:?}"
+        );
     }
 }
 
@@ -507,19 +611,39 @@ fn close_delimited_body() {
 fn keep_alive_rules() {
     let cases: [(&[u8], Option<CloseReason>); 8] = [
         (b"HTTP/1.1 200 OK\r\n", None),
-        (b"HTTP/1.1 200 OK\r\nConnection: close\r\n", Some(CloseReason::ConnectionClose)),
-        (b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive, CLOSE\r\n", Some(CloseReason::ConnectionClose)),
-        (b"HTTP/1.1 200 OK\r\nConnection: x\r\nConnection: close\r\n", Some(CloseReason::ConnectionClose)),
+        (
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\n",
+            Some(CloseReason::ConnectionClose),
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive, CLOSE\r\n",
+            Some(CloseReason::ConnectionClose),
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nConnection: x\r\nConnection: close\r\n",
+            Some(CloseReason::ConnectionClose),
+        ),
         (b"HTTP/1.1 200 OK\r\nConnection: closed\r\n", None),
         (b"HTTP/1.0 200 OK\r\n", Some(CloseReason::Http10)),
-        (b"HTTP/1.0 200 OK\r\nConnection: upgrade,  keep-alive \r\n", None),
-        (b"HTTP/1.0 200 OK\r\nConnection: keep-alive, close\r\n", Some(CloseReason::ConnectionClose)),
+        (
+            b"HTTP/1.0 200 OK\r\nConnection: upgrade,  keep-alive \r\n",
+            None,
+        ),
+        (
+            b"HTTP/1.0 200 OK\r\nConnection: keep-alive, close\r\n",
+            Some(CloseReason::ConnectionClose),
+        ),
     ];
     for (start, close) in cases {
         let mut input = start.to_vec();
         input.extend_from_slice(b"Content-Length: 1\r\n\r\nx");
         let out = tr(&input);
-        assert_eq!(head(&out).close, close, "{:?}", String::from_utf8_lossy(start));
+        assert_eq!(
+            head(&out).close,
+            close,
+            "{:?}",
+            String::from_utf8_lossy(start)
+        );
         assert_eq!(out.end, Some(close));
     }
 }
@@ -529,12 +653,24 @@ fn eof_errors() {
     assert_eq!(tr_eof(b"").error, Some(ProtocolError::ClosedBeforeResponse));
     assert_eq!(tr_eof(b"H").error, Some(ProtocolError::TruncatedHead));
     assert_eq!(tr_eof(b"\r\n").error, Some(ProtocolError::TruncatedHead));
-    assert_eq!(tr_eof(b"HTTP/1.1 200 OK\r\nA: b\r\n").error, Some(ProtocolError::TruncatedHead));
-    assert_eq!(tr_eof(b"HTTP/1.1 100 Continue\r\n\r\n").error, Some(ProtocolError::TruncatedHead));
+    assert_eq!(
+        tr_eof(b"HTTP/1.1 200 OK\r\nA: b\r\n").error,
+        Some(ProtocolError::TruncatedHead)
+    );
+    assert_eq!(
+        tr_eof(b"HTTP/1.1 100 Continue\r\n\r\n").error,
+        Some(ProtocolError::TruncatedHead)
+    );
     let out = tr_eof(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabc");
-    assert_eq!((out.body.as_slice(), out.error), (&b"abc"[..], Some(ProtocolError::TruncatedBody)));
+    assert_eq!(
+        (out.body.as_slice(), out.error),
+        (&b"abc"[..], Some(ProtocolError::TruncatedBody))
+    );
     let out = tr_eof(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab");
-    assert_eq!((out.body.as_slice(), out.error), (&b"ab"[..], Some(ProtocolError::TruncatedBody)));
+    assert_eq!(
+        (out.body.as_slice(), out.error),
+        (&b"ab"[..], Some(ProtocolError::TruncatedBody))
+    );
     let out = tr_eof(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: y\r\n");
     assert_eq!(out.error, Some(ProtocolError::TruncatedBody));
 }
@@ -545,10 +681,15 @@ fn eof_after_end_and_received_bytes() {
     assert!(!decoder.has_received_bytes());
     assert!(matches!(decoder.decode(b""), Ok((0, None))));
     assert!(!decoder.has_received_bytes());
-    assert!(matches!(decoder.decode(b"HTTP/1.1 204 No Content\r\n"), Ok((0, None))));
+    assert!(matches!(
+        decoder.decode(b"HTTP/1.1 204 No Content\r\n"),
+        Ok((0, None))
+    ));
     assert!(decoder.has_received_bytes());
     let input = b"HTTP/1.1 204 No Content\r\n\r\n";
-    let Ok((used, Some(Event::Head(_)))) = decoder.decode(input) else { panic!() };
+    let Ok((used, Some(Event::Head(_)))) = decoder.decode(input) else {
+        panic!()
+    };
     assert_eq!(used, input.len());
     assert!(matches!(decoder.decode(b""), Ok((0, Some(Event::End(_))))));
     assert!(decoder.is_done());
@@ -572,7 +713,10 @@ fn chunked_with(limits: &Limits, body: &[u8]) -> Outcome {
 fn chunked_body() {
     let out = chunked(b"5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n");
     assert_eq!(out.body, b"hello, world");
-    assert_eq!((out.end, out.trailers, out.ended_by_eof), (Some(None), None, false));
+    assert_eq!(
+        (out.end, out.trailers, out.ended_by_eof),
+        (Some(None), None, false)
+    );
     let out = chunked(b"A\r\n0123456789\r\n00000001\r\n!\r\n000\r\n\r\n");
     assert_eq!(out.body, b"0123456789!");
     let out = chunked(b"0\r\n\r\n");
@@ -581,7 +725,9 @@ fn chunked_body() {
 
 #[test]
 fn chunk_extensions_and_whitespace_are_ignored() {
-    let out = chunked(b"5;name=value;quoted=\"a;b\"\r\nhello\r\n1 ; x\r\n!\r\n2\t\r\nok\r\n0;last\r\n\r\n");
+    let out = chunked(
+        b"5;name=value;quoted=\"a;b\"\r\nhello\r\n1 ; x\r\n!\r\n2\t\r\nok\r\n0;last\r\n\r\n",
+    );
     assert_eq!(out.body, b"hello!ok");
     assert_eq!(out.end, Some(None));
     let out = chunked(b"3;\x80\xff\tobs\r\nabc\r\n0\r\n\r\n");
@@ -598,29 +744,64 @@ fn chunked_bare_lf() {
 
 #[test]
 fn invalid_chunk_sizes() {
-    for body in [&b"g\r\n"[..], b"\r\n", b"-1\r\n", b"0x5\r\n", b" 5\r\n", b"+5\r\n", b"5 5\r\n", b"5\rx", b";x\r\n"] {
-        assert_eq!(chunked(body).error, Some(ProtocolError::InvalidChunkSize), "{body:?}");
+    for body in [
+        &b"g\r\n"[..],
+        b"\r\n",
+        b"-1\r\n",
+        b"0x5\r\n",
+        b" 5\r\n",
+        b"+5\r\n",
+        b"5 5\r\n",
+        b"5\rx",
+        b";x\r\n",
+    ] {
+        assert_eq!(
+            chunked(body).error,
+            Some(ProtocolError::InvalidChunkSize),
+            "{body:?}"
+        );
     }
     let out = chunked(b"2\r\nok\r\nz\r\n");
-    assert_eq!((out.body.as_slice(), out.error), (&b"ok"[..], Some(ProtocolError::InvalidChunkSize)));
+    assert_eq!(
+        (out.body.as_slice(), out.error),
+        (&b"ok"[..], Some(ProtocolError::InvalidChunkSize))
+    );
 }
 
 #[test]
 fn chunk_size_overflow() {
-    assert_eq!(chunked(b"10000000000000000\r\n").error, Some(ProtocolError::ChunkSizeOverflow));
+    assert_eq!(
+        chunked(b"10000000000000000\r\n").error,
+        Some(ProtocolError::ChunkSizeOverflow)
+    );
     let out = chunked(b"ffffffffffffffff\r\nab");
-    assert_eq!((out.body.as_slice(), out.error), (&b"ab"[..], Some(ProtocolError::TruncatedBody)));
+    assert_eq!(
+        (out.body.as_slice(), out.error),
+        (&b"ab"[..], Some(ProtocolError::TruncatedBody))
+    );
     let out = chunked(b"000000000000000000000000001\r\na\r\n0\r\n\r\n");
     assert_eq!(out.body, b"a");
 }
 
 #[test]
 fn chunk_extension_control_bytes() {
-    for body in [&b"1;a\x00b\r\n"[..], b"1;\x1b\r\n", b"1;\x7f\r\n", b"1 ;\x0b\r\n"] {
-        assert_eq!(chunked(body).error, Some(ProtocolError::InvalidChunkExtension), "{body:?}");
+    for body in [
+        &b"1;a\x00b\r\n"[..],
+        b"1;\x1b\r\n",
+        b"1;\x7f\r\n",
+        b"1 ;\x0b\r\n",
+    ] {
+        assert_eq!(
+            chunked(body).error,
+            Some(ProtocolError::InvalidChunkExtension),
+            "{body:?}"
+        );
     }
     // A CR always ends the line, so a bare one inside an extension breaks the line end.
-    assert_eq!(chunked(b"1;a\rb\r\n").error, Some(ProtocolError::InvalidChunkSize));
+    assert_eq!(
+        chunked(b"1;a\rb\r\n").error,
+        Some(ProtocolError::InvalidChunkSize)
+    );
 }
 
 #[test]
@@ -629,22 +810,32 @@ fn chunk_line_limit() {
     let out = chunked_with(&limits, b"1;abcdef\r\nx\r\n0\r\n\r\n");
     assert_eq!(out.body, b"x", "8 bytes: at the limit");
     let out = chunked_with(&limits, b"1;abcdefg\r\nx\r\n0\r\n\r\n");
-    assert_eq!(out.error, Some(ProtocolError::ChunkLineTooLong { limit: 8 }));
+    assert_eq!(
+        out.error,
+        Some(ProtocolError::ChunkLineTooLong { limit: 8 })
+    );
     let out = chunked_with(&limits, b"000000001\r\n");
-    assert_eq!(out.error, Some(ProtocolError::ChunkLineTooLong { limit: 8 }));
+    assert_eq!(
+        out.error,
+        Some(ProtocolError::ChunkLineTooLong { limit: 8 })
+    );
 }
 
 #[test]
 fn chunk_data_must_end_with_a_line_end() {
     for body in [&b"3\r\nabcd\r\n"[..], b"3\r\nabc\rx", b"3\r\nabc\r\r\n"] {
         let out = chunked(body);
-        assert_eq!((out.body.as_slice(), out.error), (&b"abc"[..], Some(ProtocolError::InvalidChunkTerminator)));
+        assert_eq!(
+            (out.body.as_slice(), out.error),
+            (&b"abc"[..], Some(ProtocolError::InvalidChunkTerminator))
+        );
     }
 }
 
 #[test]
 fn data_events_stop_at_the_chunk_end() {
-    let input = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+    let input =
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
     let mut decoder = ResponseDecoder::new(&Method::GET, &Limits::default());
     let mut buf = &input[..];
     let mut events = Vec::new();
@@ -681,7 +872,11 @@ fn invalid_trailers() {
         // Trailers are parsed strictly: no whitespace before the colon.
         b"0\r\nX : y\r\n\r\n",
     ] {
-        assert_eq!(chunked(body).error, Some(ProtocolError::InvalidTrailer), "{body:?}");
+        assert_eq!(
+            chunked(body).error,
+            Some(ProtocolError::InvalidTrailer),
+            "{body:?}"
+        );
     }
 }
 
@@ -689,9 +884,16 @@ fn invalid_trailers() {
 fn trailer_limits() {
     let limits = Limits::default().max_trailer_bytes(12);
     let out = chunked_with(&limits, b"0\r\nX: 1234567\r\n\r\n");
-    assert_eq!(out.trailers.unwrap().get("x").unwrap(), "1234567", "10 + CRLF = 12 bytes");
+    assert_eq!(
+        out.trailers.unwrap().get("x").unwrap(),
+        "1234567",
+        "10 + CRLF = 12 bytes"
+    );
     let out = chunked_with(&limits, b"0\r\nX: 12345678\r\n\r\n");
-    assert_eq!(out.error, Some(ProtocolError::TrailersTooLarge { limit: 12 }));
+    assert_eq!(
+        out.error,
+        Some(ProtocolError::TrailersTooLarge { limit: 12 })
+    );
     let limits = Limits::default().max_headers(2);
     let out = chunked_with(&limits, b"0\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n");
     assert_eq!(out.error, Some(ProtocolError::TooManyHeaders { limit: 2 }));
@@ -701,7 +903,11 @@ fn trailer_limits() {
     }
     many.extend_from_slice(b"\r\n");
     let out = chunked_with(&Limits::default(), &many);
-    assert_eq!(out.trailers.unwrap().len(), 40, "heap retry past the stack slots");
+    assert_eq!(
+        out.trailers.unwrap().len(),
+        40,
+        "heap retry past the stack slots"
+    );
 }
 
 #[test]
@@ -710,25 +916,45 @@ fn head_search_resumes_where_it_stopped() {
     let mut input = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
     input.resize(10_000, b'a');
     assert!(matches!(decoder.decode(&input), Ok((0, None))));
-    let State::Head(scan) = &decoder.state else { panic!() };
+    let State::Head(scan) = &decoder.state else {
+        panic!()
+    };
     assert!(scan.line_checked);
     assert_eq!(scan.scanned, input.len(), "the next call starts at the end");
     input.extend_from_slice(b"\r");
     assert!(matches!(decoder.decode(&input), Ok((0, None))));
     input.extend_from_slice(b"\n");
     assert!(matches!(decoder.decode(&input), Ok((0, None))));
-    let State::Head(scan) = &decoder.state else { panic!() };
-    assert_eq!(scan.scanned, input.len() - 1, "resumes at the unfinished line end");
+    let State::Head(scan) = &decoder.state else {
+        panic!()
+    };
+    assert_eq!(
+        scan.scanned,
+        input.len() - 1,
+        "resumes at the unfinished line end"
+    );
     input.extend_from_slice(b"\r\n");
-    assert!(matches!(decoder.decode(&input), Ok((_, Some(Event::Head(_))))));
+    assert!(matches!(
+        decoder.decode(&input),
+        Ok((_, Some(Event::Head(_))))
+    ));
 }
 
 #[test]
 fn errors_are_sticky() {
     let mut decoder = ResponseDecoder::new(&Method::GET, &Limits::default());
     let bad = b"HTTP/9.9 200 OK\r\n";
-    assert_eq!(decoder.decode(bad).unwrap_err(), ProtocolError::UnsupportedVersion);
-    assert_eq!(decoder.decode(b"").unwrap_err(), ProtocolError::UnsupportedVersion);
-    assert_eq!(decoder.decode_eof().unwrap_err(), ProtocolError::UnsupportedVersion);
+    assert_eq!(
+        decoder.decode(bad).unwrap_err(),
+        ProtocolError::UnsupportedVersion
+    );
+    assert_eq!(
+        decoder.decode(b"").unwrap_err(),
+        ProtocolError::UnsupportedVersion
+    );
+    assert_eq!(
+        decoder.decode_eof().unwrap_err(),
+        ProtocolError::UnsupportedVersion
+    );
     assert!(!decoder.is_done());
 }
