@@ -5,7 +5,6 @@
 //! cargo run --example get -- http://127.0.0.1:8080/
 //! ```
 
-use std::error::Error as _;
 use std::io::Write;
 use std::process::ExitCode;
 

@@ -242,11 +242,26 @@ impl fmt::Debug for Outcomes {
 pub struct Pending {
     id: usize,
     outcomes: Arc<Outcomes>,
+    name: Option<Arc<RequestName>>,
+}
+
+/// The method and URL of a request, shared by its task and its handle so that every
+/// error about it can name it.
+#[derive(Debug)]
+pub(crate) struct RequestName {
+    pub(crate) method: http::Method,
+    pub(crate) url: String,
+}
+
+impl RequestName {
+    pub(crate) fn name(&self, err: Error) -> Error {
+        err.with_request(&self.method, &self.url)
+    }
 }
 
 impl Pending {
-    pub(crate) fn new(id: usize, outcomes: Arc<Outcomes>) -> Self {
-        Self { id, outcomes }
+    pub(crate) fn new(id: usize, outcomes: Arc<Outcomes>, name: Option<Arc<RequestName>>) -> Self {
+        Self { id, outcomes, name }
     }
 
     /// Waits for this request's response.
@@ -261,7 +276,11 @@ impl Pending {
     /// Cancel-safe: if the future is dropped before it completes, the outcome stays in
     /// the scope and `next_response` can still deliver it.
     pub async fn get_response(self) -> Result<Response> {
-        self.outcomes.take(self.id).await
+        let outcome = self.outcomes.take(self.id).await;
+        match (outcome, &self.name) {
+            (Err(err), Some(name)) => Err(name.name(err)),
+            (outcome, _) => outcome,
+        }
     }
 
     /// True once the outcome has arrived (or was delivered through `next_response`).

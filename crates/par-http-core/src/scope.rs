@@ -25,7 +25,7 @@ use futures_lite::FutureExt;
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
-use crate::pending::{Outcomes, Pending};
+use crate::pending::{Outcomes, Pending, RequestName};
 use crate::request::RequestBuilder;
 use crate::response::Response;
 
@@ -102,21 +102,33 @@ impl Scope {
     pub async fn start(&self, request: RequestBuilder) -> Pending {
         let request = match self.client.prepare(request) {
             Ok(request) => request,
-            Err(err) => return self.ready(Err(err)),
+            Err(err) => {
+                let name = match (err.method(), err.url()) {
+                    (Some(method), Some(url)) => Some(Arc::new(RequestName {
+                        method: method.clone(),
+                        url: url.to_owned(),
+                    })),
+                    _ => None,
+                };
+                return self.ready(Err(err), name);
+            }
         };
         let permit = match &self.limit {
             Some(limit) => Some(limit.acquire_arc().await),
             None => None,
         };
         let alive = self.alive.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let name = Arc::new(RequestName {
+            method: request.method.clone(),
+            url: request.url.as_str().to_owned(),
+        });
         let (Some(alive), Some(id)) = (alive, self.outcomes.add_running()) else {
             let err = request.error(ErrorKind::Cancelled);
-            return self.ready(Err(err));
+            return self.ready(Err(err), Some(name));
         };
         let outcomes = self.outcomes.clone();
-        let (request_method, request_url) = (request.method.clone(), request.url.clone());
         let send = self.client.dispatch().send(request);
-        let (method, url) = (request_method, request_url);
+        let task_name = name.clone();
         let task = self.client.runtime().spawn(Box::pin(async move {
             // A panicking dispatch (a user's mock, say) must not take the executor down
             // or leave the handle waiting forever: the panic becomes this request's error.
@@ -124,7 +136,7 @@ impl Scope {
                 Ok(outcome) => outcome,
                 Err(_) => Err(Error::new(ErrorKind::DispatchPanicked)),
             }
-            .map_err(|err| err.with_request(&method, url.as_str()));
+            .map_err(|err| task_name.name(err));
             drop(permit);
             outcomes.complete(id, outcome);
             // Dropped last: the scope's close waits for this.
@@ -133,12 +145,12 @@ impl Scope {
         if let Some(task) = self.outcomes.attach_task(id, task) {
             drop(task);
         }
-        Pending::new(id, self.outcomes.clone())
+        Pending::new(id, self.outcomes.clone(), Some(name))
     }
 
-    fn ready(&self, outcome: Result<Response>) -> Pending {
+    fn ready(&self, outcome: Result<Response>, name: Option<Arc<RequestName>>) -> Pending {
         let id = self.outcomes.add_ready(outcome);
-        Pending::new(id, self.outcomes.clone())
+        Pending::new(id, self.outcomes.clone(), name)
     }
 
     /// Waits for the next outcome in completion order.

@@ -1,19 +1,16 @@
 //! The chunked transfer coding decoder (RFC 9112 §7.1): one enum state per position in the
-//! grammar, and every transition in [`ChunkedDecoder::decode`].
+//! grammar, and every transition in `ChunkedDecoder::next` (plus the bulk copy of chunk data
+//! in `ChunkedDecoder::decode`).
 //!
 //! ```text
-//!            hex digit          SP/HTAB          ';'
-//!   ┌──▶ Size ─────────▶ Size ───────▶ SizeWs ──────▶ Ext ──┐
-//!   │      │ CR ─▶ SizeLf ─LF─┐           │ CR/LF          │ CR/LF
-//!   │      └─ LF ─────────────┴───────────┴────────────────┘
-//!   │                         │
-//!   │          size > 0 ◀─────┴────▶ size == 0
-//!   │             │                     │
-//!   │           Data ─▶ DataEnd ─CR─▶ DataLf     TrailerStart ◀───────────────┐
-//!   │                      │ LF          │ LF     │ CR ─▶ EndLf ─LF─▶ Done   │
-//!   └──────────────────────┴─────────────┘        │ LF ────────────▶ Done   │
-//!                                                 └ other ─▶ Trailer ─CR─▶ TrailerLf ─LF─┘
-//!                                                              └─ LF ────────────────────┘
+//!   size line   Size ─SP/HTAB─▶ SizeWs ─;─▶ Ext                  (also Size ─;─▶ Ext)
+//!               Size | SizeWs | Ext ─CR─▶ SizeLf ─LF─▶ line end  (or straight ─LF─▶)
+//!   line end    size > 0  ─▶ Data{remaining} ─chunk read─▶ DataEnd ─CR─▶ DataLf ─LF─▶ Size
+//!                                                          DataEnd ─LF─▶ Size
+//!               size == 0 ─▶ TrailerStart
+//!   trailers    TrailerStart ─CR─▶ EndLf ─LF─▶ Done              (or straight ─LF─▶ Done)
+//!               TrailerStart ─other─▶ Trailer ─CR─▶ TrailerLf ─LF─▶ TrailerStart
+//!                                     Trailer ─LF─▶ TrailerStart
 //! ```
 //!
 //! Every byte of framing is consumed as soon as it is seen, so a partial line is never

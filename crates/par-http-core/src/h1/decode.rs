@@ -17,6 +17,8 @@
 //!               └─ error / EOF ──▶ Failed  (every later call repeats the error)
 //! ```
 //!
+//! An `Empty` body is `Length { remaining: 0 }`: the next call returns `End` without input.
+//!
 //! The head is parsed with httparse once the blank line that ends it has arrived. The
 //! search for that line resumes where the previous call stopped, so a head trickling in
 //! byte by byte costs linear time, not quadratic (h11's `_receivebuffer.py` notes the

@@ -7,13 +7,13 @@
 /// Default cap on the size of a response head (status line + headers), 64 KiB.
 // The head is buffered whole before it is parsed, so without a cap a peer that never sends
 // the blank line makes us buffer (and scan) without end: a memory-exhaustion DoS. 64 KiB
-// is above every real-world server's own limit (nginx 8 KiB per line, Apache 8 KiB per
-// field, hyper ~400 KiB total only because it also serves) and keeps one slow peer cheap.
+// is far above what real servers send (their own limits are about 8 KiB per header line)
+// and keeps the cost of one slow or hostile peer small.
 pub const DEFAULT_MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// Default cap on the number of header fields in a response head.
-// Each field becomes a `HeaderMap` entry (an allocation and a hash); 100 is what hyper and
-// ureq-proto use (`MAX_RESPONSE_HEADERS`) and far above what servers send.
+// Each field becomes a `HeaderMap` entry (an allocation and a hash), so the count bounds
+// CPU and memory per head; 100 is hyper's default and far above what servers send.
 pub const DEFAULT_MAX_HEADERS: usize = 100;
 
 /// Default cap on the length of one chunk-size line, extensions included, 4 KiB.
