@@ -689,5 +689,9 @@ fn content_length(headers: &HeaderMap) -> Result<u64, ProtocolError> {
 mod tests;
 
 #[cfg(test)]
+#[path = "chunked_tests.rs"]
+mod chunked_tests;
+
+#[cfg(test)]
 #[path = "proptests.rs"]
 mod proptests;

@@ -1,0 +1,169 @@
+//! The blocking facade itself: it needs no runtime in the caller, works from inside one,
+//! queues 10,000 requests without running out of sockets, and stops its runtime thread
+//! when the client goes away.
+
+mod support;
+
+use support::{HyperServer, WAIT};
+
+fn runtime_threads() -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
+        // Linux keeps 15 bytes of a thread name: "par-http-runtime" reads "par-http-runtim".
+        .filter(|name| "par-http-runtime".starts_with(name.trim()) && name.trim().len() >= 15)
+        .count()
+}
+
+/// Tests here count process-wide threads and descriptors: they run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
+}
+
+#[test]
+fn the_default_client_runs_a_scope() {
+    let _serial = serial();
+    let server = HyperServer::start();
+    let url = server.url("/small");
+    let (a, b) = par_http::parallel(|p| {
+        let a = p.get(&url);
+        let b = p.head(&url);
+        Ok((a.get_response()?.text()?, b.get_response()?.status()))
+    })
+    .unwrap();
+    assert_eq!(a, "hello, world!");
+    assert_eq!(b, 200);
+}
+
+#[test]
+fn blocking_calls_from_inside_async_runtimes_do_not_panic() {
+    let _serial = serial();
+    let server = HyperServer::start();
+    let url = server.url("/small");
+    let client = par_http::Client::new();
+    let current = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let text = current.block_on(async {
+        let one = client.get(&url).send().unwrap().text().unwrap();
+        let two = client
+            .parallel(|p| p.get(&url).get_response()?.text())
+            .unwrap();
+        (one, two)
+    });
+    assert_eq!(text.0, "hello, world!");
+    assert_eq!(text.1, "hello, world!");
+
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let handle = multi.spawn({
+        let client = client.clone();
+        let url = url.clone();
+        async move { client.get(&url).send().unwrap().text().unwrap() }
+    });
+    assert_eq!(multi.block_on(handle).unwrap(), "hello, world!");
+}
+
+#[test]
+fn ten_thousand_requests_in_one_scope_queue_for_connections() {
+    let _serial = serial();
+    let server = HyperServer::start();
+    let url = server.url("/small");
+    let client = par_http::Client::builder()
+        .max_connections_per_host(100)
+        .build()
+        .unwrap();
+    let before = open_fds();
+    let ok = client
+        .parallel(|p| {
+            for _ in 0..10_000 {
+                p.get(&url);
+            }
+            let mut ok = 0;
+            let mut peak_fds = 0;
+            while p.has_pending_responses() {
+                let response = p.next_response()?;
+                assert_eq!(response.status(), 200);
+                assert_eq!(response.bytes()?.as_ref(), b"hello, world!");
+                ok += 1;
+                if ok % 500 == 0 {
+                    peak_fds = peak_fds.max(open_fds());
+                }
+            }
+            // The per-host cap bounds the sockets: 100 client ends (plus the server's
+            // 100 in this same process) and a little slack for the runtimes.
+            assert!(
+                peak_fds < before + 250,
+                "{peak_fds} fds open, {before} before"
+            );
+            Ok(ok)
+        })
+        .unwrap();
+    assert_eq!(ok, 10_000);
+    assert!(server.stats().max_open <= 100, "{:?}", server.stats());
+}
+
+#[test]
+fn dropping_the_client_stops_its_runtime_thread() {
+    let _serial = serial();
+    let server = HyperServer::start();
+    let url = server.url("/small");
+    let before = runtime_threads();
+    let client = par_http::Client::new();
+    assert_eq!(runtime_threads(), before + 1);
+    let response = client.get(&url).send().unwrap();
+    // A response keeps the runtime alive until it is dropped.
+    drop(client);
+    assert_eq!(response.text().unwrap(), "hello, world!");
+    // Joined in Drop: the thread is gone, and so are the client's connections.
+    assert_eq!(runtime_threads(), before);
+    assert!(
+        server.wait_until(|s| s.open == 0, WAIT),
+        "{:?}",
+        server.stats()
+    );
+}
+
+#[test]
+fn a_streamed_body_can_be_read_incrementally() {
+    let _serial = serial();
+    use std::io::Read;
+    let server = HyperServer::start();
+    let client = par_http::Client::new();
+    let n = 3 * 1024 * 1024;
+    let mut response = client
+        .get(server.url(&format!("/chunked?n={n}")))
+        .send()
+        .unwrap();
+    let mut total = Vec::new();
+    let mut buf = [0u8; 7000];
+    let mut reads = 0;
+    loop {
+        let got = response.read(&mut buf).unwrap();
+        if got == 0 {
+            break;
+        }
+        total.extend_from_slice(&buf[..got]);
+        reads += 1;
+        assert!(reads < 100_000);
+    }
+    assert!(reads > 1);
+    assert_eq!(total, support::pattern(n));
+    // Read to the end: the connection went back to the pool and is reused.
+    let again = client.get(server.url("/small")).send().unwrap();
+    assert_eq!(again.text().unwrap(), "hello, world!");
+    assert_eq!(server.accepted(), 1);
+}
