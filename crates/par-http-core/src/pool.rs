@@ -147,47 +147,34 @@ impl Pool {
 
     /// A connection comes back from an exchange: to a waiter, to the idle list, or closed.
     fn put_back(self: &Arc<Self>, key: PoolKey, conn: Connection, now: Instant) {
-        let mut grant = Grant::Conn(Pooled::new(self.clone(), key.clone(), conn));
+        let grant = Grant::Conn(Pooled::new(self.clone(), key.clone(), conn));
         let mut gone = Vec::new();
         let mut hosts = self.lock();
         let Some(host) = hosts.get_mut(&key) else {
             return;
         };
-        while let Some(waiter) = host.waiters.pop_front() {
-            match waiter.try_send(grant) {
-                Ok(()) => {
-                    gone.push(waiter);
-                    drop(hosts);
-                    drop(gone);
-                    return;
-                }
-                Err(err) => {
-                    grant = err.into_inner();
-                    gone.push(waiter);
-                }
-            }
-        }
-        let Grant::Conn(mut pooled) = grant else {
-            return;
-        };
-        let Some(conn) = pooled.conn.take() else {
+        let Some(Grant::Conn(mut pooled)) = offer(host, grant, &mut gone) else {
+            drop(hosts);
             return;
         };
         pooled.pool = None;
+        let Some(conn) = pooled.conn.take() else {
+            return;
+        };
+        let mut surplus = None;
         if host.idle.len() < self.config.max_idle_per_host {
             host.idle.push(Idle { conn, since: now });
-            drop(hosts);
         } else {
             host.open = host.open.saturating_sub(1);
-            drop(hosts);
-            drop(conn);
+            surplus = Some(conn);
         }
-        drop(gone);
+        drop(hosts);
+        drop((gone, surplus));
     }
 
     /// A counted connection (or slot) went away: its slot goes to a waiter or is freed.
     fn release_slot(self: &Arc<Self>, key: PoolKey) {
-        let mut grant = Grant::Slot(Slot {
+        let grant = Grant::Slot(Slot {
             pool: Some(self.clone()),
             key: key.clone(),
         });
@@ -196,25 +183,13 @@ impl Pool {
         let Some(host) = hosts.get_mut(&key) else {
             return;
         };
-        while let Some(waiter) = host.waiters.pop_front() {
-            match waiter.try_send(grant) {
-                Ok(()) => {
-                    drop(hosts);
-                    drop(gone);
-                    return;
-                }
-                Err(err) => {
-                    grant = err.into_inner();
-                    gone.push(waiter);
-                }
-            }
-        }
-        host.open = host.open.saturating_sub(1);
-        if let Grant::Slot(slot) = &mut grant {
+        if let Some(Grant::Slot(mut slot)) = offer(host, grant, &mut gone) {
+            // Nobody wants it: the slot is freed here, not by its own drop.
             slot.pool = None;
-        }
-        if host.open == 0 && host.idle.is_empty() && host.waiters.is_empty() {
-            hosts.remove(&key);
+            host.open = host.open.saturating_sub(1);
+            if host.open == 0 && host.idle.is_empty() && host.waiters.is_empty() {
+                hosts.remove(&key);
+            }
         }
         drop(hosts);
         drop(gone);
@@ -260,6 +235,24 @@ impl fmt::Debug for Pool {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
+}
+
+/// Offers `grant` to the oldest waiter still listening, or hands it back if there is
+/// none. Senders of waiters go to `gone`, to be dropped after the lock is released.
+fn offer(
+    host: &mut Host,
+    mut grant: Grant,
+    gone: &mut Vec<async_channel::Sender<Grant>>,
+) -> Option<Grant> {
+    while let Some(waiter) = host.waiters.pop_front() {
+        let sent = waiter.try_send(grant);
+        gone.push(waiter);
+        match sent {
+            Ok(()) => return None,
+            Err(err) => grant = err.into_inner(),
+        }
+    }
+    Some(grant)
 }
 
 /// Permission to open one connection to an origin; dropping it unused frees the slot.
