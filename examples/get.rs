@@ -16,11 +16,14 @@ fn main() -> ExitCode {
     match run(&url) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            // Display covers one level; print the causes after it, as curl does.
+            // Add the causes to the message, skipping any it already spells out.
             let mut message = err.to_string();
             let mut source = err.source();
             while let Some(cause) = source {
-                message.push_str(&format!(": {cause}"));
+                let cause_text = cause.to_string();
+                if !message.contains(&cause_text) {
+                    message.push_str(&format!(": {cause_text}"));
+                }
                 source = cause.source();
             }
             eprintln!("get: {message}");

@@ -28,15 +28,21 @@ impl Agent {
         let executor = Arc::new(async_executor::Executor::new());
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let runner = executor.clone();
+        let (started, has_started) = std::sync::mpsc::sync_channel::<()>(1);
         let thread = thread::Builder::new()
             .name("par-http-runtime".into())
             .spawn(move || {
                 // Returns when every sender of `stop` is gone.
                 async_io::block_on(runner.run(async move {
+                    let _ = started.send(());
                     let _ = stopped.recv().await;
                 }));
             })
             .map_err(|err| Error::new(ErrorKind::RuntimeGone).with_source(err))?;
+        // Start-up handshake: the executor is running before the client is handed out.
+        if has_started.recv().is_err() {
+            return Err(Error::new(ErrorKind::RuntimeGone));
+        }
         Ok(Self {
             runtime: Arc::new(par_http_smol::SmolRuntime::new(executor)),
             stop: Some(stop),
