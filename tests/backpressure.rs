@@ -5,18 +5,7 @@
 mod support;
 
 use par_http::{Client, ParallelConfig};
-use support::{HyperServer, ScriptedServer, WAIT};
-
-/// Holds every request until `n` were in flight at once (at most `WAIT`), then answers.
-/// Once `n` was reached, later requests are answered at once.
-fn gate_server(n: usize) -> ScriptedServer {
-    ScriptedServer::new(move |conn| {
-        while let Some(request) = conn.read_request() {
-            conn.wait_until(|s| s.max_in_flight >= n, WAIT);
-            conn.write_all(&support::ok(&request.target));
-        }
-    })
-}
+use support::{HyperServer, gate_server};
 
 #[test]
 fn a_hundred_requests_are_in_flight_at_once() {

@@ -53,13 +53,7 @@ fn scopes_of_one_client_share_its_pool() {
 fn a_client_keeps_at_most_max_connections_per_host_open() {
     const CAP: usize = 4;
     const N: usize = 40;
-    let server = ScriptedServer::new(|conn| {
-        while let Some(request) = conn.read_request() {
-            // Hold replies until the cap is reached, so the requests really overlap.
-            conn.wait_until(|s| s.max_in_flight >= CAP, WAIT);
-            conn.write_all(&support::ok(&request.target));
-        }
-    });
+    let server = support::gate_server(CAP);
     let client = Client::builder()
         .max_connections_per_host(CAP)
         .max_idle_per_host(CAP)

@@ -95,3 +95,25 @@ pub fn holding_server() -> ScriptedServer {
         }
     })
 }
+
+/// How long the first batch of a [`gate_server`] stays held after the gate opened, so that
+/// a request over the limit has time to show up in the gauges. Passing never depends on
+/// it; only catching a client that breaks its limit does.
+pub const GRACE: Duration = Duration::from_millis(200);
+
+/// A server for limit tests. Each request is held until `n` were in flight at once (at
+/// most [`WAIT`]); the first `n` are then held [`GRACE`] longer, or until an `n + 1`-th
+/// arrives, so a client that exceeds its limit shows in `max_in_flight`. Later requests
+/// are answered at once. Answers carry the request target as the body.
+pub fn gate_server(n: usize) -> ScriptedServer {
+    ScriptedServer::new(move |conn| {
+        while let Some(request) = conn.read_request() {
+            let first_batch = conn.stats().requests <= n;
+            conn.wait_until(|s| s.max_in_flight >= n, WAIT);
+            if first_batch {
+                conn.wait_until(|s| s.in_flight > n, GRACE);
+            }
+            conn.write_all(&ok(&request.target));
+        }
+    })
+}

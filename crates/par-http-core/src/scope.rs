@@ -129,16 +129,24 @@ impl Scope {
         let outcomes = self.outcomes.clone();
         let send = self.client.dispatch().send(request);
         let task_name = name.clone();
+        // Made outside the future: if the future is dropped before it completes, even
+        // unpolled (the runtime shut down under it, say), the handle gets a Cancelled
+        // error instead of waiting forever.
+        let mut report = ReportOnDrop {
+            outcomes,
+            id,
+            name: task_name,
+            reported: false,
+        };
         let task = self.client.runtime().spawn(Box::pin(async move {
             // A panicking dispatch (a user's mock, say) must not take the executor down
             // or leave the handle waiting forever: the panic becomes this request's error.
             let outcome = match AssertUnwindSafe(send).catch_unwind().await {
                 Ok(outcome) => outcome,
                 Err(_) => Err(Error::new(ErrorKind::DispatchPanicked)),
-            }
-            .map_err(|err| task_name.name(err));
+            };
             drop(permit);
-            outcomes.complete(id, outcome);
+            report.complete(outcome);
             // Dropped last: the scope's close waits for this.
             drop(alive);
         }));
@@ -185,11 +193,42 @@ impl Scope {
         let _ = self.all_gone.recv().await;
     }
 
+    /// Cancels what is still pending, without waiting for the teardown (use
+    /// [`close`](Self::close) to wait). Further starts are cancelled at once.
+    pub fn cancel(&self) {
+        self.close_now();
+    }
+
     fn close_now(&self) {
         let closed = self.outcomes.close();
         drop(closed);
         let own = self.alive.lock().unwrap_or_else(|p| p.into_inner()).take();
         drop(own);
+    }
+}
+
+/// Delivers a request's outcome, or `Cancelled` if the task is dropped before it has one.
+struct ReportOnDrop {
+    outcomes: Arc<Outcomes>,
+    id: usize,
+    name: Arc<RequestName>,
+    reported: bool,
+}
+
+impl ReportOnDrop {
+    fn complete(&mut self, outcome: Result<Response>) {
+        self.reported = true;
+        let outcome = outcome.map_err(|err| self.name.name(err));
+        self.outcomes.complete(self.id, outcome);
+    }
+}
+
+impl Drop for ReportOnDrop {
+    fn drop(&mut self) {
+        if !self.reported {
+            let err = self.name.name(Error::new(ErrorKind::Cancelled));
+            self.outcomes.complete(self.id, Err(err));
+        }
     }
 }
 

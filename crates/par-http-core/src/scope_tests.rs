@@ -329,3 +329,45 @@ fn close_drops_uncollected_outcomes() {
         assert!(err.is_already_collected() || err.is_cancelled(), "{err:?}");
     });
 }
+
+/// A runtime that has shut down: it drops every future it is given.
+#[derive(Debug)]
+struct ShutDownRuntime;
+
+impl Spawn for ShutDownRuntime {
+    fn spawn(&self, future: Boxed<()>) -> Task {
+        drop(future);
+        Task::new(())
+    }
+}
+
+impl Runtime for ShutDownRuntime {
+    fn resolve(&self, _: &str, _: u16) -> Boxed<io::Result<Vec<SocketAddr>>> {
+        Box::pin(async { Err(io::Error::other("shut down")) })
+    }
+    fn connect_tcp(&self, _: SocketAddr) -> Boxed<io::Result<BoxIo>> {
+        Box::pin(async { Err(io::Error::other("shut down")) })
+    }
+    fn sleep_until(&self, _: Instant) -> Boxed<()> {
+        Box::pin(async {})
+    }
+}
+
+#[test]
+fn a_task_dropped_by_its_runtime_reports_cancelled_instead_of_hanging() {
+    let dispatch = Arc::new(Scripted::default());
+    let client = Client::with_dispatch(
+        Arc::new(ShutDownRuntime),
+        Arc::new(dispatch),
+        Config::default(),
+    );
+    future::block_on(async {
+        let scope = client.scope(ScopeOptions::new());
+        let pending = scope.start(Harness::get("/lost")).await;
+        let err = pending.get_response().await.unwrap_err();
+        assert!(err.is_cancelled(), "{err:?}");
+        assert_eq!(err.url(), Some("http://scope.test/lost"));
+        assert!(scope.next_response().await.unwrap_err().is_no_pending());
+        scope.close().await;
+    });
+}
