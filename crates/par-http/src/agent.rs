@@ -1,11 +1,12 @@
-//! The background runtime a blocking [`Client`](crate::Client) owns.
+//! The background runtime thread behind a blocking [`Client`](crate::Client), and behind
+//! an [`AsyncClient`](crate::AsyncClient) that has no runtime of its own to join.
 //!
-//! One thread, named `par-http-runtime`, runs the selected executor until the client
-//! (and every response still holding it) is gone. Callers never run the executor
-//! themselves: they hand futures to it and wait on channels, which is why the blocking
-//! API works from any thread, including one inside an async runtime.
-//!
-//! `Drop` stops the executor and joins the thread, so no task outlives its client.
+//! One thread, named `par-http-runtime`, runs the chosen executor until the agent is
+//! dropped. Callers never run the executor themselves: they hand futures to it and wait
+//! on channels, which is why the blocking API works from any thread, including one
+//! inside an async runtime. `start` returns only once the executor runs (a start-up
+//! handshake), and `Drop` stops the executor and joins the thread, so no task outlives
+//! its client. A tokio runtime is built and dropped on that thread, never in async code.
 
 use std::fmt;
 use std::future::Future;
@@ -14,7 +15,9 @@ use std::thread;
 
 use par_http_core::{Error, ErrorKind, Result, Runtime};
 
-/// The thread that runs the client's executor.
+use crate::runtimes::Executor;
+
+/// The thread that runs an executor.
 pub(crate) struct Agent {
     runtime: Arc<dyn Runtime>,
     stop: Option<async_channel::Sender<()>>,
@@ -22,32 +25,57 @@ pub(crate) struct Agent {
 }
 
 impl Agent {
-    /// Starts the executor thread; fails only if the thread cannot be created.
-    #[cfg(feature = "smol")]
-    pub(crate) fn start() -> Result<Self> {
-        let executor = Arc::new(async_executor::Executor::new());
+    /// Starts an executor thread of the given kind.
+    pub(crate) fn start(executor: Executor) -> Result<Self> {
         let (stop, stopped) = async_channel::bounded::<()>(1);
-        let runner = executor.clone();
-        let (started, has_started) = std::sync::mpsc::sync_channel::<()>(1);
-        let thread = thread::Builder::new()
-            .name("par-http-runtime".into())
-            .spawn(move || {
+        let (started, has_started) = std::sync::mpsc::sync_channel::<Arc<dyn Runtime>>(1);
+        let body: Box<dyn FnOnce() + Send> = match executor {
+            #[cfg(feature = "smol")]
+            Executor::Smol => Box::new(move || {
+                let executor = Arc::new(async_executor::Executor::new());
+                let runtime: Arc<dyn Runtime> =
+                    Arc::new(par_http_smol::SmolRuntime::new(executor.clone()));
                 // Returns when every sender of `stop` is gone.
-                async_io::block_on(runner.run(async move {
-                    let _ = started.send(());
+                async_io::block_on(executor.run(async move {
+                    let _ = started.send(runtime);
                     let _ = stopped.recv().await;
                 }));
-            })
+            }),
+            #[cfg(feature = "tokio")]
+            Executor::Tokio => Box::new(move || {
+                let Ok(tokio_runtime) = ::tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    // `started` is dropped: start() reports the failure.
+                    return;
+                };
+                let runtime: Arc<dyn Runtime> = Arc::new(par_http_tokio::TokioRuntime::new(
+                    tokio_runtime.handle().clone(),
+                ));
+                tokio_runtime.block_on(async move {
+                    let _ = started.send(runtime);
+                    let _ = stopped.recv().await;
+                });
+                // Dropped here, on its own thread, outside any async context.
+                drop(tokio_runtime);
+            }),
+        };
+        let thread = thread::Builder::new()
+            .name("par-http-runtime".into())
+            .spawn(body)
             .map_err(|err| Error::new(ErrorKind::RuntimeGone).with_source(err))?;
-        // Start-up handshake: the executor is running before the client is handed out.
-        if has_started.recv().is_err() {
-            return Err(Error::new(ErrorKind::RuntimeGone));
+        match has_started.recv() {
+            Ok(runtime) => Ok(Self {
+                runtime,
+                stop: Some(stop),
+                thread: Some(thread),
+            }),
+            Err(_) => {
+                let _ = thread.join();
+                Err(Error::new(ErrorKind::RuntimeGone))
+            }
         }
-        Ok(Self {
-            runtime: Arc::new(par_http_smol::SmolRuntime::new(executor)),
-            stop: Some(stop),
-            thread: Some(thread),
-        })
     }
 
     /// The runtime that spawns onto this agent's executor.

@@ -1,14 +1,69 @@
 //! [`ClientBuilder`]: every setting a client applies to its requests and scopes.
+//!
+//! One builder serves both clients: `Client::builder()` gives a `ClientBuilder<Client>`
+//! and `AsyncClient::builder()` a `ClientBuilder<AsyncClient<R>>`; the settings are the
+//! same and only [`build`](ClientBuilder::build) differs.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use par_http_core::{Config, Dispatch, Error, ErrorKind, Result};
+use par_http_core::{Config, Dispatch, Error, ErrorKind, Result, Runtime};
 
 use crate::agent::Agent;
+use crate::async_client::AsyncClient;
 use crate::blocking::Client;
+use crate::runtimes::{AsyncRuntime, Executor};
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A client that a [`ClientBuilder`] can build: [`Client`] or [`AsyncClient`].
+pub trait BuildClient: sealed::Sealed + Sized {
+    /// Builds the client from the collected settings.
+    #[doc(hidden)]
+    fn build_client(parts: BuildParts) -> Result<Self>;
+}
+
+/// The settings a [`ClientBuilder`] collected (opaque).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct BuildParts {
+    config: Config,
+    dispatch: Option<Arc<dyn Dispatch>>,
+    executor: Executor,
+}
+
+impl BuildParts {
+    fn core(self, runtime: Arc<dyn Runtime>) -> par_http_core::Client {
+        match self.dispatch {
+            Some(dispatch) => par_http_core::Client::with_dispatch(runtime, dispatch, self.config),
+            None => par_http_core::Client::new(runtime, self.config),
+        }
+    }
+}
+
+impl sealed::Sealed for Client {}
+
+impl BuildClient for Client {
+    fn build_client(parts: BuildParts) -> Result<Self> {
+        let agent = Agent::start(parts.executor)?;
+        let core = parts.core(agent.runtime().clone());
+        Ok(Self::from_parts(core, agent))
+    }
+}
+
+impl<R: AsyncRuntime> sealed::Sealed for AsyncClient<R> {}
+
+impl<R: AsyncRuntime> BuildClient for AsyncClient<R> {
+    fn build_client(parts: BuildParts) -> Result<Self> {
+        let runtime = R::runtime()?;
+        Ok(Self::from_core(parts.core(runtime)))
+    }
+}
 
 /// Configures and builds a [`Client`].
 ///
@@ -24,18 +79,31 @@ use crate::blocking::Client;
 ///     .build()?;
 /// # Ok::<(), par_http::Error>(())
 /// ```
-pub struct ClientBuilder {
+pub struct ClientBuilder<C = Client> {
     config: Config,
     dispatch: Option<Arc<dyn Dispatch>>,
+    executor: Executor,
     error: Option<Error>,
+    _client: PhantomData<fn() -> C>,
 }
 
-impl ClientBuilder {
+impl ClientBuilder<Client> {
+    /// Selects the executor of the blocking client's background thread (the default is
+    /// smol when its feature is on).
+    pub fn executor(mut self, executor: Executor) -> Self {
+        self.executor = executor;
+        self
+    }
+}
+
+impl<C: BuildClient> ClientBuilder<C> {
     pub(crate) fn new() -> Self {
         Self {
             config: Config::default(),
             dispatch: None,
+            executor: Executor::default(),
             error: None,
+            _client: PhantomData,
         }
     }
 
@@ -137,27 +205,24 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client and starts its background runtime.
+    /// Builds the client (a blocking client starts its background runtime here).
     ///
     /// # Errors
     ///
-    /// An invalid default header, or a background thread that could not be started.
-    pub fn build(self) -> Result<Client> {
+    /// An invalid default header, or a runtime that could not be started.
+    pub fn build(self) -> Result<C> {
         if let Some(err) = self.error {
             return Err(err);
         }
-        let agent = Agent::start()?;
-        let core = match self.dispatch {
-            Some(dispatch) => {
-                par_http_core::Client::with_dispatch(agent.runtime().clone(), dispatch, self.config)
-            }
-            None => par_http_core::Client::new(agent.runtime().clone(), self.config),
-        };
-        Ok(Client::from_parts(core, agent))
+        C::build_client(BuildParts {
+            config: self.config,
+            dispatch: self.dispatch,
+            executor: self.executor,
+        })
     }
 }
 
-impl fmt::Debug for ClientBuilder {
+impl<C> fmt::Debug for ClientBuilder<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("config", &self.config)

@@ -57,19 +57,47 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-#[cfg(not(feature = "smol"))]
-compile_error!("par-http needs a runtime feature: enable `smol` (the default)");
+#[cfg(not(any(feature = "smol", feature = "tokio")))]
+compile_error!("par-http needs a runtime feature: enable `smol` (the default) or `tokio`");
 
 mod agent;
+mod async_client;
 mod blocking;
 mod builder;
+mod runtimes;
 
 use std::sync::OnceLock;
 
+pub use async_client::{
+    AsyncClient, AsyncParallel, AsyncPending, AsyncRequestBuilder, AsyncScopedRequest,
+};
 pub use blocking::{
     Client, Parallel, ParallelConfig, Pending, RequestBuilder, Response, ScopedRequest,
 };
-pub use builder::ClientBuilder;
+pub use builder::{BuildClient, ClientBuilder};
+/// A response of the async API: its body is read with `.await`.
+pub use par_http_core::Response as AsyncResponse;
+#[cfg(feature = "smol")]
+pub use runtimes::Smol;
+#[cfg(feature = "tokio")]
+pub use runtimes::Tokio;
+pub use runtimes::{AsyncRuntime, DefaultRuntime, Executor};
+
+/// The async client on smol, named explicitly (useful with both runtime features on).
+#[cfg(feature = "smol")]
+pub mod smol {
+    /// The async client on smol.
+    pub type AsyncClient = crate::AsyncClient<Smol>;
+    pub use crate::Smol;
+}
+
+/// The async client on tokio, named explicitly (useful with both runtime features on).
+#[cfg(feature = "tokio")]
+pub mod tokio {
+    /// The async client on tokio.
+    pub type AsyncClient = crate::AsyncClient<Tokio>;
+    pub use crate::Tokio;
+}
 pub use http::{HeaderMap, Method, StatusCode};
 pub use par_http_core::{
     Body, Bytes, Dispatch, Error, ErrorKind, IntoUrl, Request, Result, TimeoutPhase, Url, http,

@@ -53,14 +53,14 @@ impl Client {
     /// If the background thread cannot be started; [`Client::builder`] returns that
     /// error instead.
     pub fn new() -> Self {
-        match ClientBuilder::new().build() {
+        match Self::builder().build() {
             Ok(client) => client,
             Err(err) => panic!("par-http: cannot start the client runtime: {err}"),
         }
     }
 
     /// A builder to configure a client.
-    pub fn builder() -> ClientBuilder {
+    pub fn builder() -> ClientBuilder<Self> {
         ClientBuilder::new()
     }
 
@@ -127,6 +127,8 @@ impl fmt::Debug for Client {
 }
 
 /// A one-off request being built; [`send`](Self::send) sends it and waits.
+// Its option methods mirror the async builders' (`request_options!` there): each is a
+// one-line delegation to the core builder.
 pub struct RequestBuilder {
     client: Client,
     builder: par_http_core::RequestBuilder,

@@ -41,6 +41,10 @@ impl ParallelConfig {
         self.options = self.options.max_in_flight(limit);
         self
     }
+
+    pub(crate) fn into_options(self) -> ScopeOptions {
+        self.options
+    }
 }
 
 impl Client {
@@ -94,7 +98,7 @@ impl Client {
         F: for<'scope> FnOnce(&'scope Parallel<'scope>) -> Result<T>,
     {
         let parallel = Parallel {
-            scope: self.inner.core.scope(config.options),
+            scope: self.inner.core.scope(config.into_options()),
             client: self.clone(),
             _scope: PhantomData,
         };

@@ -1,0 +1,398 @@
+//! The async API: [`AsyncClient`] and its parallel scope [`AsyncParallel`].
+//!
+//! The scope is the same state machine as the blocking one (`par_http_core::Scope`);
+//! here it is awaited instead of blocked on. `parallel.get(url).await` waits only for a
+//! free slot under the scope's limit and returns an [`AsyncPending`]; responses come
+//! through the handle, through [`AsyncParallel::next_response`], or from the scope as a
+//! [`Stream`] in completion order. Dropping the scope cancels every pending request;
+//! [`AsyncParallel::close`] also waits until their tasks have stopped.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_lite::Stream;
+use http::Method;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use par_http_core::{Body, Boxed, IntoUrl, Response, Result, Scope};
+
+use crate::blocking::ParallelConfig;
+use crate::builder::ClientBuilder;
+use crate::runtimes::{AsyncRuntime, DefaultRuntime};
+
+/// An async HTTP client; `R` names its runtime ([`Smol`](crate::Smol) by default, or
+/// [`Tokio`](crate::Tokio)).
+///
+/// Cheap to clone: clones share one connection pool.
+///
+/// # Examples
+///
+/// ```no_run
+/// # futures_lite::future::block_on(async {
+/// let client = par_http::AsyncClient::new();
+/// let parallel = client.parallel();
+/// let one = parallel.get("http://127.0.0.1:8080/1").await;
+/// let two = parallel.get("http://127.0.0.1:8080/2").await;
+/// let (r1, r2) = (one.get_response().await?, two.get_response().await?);
+/// # Ok::<(), par_http::Error>(())
+/// # });
+/// ```
+pub struct AsyncClient<R: AsyncRuntime = DefaultRuntime> {
+    core: par_http_core::Client,
+    _runtime: PhantomData<fn() -> R>,
+}
+
+impl<R: AsyncRuntime> AsyncClient<R> {
+    /// A client with the default settings, on runtime `R`.
+    ///
+    /// # Panics
+    ///
+    /// If the runtime cannot be started (a background thread that cannot be created);
+    /// [`AsyncClient::builder`] returns that error instead.
+    pub fn new() -> Self {
+        match Self::builder().build() {
+            Ok(client) => client,
+            Err(err) => panic!("par-http: cannot start the client runtime: {err}"),
+        }
+    }
+
+    /// A builder to configure a client.
+    pub fn builder() -> ClientBuilder<Self> {
+        ClientBuilder::new()
+    }
+
+    pub(crate) fn from_core(core: par_http_core::Client) -> Self {
+        Self {
+            core,
+            _runtime: PhantomData,
+        }
+    }
+
+    /// Starts a one-off request; send it with [`AsyncRequestBuilder::send`].
+    pub fn request(&self, method: Method, url: impl IntoUrl) -> AsyncRequestBuilder {
+        AsyncRequestBuilder {
+            client: self.core.clone(),
+            builder: self.core.request(method, url),
+        }
+    }
+
+    /// Starts a one-off `GET`.
+    pub fn get(&self, url: impl IntoUrl) -> AsyncRequestBuilder {
+        self.request(Method::GET, url)
+    }
+
+    /// Starts a one-off `POST`.
+    pub fn post(&self, url: impl IntoUrl) -> AsyncRequestBuilder {
+        self.request(Method::POST, url)
+    }
+
+    /// Opens a parallel scope on this client.
+    pub fn parallel(&self) -> AsyncParallel {
+        self.parallel_with(ParallelConfig::new())
+    }
+
+    /// Opens a parallel scope with settings such as a limit on requests in flight.
+    pub fn parallel_with(&self, config: ParallelConfig) -> AsyncParallel {
+        AsyncParallel {
+            scope: Arc::new(self.core.scope(config.into_options())),
+            client: self.core.clone(),
+            next: None,
+        }
+    }
+}
+
+impl<R: AsyncRuntime> Default for AsyncClient<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<R: AsyncRuntime> Clone for AsyncClient<R> {
+    fn clone(&self) -> Self {
+        Self::from_core(self.core.clone())
+    }
+}
+
+impl<R: AsyncRuntime> fmt::Debug for AsyncClient<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncClient")
+            .field("core", &self.core)
+            .finish()
+    }
+}
+
+/// A one-off async request being built.
+pub struct AsyncRequestBuilder {
+    client: par_http_core::Client,
+    builder: par_http_core::RequestBuilder,
+}
+
+/// The builder methods shared by the request builders of this module.
+macro_rules! request_options {
+    () => {
+        /// Appends a header field. An invalid name or value becomes the request's error.
+        pub fn header<K, V>(mut self, name: K, value: V) -> Self
+        where
+            K: TryInto<HeaderName>,
+            K::Error: Into<http::Error>,
+            V: TryInto<HeaderValue>,
+            V::Error: Into<http::Error>,
+        {
+            self.builder = self.builder.header(name, value);
+            self
+        }
+
+        /// Appends every field of `headers`.
+        pub fn headers(mut self, headers: HeaderMap) -> Self {
+            self.builder = self.builder.headers(headers);
+            self
+        }
+
+        /// Sets the body.
+        pub fn body(mut self, body: impl Into<Body>) -> Self {
+            self.builder = self.builder.body(body);
+            self
+        }
+
+        /// Sets a time limit for this request, up to its response head.
+        pub fn timeout(mut self, timeout: Duration) -> Self {
+            self.builder = self.builder.timeout(timeout);
+            self
+        }
+    };
+}
+
+impl AsyncRequestBuilder {
+    request_options!();
+
+    /// Sends the request and waits for its response head.
+    ///
+    /// # Errors
+    ///
+    /// Any [`Error`](crate::Error) the request meets; it names this request.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels the request and closes its connection.
+    pub async fn send(self) -> Result<Response> {
+        self.client.send(self.builder).await
+    }
+}
+
+impl fmt::Debug for AsyncRequestBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncRequestBuilder")
+            .field("request", &self.builder)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An async parallel scope. Dropping it cancels every request still pending.
+///
+/// It is also a [`Stream`] of outcomes in completion order, which ends when nothing is
+/// pending.
+pub struct AsyncParallel {
+    scope: Arc<Scope>,
+    client: par_http_core::Client,
+    next: Option<Boxed<Result<Response>>>,
+}
+
+impl AsyncParallel {
+    /// Starts a request built with an [`AsyncScopedRequest`].
+    pub fn request(&self, method: Method, url: impl IntoUrl) -> AsyncScopedRequest<'_> {
+        AsyncScopedRequest {
+            parallel: self,
+            builder: self.client.request(method, url),
+        }
+    }
+
+    /// Starts a `GET` once the scope has a free slot.
+    ///
+    /// # Cancel safety
+    ///
+    /// If the future is dropped while it waits for a slot, the request never starts.
+    pub async fn get(&self, url: impl IntoUrl) -> AsyncPending<'_> {
+        self.request(Method::GET, url).send().await
+    }
+
+    /// Starts a `HEAD` once the scope has a free slot.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`get`](Self::get).
+    pub async fn head(&self, url: impl IntoUrl) -> AsyncPending<'_> {
+        self.request(Method::HEAD, url).send().await
+    }
+
+    /// Starts a `DELETE` once the scope has a free slot.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`get`](Self::get).
+    pub async fn delete(&self, url: impl IntoUrl) -> AsyncPending<'_> {
+        self.request(Method::DELETE, url).send().await
+    }
+
+    /// Starts a `POST` with `body` once the scope has a free slot.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`get`](Self::get).
+    pub async fn post(&self, url: impl IntoUrl, body: impl Into<Body>) -> AsyncPending<'_> {
+        self.request(Method::POST, url).body(body).send().await
+    }
+
+    /// Starts a `PUT` with `body` once the scope has a free slot.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`get`](Self::get).
+    pub async fn put(&self, url: impl IntoUrl, body: impl Into<Body>) -> AsyncPending<'_> {
+        self.request(Method::PUT, url).body(body).send().await
+    }
+
+    /// Starts a `PATCH` with `body` once the scope has a free slot.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`get`](Self::get).
+    pub async fn patch(&self, url: impl IntoUrl, body: impl Into<Body>) -> AsyncPending<'_> {
+        self.request(Method::PATCH, url).body(body).send().await
+    }
+
+    /// Waits for whichever pending request finishes first.
+    ///
+    /// # Errors
+    ///
+    /// The request's own error, or at once
+    /// [`is_no_pending`](crate::Error::is_no_pending) when nothing is left.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: an outcome is only taken when the future completes.
+    pub async fn next_response(&self) -> Result<Response> {
+        self.scope.next_response().await
+    }
+
+    /// True while a request is running or has an outcome not yet collected.
+    pub fn has_pending_responses(&self) -> bool {
+        self.scope.has_pending_responses()
+    }
+
+    /// Ends the scope: cancels what is pending and waits until every task has stopped
+    /// and its connection is closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancellation happens at the first poll; dropping the future later only skips
+    /// the wait.
+    pub async fn close(self) {
+        self.scope.close().await;
+    }
+}
+
+impl Drop for AsyncParallel {
+    fn drop(&mut self) {
+        self.scope.cancel();
+    }
+}
+
+impl Stream for AsyncParallel {
+    type Item = Result<Response>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let next = this.next.get_or_insert_with(|| {
+            let scope = this.scope.clone();
+            Box::pin(async move { scope.next_response().await })
+        });
+        let outcome = futures_lite::ready!(next.as_mut().poll(cx));
+        this.next = None;
+        match outcome {
+            Err(err) if err.is_no_pending() => Poll::Ready(None),
+            outcome => Poll::Ready(Some(outcome)),
+        }
+    }
+}
+
+impl fmt::Debug for AsyncParallel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncParallel")
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request being built inside an async scope.
+pub struct AsyncScopedRequest<'scope> {
+    parallel: &'scope AsyncParallel,
+    builder: par_http_core::RequestBuilder,
+}
+
+impl<'scope> AsyncScopedRequest<'scope> {
+    request_options!();
+
+    /// Starts the request once the scope has a free slot, and returns its handle.
+    ///
+    /// # Cancel safety
+    ///
+    /// If the future is dropped while it waits for a slot, the request never starts.
+    pub async fn send(self) -> AsyncPending<'scope> {
+        AsyncPending {
+            inner: self.parallel.scope.start(self.builder).await,
+            _scope: PhantomData,
+        }
+    }
+}
+
+impl fmt::Debug for AsyncScopedRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncScopedRequest")
+            .field("request", &self.builder)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request started in an async scope; it borrows the scope, so it cannot outlive it.
+///
+/// Dropping it does not cancel the request: the outcome stays for `next_response`.
+pub struct AsyncPending<'scope> {
+    inner: par_http_core::Pending,
+    _scope: PhantomData<&'scope AsyncParallel>,
+}
+
+impl AsyncPending<'_> {
+    /// Waits for this request's response.
+    ///
+    /// # Errors
+    ///
+    /// The request's own error, or
+    /// [`is_already_collected`](crate::Error::is_already_collected) if `next_response`
+    /// delivered it already.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: if dropped early, the outcome stays for `next_response`.
+    pub async fn get_response(self) -> Result<Response> {
+        self.inner.get_response().await
+    }
+
+    /// True once the outcome has arrived (or was delivered elsewhere).
+    pub fn is_ready(&self) -> bool {
+        self.inner.is_ready()
+    }
+
+    /// The position of this request in its scope, from 0 in start order.
+    pub fn index(&self) -> usize {
+        self.inner.index()
+    }
+}
+
+impl fmt::Debug for AsyncPending<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.inner, f)
+    }
+}
