@@ -7,6 +7,8 @@
 //!
 //! Each test file includes this module with `mod support;` and uses a subset of it, so
 //! unused items are expected in any one test binary.
+// Each test binary uses a different subset of this module; what one leaves unused is
+// used by another, so unused items and re-exports are expected here.
 #![allow(dead_code, unused_imports)]
 
 mod hyper_server;

@@ -23,9 +23,13 @@ use crate::blocking::ParallelConfig;
 use crate::builder::ClientBuilder;
 use crate::runtimes::{AsyncRuntime, DefaultRuntime};
 
-/// An async HTTP client; `R` names its runtime ([`Smol`](crate::Smol) by default, or
-/// [`Tokio`](crate::Tokio)).
+/// The async client on the default runtime (smol when its feature is on, else tokio).
+pub type AsyncClient = AsyncClientOn<DefaultRuntime>;
+
+/// An async HTTP client on runtime `R` ([`Smol`](crate::Smol) or [`Tokio`](crate::Tokio)).
 ///
+/// Usually named through an alias: [`par_http::AsyncClient`](crate::AsyncClient) (the
+/// default runtime), `par_http::smol::AsyncClient` or `par_http::tokio::AsyncClient`.
 /// Cheap to clone: clones share one connection pool.
 ///
 /// # Examples
@@ -40,12 +44,12 @@ use crate::runtimes::{AsyncRuntime, DefaultRuntime};
 /// # Ok::<(), par_http::Error>(())
 /// # });
 /// ```
-pub struct AsyncClient<R: AsyncRuntime = DefaultRuntime> {
+pub struct AsyncClientOn<R: AsyncRuntime> {
     core: par_http_core::Client,
     _runtime: PhantomData<fn() -> R>,
 }
 
-impl<R: AsyncRuntime> AsyncClient<R> {
+impl<R: AsyncRuntime> AsyncClientOn<R> {
     /// A client with the default settings, on runtime `R`.
     ///
     /// # Panics
@@ -104,21 +108,21 @@ impl<R: AsyncRuntime> AsyncClient<R> {
     }
 }
 
-impl<R: AsyncRuntime> Default for AsyncClient<R> {
+impl<R: AsyncRuntime> Default for AsyncClientOn<R> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<R: AsyncRuntime> Clone for AsyncClient<R> {
+impl<R: AsyncRuntime> Clone for AsyncClientOn<R> {
     fn clone(&self) -> Self {
         Self::from_core(self.core.clone())
     }
 }
 
-impl<R: AsyncRuntime> fmt::Debug for AsyncClient<R> {
+impl<R: AsyncRuntime> fmt::Debug for AsyncClientOn<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncClient")
+        f.debug_struct("AsyncClientOn")
             .field("core", &self.core)
             .finish()
     }

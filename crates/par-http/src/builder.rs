@@ -1,7 +1,7 @@
 //! [`ClientBuilder`]: every setting a client applies to its requests and scopes.
 //!
 //! One builder serves both clients: `Client::builder()` gives a `ClientBuilder<Client>`
-//! and `AsyncClient::builder()` a `ClientBuilder<AsyncClient<R>>`; the settings are the
+//! and `AsyncClient::builder()` a `ClientBuilder<AsyncClientOn<R>>`; the settings are the
 //! same and only [`build`](ClientBuilder::build) differs.
 
 use std::fmt;
@@ -13,7 +13,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use par_http_core::{Config, Dispatch, Error, ErrorKind, Result, Runtime};
 
 use crate::agent::Agent;
-use crate::async_client::AsyncClient;
+use crate::async_client::AsyncClientOn;
 use crate::blocking::Client;
 use crate::runtimes::{AsyncRuntime, Executor};
 
@@ -21,7 +21,7 @@ mod sealed {
     pub trait Sealed {}
 }
 
-/// A client that a [`ClientBuilder`] can build: [`Client`] or [`AsyncClient`].
+/// A client that a [`ClientBuilder`] can build: [`Client`] or [`AsyncClientOn`].
 pub trait BuildClient: sealed::Sealed + Sized {
     /// Builds the client from the collected settings.
     #[doc(hidden)]
@@ -56,9 +56,9 @@ impl BuildClient for Client {
     }
 }
 
-impl<R: AsyncRuntime> sealed::Sealed for AsyncClient<R> {}
+impl<R: AsyncRuntime> sealed::Sealed for AsyncClientOn<R> {}
 
-impl<R: AsyncRuntime> BuildClient for AsyncClient<R> {
+impl<R: AsyncRuntime> BuildClient for AsyncClientOn<R> {
     fn build_client(parts: BuildParts) -> Result<Self> {
         let runtime = R::runtime()?;
         Ok(Self::from_core(parts.core(runtime)))

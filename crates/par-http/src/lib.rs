@@ -69,7 +69,8 @@ mod runtimes;
 use std::sync::OnceLock;
 
 pub use async_client::{
-    AsyncClient, AsyncParallel, AsyncPending, AsyncRequestBuilder, AsyncScopedRequest,
+    AsyncClient, AsyncClientOn, AsyncParallel, AsyncPending, AsyncRequestBuilder,
+    AsyncScopedRequest,
 };
 pub use blocking::{
     Client, Parallel, ParallelConfig, Pending, RequestBuilder, Response, ScopedRequest,
@@ -87,7 +88,7 @@ pub use runtimes::{AsyncRuntime, DefaultRuntime, Executor};
 #[cfg(feature = "smol")]
 pub mod smol {
     /// The async client on smol.
-    pub type AsyncClient = crate::AsyncClient<Smol>;
+    pub type AsyncClient = crate::AsyncClientOn<Smol>;
     pub use crate::Smol;
 }
 
@@ -95,7 +96,7 @@ pub mod smol {
 #[cfg(feature = "tokio")]
 pub mod tokio {
     /// The async client on tokio.
-    pub type AsyncClient = crate::AsyncClient<Tokio>;
+    pub type AsyncClient = crate::AsyncClientOn<Tokio>;
     pub use crate::Tokio;
 }
 pub use http::{HeaderMap, Method, StatusCode};

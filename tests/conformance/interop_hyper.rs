@@ -1,20 +1,17 @@
 //! Interop with a real third-party server (hyper 1.x): every method, request bodies of
 //! each supported type, large bodies by length and chunked, and the response API.
 
-mod support;
-
 use std::io::Read;
 
+use crate::support::HyperServer;
 use bytes::Bytes;
 use http::{Method, StatusCode, Version};
-use par_http::Client;
-use support::HyperServer;
 
 #[test]
 fn every_method_reaches_the_server_with_its_body() {
     let server = HyperServer::start();
     let url = server.url("/echo");
-    let client = Client::new();
+    let client = crate::rt::client();
     client
         .parallel(|p| {
             let cases = vec![
@@ -55,7 +52,7 @@ fn every_method_reaches_the_server_with_its_body() {
 #[test]
 fn head_has_headers_but_no_body() {
     let server = HyperServer::start();
-    let response = Client::new()
+    let response = crate::rt::client()
         .parallel(|p| p.head(server.url("/small")).get_response())
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -67,7 +64,7 @@ fn head_has_headers_but_no_body() {
 fn response_metadata() {
     let server = HyperServer::start();
     let url = server.url("/small");
-    let response = Client::new().get(url.as_str()).send().unwrap();
+    let response = crate::rt::client().get(url.as_str()).send().unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.version(), Version::HTTP_11);
     assert_eq!(response.url().as_str(), url);
@@ -78,7 +75,7 @@ fn response_metadata() {
 #[test]
 fn error_statuses_are_responses() {
     let server = HyperServer::start();
-    let client = Client::new();
+    let client = crate::rt::client();
     let statuses = client
         .parallel(|p| {
             let handles: Vec<_> = [404_u16, 500, 503, 201]
@@ -105,7 +102,7 @@ fn error_statuses_are_responses() {
 fn large_bodies_by_length_and_chunked() {
     const N: usize = 2_000_000;
     let server = HyperServer::start();
-    let client = Client::new();
+    let client = crate::rt::client();
     let (by_length, chunked) = client
         .parallel(|p| {
             let by_length = p.get(server.url(&format!("/bytes?n={N}")));
@@ -116,7 +113,7 @@ fn large_bodies_by_length_and_chunked() {
             ))
         })
         .unwrap();
-    let expected = support::pattern(N);
+    let expected = crate::support::pattern(N);
     assert!(by_length == expected, "length-delimited body differs");
     assert!(chunked == expected, "chunked body differs");
 }
@@ -125,7 +122,7 @@ fn large_bodies_by_length_and_chunked() {
 fn a_response_is_a_std_io_reader() {
     const N: usize = 100_000;
     let server = HyperServer::start();
-    let mut response = Client::new()
+    let mut response = crate::rt::client()
         .get(server.url(&format!("/chunked?n={N}")))
         .send()
         .unwrap();
@@ -139,13 +136,13 @@ fn a_response_is_a_std_io_reader() {
         }
         body.extend_from_slice(&chunk[..n]);
     }
-    assert!(body == support::pattern(N));
+    assert!(body == crate::support::pattern(N));
 }
 
 #[test]
 fn many_mixed_requests_in_one_scope() {
     let server = HyperServer::start();
-    let client = Client::new();
+    let client = crate::rt::client();
     client
         .parallel(|p| {
             let mut small = Vec::new();
@@ -174,7 +171,7 @@ fn many_mixed_requests_in_one_scope() {
 #[test]
 fn completion_order_drains_everything_once() {
     let server = HyperServer::start();
-    let client = Client::new();
+    let client = crate::rt::client();
     let mut bodies = client
         .parallel(|p| {
             for ms in [40, 0, 20, 10, 30] {

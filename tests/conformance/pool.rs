@@ -1,12 +1,9 @@
 //! The connection pool over real sockets: keep-alive reuse, the per-host connection cap,
 //! connections that must not be reused, and stale keep-alive connections.
 
-mod support;
-
 use std::time::Duration;
 
-use par_http::Client;
-use support::{HyperServer, ScriptedServer, WAIT};
+use crate::support::{HyperServer, ScriptedServer, WAIT};
 
 /// Answers each request with `conn <index> <method> <target>`, keeping connections open:
 /// every body says which connection carried it.
@@ -19,7 +16,7 @@ fn conn_echo_server() -> ScriptedServer {
                 request.method,
                 request.target
             );
-            conn.write_all(&support::ok(&body));
+            conn.write_all(&crate::support::ok(&body));
         }
     })
 }
@@ -27,7 +24,7 @@ fn conn_echo_server() -> ScriptedServer {
 #[test]
 fn sequential_one_off_requests_reuse_one_connection() {
     let server = HyperServer::start();
-    let client = Client::new();
+    let client = crate::rt::client();
     for _ in 0..50 {
         let response = client.get(server.url("/small")).send().unwrap();
         assert_eq!(response.text().unwrap(), "hello, world!");
@@ -39,7 +36,7 @@ fn sequential_one_off_requests_reuse_one_connection() {
 #[test]
 fn scopes_of_one_client_share_its_pool() {
     let server = conn_echo_server();
-    let client = Client::new();
+    let client = crate::rt::client();
     for i in 0..5 {
         let text = client
             .parallel(|p| p.get(server.url(&format!("/{i}"))).get_response()?.text())
@@ -53,8 +50,8 @@ fn scopes_of_one_client_share_its_pool() {
 fn a_client_keeps_at_most_max_connections_per_host_open() {
     const CAP: usize = 4;
     const N: usize = 40;
-    let server = support::gate_server(CAP);
-    let client = Client::builder()
+    let server = crate::support::gate_server(CAP);
+    let client = crate::rt::builder()
         .max_connections_per_host(CAP)
         .max_idle_per_host(CAP)
         .build()
@@ -79,8 +76,12 @@ fn a_client_keeps_at_most_max_connections_per_host_open() {
 
 #[test]
 fn a_response_with_connection_close_is_not_reused() {
-    let server = ScriptedServer::always(support::response(200, &["Connection: close"], b"bye"));
-    let client = Client::new();
+    let server = ScriptedServer::always(crate::support::response(
+        200,
+        &["Connection: close"],
+        b"bye",
+    ));
+    let client = crate::rt::client();
     for _ in 0..2 {
         let response = client.get(server.url("/")).send().unwrap();
         assert_eq!(response.text().unwrap(), "bye");
@@ -93,7 +94,7 @@ fn a_response_with_connection_close_is_not_reused() {
 fn an_http_1_0_response_without_keep_alive_is_not_reused() {
     let server =
         ScriptedServer::always(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nold".to_vec());
-    let client = Client::new();
+    let client = crate::rt::client();
     for _ in 0..2 {
         let response = client.get(server.url("/")).send().unwrap();
         assert_eq!(response.version(), http::Version::HTTP_10);
@@ -105,7 +106,7 @@ fn an_http_1_0_response_without_keep_alive_is_not_reused() {
 #[test]
 fn max_idle_per_host_zero_keeps_no_connection() {
     let server = conn_echo_server();
-    let client = Client::builder().max_idle_per_host(0).build().unwrap();
+    let client = crate::rt::builder().max_idle_per_host(0).build().unwrap();
     for i in 0..3 {
         let text = client.get(server.url("/")).send().unwrap().text().unwrap();
         assert_eq!(text, format!("conn {i} GET /"));
@@ -118,7 +119,7 @@ fn max_idle_per_host_zero_keeps_no_connection() {
 fn an_idle_connection_past_idle_timeout_is_not_reused() {
     const IDLE: Duration = Duration::from_millis(100);
     let server = conn_echo_server();
-    let client = Client::builder().idle_timeout(IDLE).build().unwrap();
+    let client = crate::rt::builder().idle_timeout(IDLE).build().unwrap();
     assert_eq!(
         client.get(server.url("/")).send().unwrap().text().unwrap(),
         "conn 0 GET /"
@@ -142,7 +143,7 @@ fn one_per_connection_server() -> ScriptedServer {
                 request.method,
                 request.target
             );
-            conn.write_all(&support::response(200, &[], body.as_bytes()));
+            conn.write_all(&crate::support::response(200, &[], body.as_bytes()));
             conn.close();
         }
     })
@@ -151,7 +152,7 @@ fn one_per_connection_server() -> ScriptedServer {
 #[test]
 fn a_get_on_a_stale_keep_alive_connection_succeeds_on_a_fresh_one() {
     let server = one_per_connection_server();
-    let client = Client::new();
+    let client = crate::rt::client();
     let first = client
         .get(server.url("/one"))
         .send()
@@ -174,7 +175,7 @@ fn a_get_on_a_stale_keep_alive_connection_succeeds_on_a_fresh_one() {
 #[test]
 fn a_post_on_a_stale_keep_alive_connection_never_gets_a_wrong_body() {
     let server = one_per_connection_server();
-    let client = Client::new();
+    let client = crate::rt::client();
     let first = client
         .get(server.url("/one"))
         .send()

@@ -1,19 +1,16 @@
 //! Rules 1 and 2 of the design: starting a request never fails, and every outcome is
 //! delivered exactly once, through its handle or through `next_response`.
 
-mod support;
-
 use std::collections::BTreeSet;
 
+use crate::support::{ScriptedServer, Switches, WAIT};
 use http::Method;
-use par_http::Client;
-use support::{ScriptedServer, Switches, WAIT};
 
 /// Answers every request with its own target as the body, keeping connections open.
 fn target_echo_server() -> ScriptedServer {
     ScriptedServer::new(|conn| {
         while let Some(request) = conn.read_request() {
-            conn.write_all(&support::ok(&request.target));
+            conn.write_all(&crate::support::ok(&request.target));
         }
     })
 }
@@ -24,7 +21,7 @@ fn switched_server(switches: &std::sync::Arc<Switches>) -> ScriptedServer {
     ScriptedServer::new(move |conn| {
         while let Some(request) = conn.read_request() {
             switches.wait_for(&request.target, WAIT);
-            conn.write_all(&support::ok(&request.target));
+            conn.write_all(&crate::support::ok(&request.target));
         }
     })
 }
@@ -47,7 +44,7 @@ fn an_invalid_url_is_reported_by_get_response_not_by_get() {
 
 #[test]
 fn an_invalid_url_is_reported_by_next_response_with_its_method() {
-    let client = Client::new();
+    let client = crate::rt::client();
     client
         .parallel(|p| {
             drop(p.post("http://", "body"));
@@ -63,7 +60,7 @@ fn an_invalid_url_is_reported_by_next_response_with_its_method() {
 
 #[test]
 fn every_way_to_start_a_request_defers_its_errors() {
-    let client = Client::new();
+    let client = crate::rt::client();
     client
         .parallel(|p| {
             let started = vec![
@@ -91,7 +88,7 @@ fn every_way_to_start_a_request_defers_its_errors() {
 #[test]
 fn next_response_with_nothing_pending_answers_no_pending() {
     let server = target_echo_server();
-    Client::new()
+    crate::rt::client()
         .parallel(|p| {
             assert!(!p.has_pending_responses());
             assert!(p.next_response().unwrap_err().is_no_pending());
@@ -112,7 +109,7 @@ fn next_response_with_nothing_pending_answers_no_pending() {
 fn each_outcome_goes_to_its_handle_or_to_next_response_never_both() {
     const N: usize = 6;
     let server = target_echo_server();
-    Client::new()
+    crate::rt::client()
         .parallel(|p| {
             let handles: Vec<_> = (0..N)
                 .map(|i| p.get(server.url(&format!("/{i}"))))
@@ -147,7 +144,7 @@ fn each_outcome_goes_to_its_handle_or_to_next_response_never_both() {
 fn an_already_collected_error_names_its_request() {
     let server = target_echo_server();
     let url = server.url("/taken");
-    Client::new()
+    crate::rt::client()
         .parallel(|p| {
             let handle = p.put(url.as_str(), "x");
             assert_eq!(p.next_response()?.text()?, "/taken");
@@ -164,7 +161,7 @@ fn an_already_collected_error_names_its_request() {
 fn dropping_a_pending_does_not_cancel_its_request() {
     let switches = Switches::new();
     let server = switched_server(&switches);
-    Client::new()
+    crate::rt::client()
         .parallel(|p| {
             for i in 0..3 {
                 drop(p.get(server.url(&format!("/{i}"))));
@@ -191,8 +188,8 @@ fn dropping_a_pending_does_not_cancel_its_request() {
 
 #[test]
 fn responses_returned_from_the_scope_stay_readable() {
-    let server = support::HyperServer::start();
-    let client = Client::new();
+    let server = crate::support::HyperServer::start();
+    let client = crate::rt::client();
     let (big, small) = client
         .parallel(|p| {
             let big = p.get(server.url("/bytes?n=300000"));
@@ -201,12 +198,12 @@ fn responses_returned_from_the_scope_stay_readable() {
         })
         .unwrap();
     assert_eq!(small.text().unwrap(), "hello, world!");
-    assert_eq!(big.bytes().unwrap(), support::pattern(300_000));
+    assert_eq!(big.bytes().unwrap(), crate::support::pattern(300_000));
 }
 
 #[test]
 fn the_scope_returns_the_closure_value_and_error() {
-    let client = Client::new();
+    let client = crate::rt::client();
     assert_eq!(client.parallel(|_| Ok(42)).unwrap(), 42);
     let err = client
         .parallel(|p| {

@@ -2,13 +2,10 @@
 //! decides that order (a switch per request, flipped by the test), so nothing here
 //! depends on timing.
 
-mod support;
-
 use std::sync::Arc;
 use std::thread;
 
-use par_http::Client;
-use support::{ScriptedServer, Switches, WAIT};
+use crate::support::{ScriptedServer, Switches, WAIT};
 
 /// Holds each request until the test turns on the switch named by its target, then
 /// answers with the target as the body.
@@ -17,7 +14,7 @@ fn switched_server(switches: &Arc<Switches>) -> ScriptedServer {
     ScriptedServer::new(move |conn| {
         while let Some(request) = conn.read_request() {
             switches.wait_for(&request.target, WAIT);
-            conn.write_all(&support::ok(&request.target));
+            conn.write_all(&crate::support::ok(&request.target));
         }
     })
 }
@@ -26,7 +23,7 @@ fn switched_server(switches: &Arc<Switches>) -> ScriptedServer {
 fn next_response_follows_the_order_the_server_answers_in() {
     let switches = Switches::new();
     let server = switched_server(&switches);
-    Client::new()
+    crate::rt::client()
         .parallel(|p| {
             for name in ["/a", "/b", "/c", "/d"] {
                 p.get(server.url(name));
@@ -46,7 +43,7 @@ fn next_response_follows_the_order_the_server_answers_in() {
 fn next_response_takes_the_first_completed_even_if_its_handle_is_kept() {
     let switches = Switches::new();
     let server = switched_server(&switches);
-    Client::new()
+    crate::rt::client()
         .parallel(|p| {
             let a = p.get(server.url("/a"));
             let b = p.get(server.url("/b"));
@@ -66,7 +63,7 @@ fn next_response_takes_the_first_completed_even_if_its_handle_is_kept() {
 fn a_handle_waits_for_its_own_outcome_and_leaves_the_others() {
     let switches = Switches::new();
     let server = switched_server(&switches);
-    Client::new()
+    crate::rt::client()
         .parallel(|p| {
             let a = p.get(server.url("/a"));
             p.get(server.url("/b"));
@@ -92,10 +89,10 @@ fn a_handle_waits_for_its_own_outcome_and_leaves_the_others() {
 fn errors_take_their_place_in_completion_order() {
     let switches = Switches::new();
     let server = switched_server(&switches);
-    Client::new()
+    crate::rt::client()
         .parallel(|p| {
             p.get(server.url("/slow"));
-            p.get(support::closed_port_url());
+            p.get(crate::support::closed_port_url());
             assert!(server.wait_until(|s| s.in_flight == 1, WAIT));
             let err = p.next_response().unwrap_err();
             assert!(err.is_connect(), "{err:?}");

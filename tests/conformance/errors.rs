@@ -1,18 +1,15 @@
 //! Rule 7 of the design: one error type whose kind can be asked, carrying the method and
 //! URL of the request it belongs to.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::WAIT;
 use http::Method;
-use par_http::Client;
-use support::WAIT;
 
 #[test]
 fn nothing_listening_is_a_connect_error() {
-    let url = support::closed_port_url();
-    let err = Client::new().get(url.as_str()).send().unwrap_err();
+    let url = crate::support::closed_port_url();
+    let err = crate::rt::client().get(url.as_str()).send().unwrap_err();
     assert!(err.is_connect(), "{err:?}");
     assert!(!err.is_timeout() && !err.is_body() && !err.is_protocol());
     assert_eq!(err.method(), Some(&Method::GET));
@@ -21,7 +18,7 @@ fn nothing_listening_is_a_connect_error() {
 
 #[test]
 fn a_connect_error_in_a_scope_names_its_request() {
-    let url = support::closed_port_url();
+    let url = crate::support::closed_port_url();
     let err = par_http::parallel(|p| p.delete(url.as_str()).get_response())
         .map(|_| ())
         .unwrap_err();
@@ -32,7 +29,7 @@ fn a_connect_error_in_a_scope_names_its_request() {
 
 #[test]
 fn urls_that_cannot_be_requested_are_invalid_url_errors() {
-    let client = Client::new();
+    let client = crate::rt::client();
     for url in [
         "",
         "not a url",
@@ -48,8 +45,9 @@ fn urls_that_cannot_be_requested_are_invalid_url_errors() {
 
 #[test]
 fn a_header_value_with_cr_or_lf_is_rejected_before_sending() {
-    let server = support::ScriptedServer::always(support::ok("should not be reached"));
-    let client = Client::new();
+    let server =
+        crate::support::ScriptedServer::always(crate::support::ok("should not be reached"));
+    let client = crate::rt::client();
     client
         .parallel(|p| {
             let injected = p
@@ -67,8 +65,8 @@ fn a_header_value_with_cr_or_lf_is_rejected_before_sending() {
 
 #[test]
 fn a_request_timeout_is_a_timeout_error() {
-    let server = support::holding_server();
-    let client = Client::builder()
+    let server = crate::support::holding_server();
+    let client = crate::rt::builder()
         .timeout(Duration::from_millis(200))
         .build()
         .unwrap();
@@ -81,7 +79,7 @@ fn a_request_timeout_is_a_timeout_error() {
 
 #[test]
 fn errors_display_and_debug_without_panicking() {
-    let err = Client::new().get("not a url").send().unwrap_err();
+    let err = crate::rt::client().get("not a url").send().unwrap_err();
     assert!(!err.to_string().is_empty());
     assert!(!format!("{err:?}").is_empty());
     let _kind = err.kind();

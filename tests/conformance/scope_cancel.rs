@@ -2,12 +2,9 @@
 //! request, and cancelled requests release their sockets. The server sees each close;
 //! a connection left half-read is closed, never handed to a later request.
 
-mod support;
-
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use par_http::Client;
-use support::{HyperServer, ScriptedServer, WAIT};
+use crate::support::{HyperServer, ScriptedServer, WAIT};
 
 const HELD: usize = 5;
 
@@ -20,8 +17,8 @@ fn start_held(p: &par_http::Parallel<'_>, server: &ScriptedServer) {
 }
 
 /// The client still works: a fresh request on the same client succeeds.
-fn assert_client_still_works(client: &Client) {
-    let fresh = ScriptedServer::always(support::ok("fresh"));
+fn assert_client_still_works(client: &par_http::Client) {
+    let fresh = ScriptedServer::always(crate::support::ok("fresh"));
     let response = client.get(fresh.url("/")).send().unwrap();
     assert_eq!(response.text().unwrap(), "fresh");
     let text = client
@@ -32,8 +29,8 @@ fn assert_client_still_works(client: &Client) {
 
 #[test]
 fn returning_from_the_scope_cancels_and_closes_pending_requests() {
-    let server = support::holding_server();
-    let client = Client::new();
+    let server = crate::support::holding_server();
+    let client = crate::rt::client();
     client
         .parallel(|p| {
             start_held(p, &server);
@@ -50,12 +47,12 @@ fn returning_from_the_scope_cancels_and_closes_pending_requests() {
 
 #[test]
 fn an_error_returned_with_question_mark_cancels_pending_requests() {
-    let server = support::holding_server();
-    let client = Client::new();
+    let server = crate::support::holding_server();
+    let client = crate::rt::client();
     let err = client
         .parallel(|p| {
             start_held(p, &server);
-            p.get(support::closed_port_url()).get_response()?;
+            p.get(crate::support::closed_port_url()).get_response()?;
             Ok(())
         })
         .unwrap_err();
@@ -70,8 +67,8 @@ fn an_error_returned_with_question_mark_cancels_pending_requests() {
 
 #[test]
 fn a_panic_in_the_scope_cancels_pending_requests() {
-    let server = support::holding_server();
-    let client = Client::new();
+    let server = crate::support::holding_server();
+    let client = crate::rt::client();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         client.parallel(|p| -> par_http::Result<()> {
             start_held(p, &server);
@@ -93,7 +90,7 @@ fn a_panic_in_the_scope_cancels_pending_requests() {
 
 #[test]
 fn the_module_level_scope_cancels_too() {
-    let server = support::holding_server();
+    let server = crate::support::holding_server();
     par_http::parallel(|p| {
         start_held(p, &server);
         Ok(())
@@ -105,7 +102,7 @@ fn the_module_level_scope_cancels_too() {
 #[test]
 fn cancelling_releases_requests_held_by_a_real_server() {
     let server = HyperServer::start();
-    let client = Client::new();
+    let client = crate::rt::client();
     client
         .parallel(|p| {
             for _ in 0..HELD {
@@ -139,7 +136,7 @@ fn half_answering_server() -> ScriptedServer {
             return;
         }
         while conn.read_request().is_some() {
-            conn.write_all(&support::ok("fresh"));
+            conn.write_all(&crate::support::ok("fresh"));
         }
     })
 }
@@ -147,7 +144,7 @@ fn half_answering_server() -> ScriptedServer {
 #[test]
 fn a_connection_cancelled_mid_body_is_closed_not_reused() {
     let server = half_answering_server();
-    let client = Client::new();
+    let client = crate::rt::client();
     client
         .parallel(|p| {
             p.get(server.url("/partial"));
@@ -165,7 +162,7 @@ fn a_connection_cancelled_mid_body_is_closed_not_reused() {
 #[test]
 fn a_response_dropped_mid_body_closes_its_connection() {
     let server = half_answering_server();
-    let client = Client::new();
+    let client = crate::rt::client();
     let response = client.get(server.url("/partial")).send().unwrap();
     assert_eq!(response.status(), 200);
     drop(response);
@@ -186,10 +183,10 @@ fn a_connection_cancelled_mid_head_is_closed_not_reused() {
             return;
         }
         while conn.read_request().is_some() {
-            conn.write_all(&support::ok("fresh"));
+            conn.write_all(&crate::support::ok("fresh"));
         }
     });
-    let client = Client::new();
+    let client = crate::rt::client();
     client
         .parallel(|p| {
             p.get(server.url("/partial-head"));

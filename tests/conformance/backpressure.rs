@@ -2,16 +2,14 @@
 //! limit caps how many (backpressure, not an error). Parallelism is measured by the
 //! server's in-flight gauge, never by a stopwatch.
 
-mod support;
-
-use par_http::{Client, ParallelConfig};
-use support::{HyperServer, gate_server};
+use crate::support::{HyperServer, gate_server};
+use par_http::ParallelConfig;
 
 #[test]
 fn a_hundred_requests_are_in_flight_at_once() {
     const N: usize = 100;
     let server = HyperServer::start();
-    let client = Client::new();
+    let client = crate::rt::client();
     let statuses = client
         .parallel(|p| {
             let handles: Vec<_> = (0..N)
@@ -32,7 +30,7 @@ fn a_scope_limit_caps_requests_in_flight() {
     const LIMIT: usize = 8;
     const N: usize = 20;
     let server = gate_server(LIMIT);
-    let client = Client::new();
+    let client = crate::rt::client();
     let bodies = client
         .parallel_with(ParallelConfig::new().max_in_flight(LIMIT), |p| {
             let handles: Vec<_> = (0..N)
@@ -55,7 +53,7 @@ fn a_scope_limit_works_with_next_response() {
     const LIMIT: usize = 3;
     const N: usize = 10;
     let server = gate_server(LIMIT);
-    let client = Client::new();
+    let client = crate::rt::client();
     let count = client
         .parallel_with(ParallelConfig::new().max_in_flight(LIMIT), |p| {
             for i in 0..N {
@@ -77,7 +75,7 @@ fn a_scope_limit_works_with_next_response() {
 #[test]
 fn a_limit_of_one_runs_requests_one_after_another() {
     let server = gate_server(1);
-    let client = Client::new();
+    let client = crate::rt::client();
     client
         .parallel_with(ParallelConfig::new().max_in_flight(1), |p| {
             let handles: Vec<_> = (0..5)

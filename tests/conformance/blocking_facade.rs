@@ -2,9 +2,7 @@
 //! queues 10,000 requests without running out of sockets, and stops its runtime thread
 //! when the client goes away.
 
-mod support;
-
-use support::{HyperServer, WAIT};
+use crate::support::{HyperServer, WAIT};
 
 fn runtime_threads() -> usize {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
@@ -49,7 +47,7 @@ fn blocking_calls_from_inside_async_runtimes_do_not_panic() {
     let _serial = serial();
     let server = HyperServer::start();
     let url = server.url("/small");
-    let client = par_http::Client::new();
+    let client = crate::rt::client();
     let current = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -82,7 +80,7 @@ fn ten_thousand_requests_in_one_scope_queue_for_connections() {
     let _serial = serial();
     let server = HyperServer::start();
     let url = server.url("/small");
-    let client = par_http::Client::builder()
+    let client = crate::rt::builder()
         .max_connections_per_host(100)
         .build()
         .unwrap();
@@ -122,7 +120,7 @@ fn dropping_the_client_stops_its_runtime_thread() {
     let server = HyperServer::start();
     let url = server.url("/small");
     let before = runtime_threads();
-    let client = par_http::Client::new();
+    let client = crate::rt::client();
     assert_eq!(runtime_threads(), before + 1);
     let response = client.get(&url).send().unwrap();
     // A response keeps the runtime alive until it is dropped.
@@ -142,7 +140,7 @@ fn a_streamed_body_can_be_read_incrementally() {
     let _serial = serial();
     use std::io::Read;
     let server = HyperServer::start();
-    let client = par_http::Client::new();
+    let client = crate::rt::client();
     let n = 3 * 1024 * 1024;
     let mut response = client
         .get(server.url(&format!("/chunked?n={n}")))
@@ -161,7 +159,7 @@ fn a_streamed_body_can_be_read_incrementally() {
         assert!(reads < 100_000);
     }
     assert!(reads > 1);
-    assert_eq!(total, support::pattern(n));
+    assert_eq!(total, crate::support::pattern(n));
     // Read to the end: the connection went back to the pool and is reused.
     let again = client.get(server.url("/small")).send().unwrap();
     assert_eq!(again.text().unwrap(), "hello, world!");

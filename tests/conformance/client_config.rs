@@ -2,20 +2,18 @@
 //! request in the scope: default headers, timeouts, framing limits and its dispatch (here
 //! a mock, which also shows that no dispatch future outlives its scope).
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::{ScriptedServer, WAIT};
 use par_http::core::{Boxed, Dispatch, Request, Response, ResponseBody};
-use par_http::{Client, Method, StatusCode};
-use support::{ScriptedServer, WAIT};
+use par_http::{Method, StatusCode};
 
 #[test]
 fn default_headers_and_user_agent_go_out_with_scope_and_one_off_requests() {
-    let server = ScriptedServer::always(support::ok("ok"));
-    let client = Client::builder()
+    let server = ScriptedServer::always(crate::support::ok("ok"));
+    let client = crate::rt::builder()
         .default_header("x-team", "parallel")
         .user_agent("suite/1")
         .build()
@@ -37,7 +35,7 @@ fn default_headers_and_user_agent_go_out_with_scope_and_one_off_requests() {
     for request in &log {
         assert_eq!(request.header("user-agent"), Some("suite/1"), "{request:?}");
     }
-    let team = |r: &support::RawRequest| -> Vec<String> {
+    let team = |r: &crate::support::RawRequest| -> Vec<String> {
         r.headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case("x-team"))
@@ -55,8 +53,8 @@ fn default_headers_and_user_agent_go_out_with_scope_and_one_off_requests() {
 
 #[test]
 fn the_default_user_agent_names_par_http() {
-    let server = ScriptedServer::always(support::ok("ok"));
-    Client::new().get(server.url("/")).send().unwrap();
+    let server = ScriptedServer::always(crate::support::ok("ok"));
+    crate::rt::client().get(server.url("/")).send().unwrap();
     let log = server.request_log();
     let agent = log[0].header("user-agent").unwrap_or_default();
     assert!(agent.starts_with("par-http/"), "{agent}");
@@ -64,8 +62,8 @@ fn the_default_user_agent_names_par_http() {
 
 #[test]
 fn the_client_timeout_applies_in_a_scope() {
-    let server = support::holding_server();
-    let client = Client::builder()
+    let server = crate::support::holding_server();
+    let client = crate::rt::builder()
         .timeout(Duration::from_millis(150))
         .build()
         .unwrap();
@@ -82,8 +80,8 @@ fn the_client_timeout_applies_in_a_scope() {
 
 #[test]
 fn a_request_timeout_overrides_the_client_default() {
-    let server = support::holding_server();
-    let client = Client::new();
+    let server = crate::support::holding_server();
+    let client = crate::rt::client();
     client
         .parallel(|p| {
             let err = p
@@ -107,12 +105,12 @@ fn configured_framing_limits_apply_in_a_scope() {
     }
     many.push_str("Content-Length: 0\r\n\r\n");
     let many_headers = ScriptedServer::always(many.into_bytes());
-    let big_head = ScriptedServer::always(support::response(
+    let big_head = ScriptedServer::always(crate::support::response(
         200,
         &[&format!("X-Big: {}", "b".repeat(2048))],
         b"",
     ));
-    let client = Client::builder()
+    let client = crate::rt::builder()
         .max_response_headers(5)
         .max_response_head_bytes(1024)
         .build()
@@ -165,13 +163,13 @@ impl Dispatch for Mock {
 #[test]
 fn a_scope_uses_the_client_dispatch() {
     let mock = Mock::default();
-    let client = Client::builder()
+    let client = crate::rt::builder()
         .dispatch(mock.clone())
         .default_header("x-default", "yes")
         .build()
         .unwrap();
     // Nothing listens there: only the mock can answer.
-    let base = support::closed_port_url();
+    let base = crate::support::closed_port_url();
     let bodies = client
         .parallel(|p| {
             let a = p.get(format!("{base}/a"));
@@ -224,7 +222,10 @@ impl Dispatch for Never {
 fn no_dispatch_future_outlives_its_scope() {
     const N: usize = 7;
     let never = Never::default();
-    let client = Client::builder().dispatch(never.clone()).build().unwrap();
+    let client = crate::rt::builder()
+        .dispatch(never.clone())
+        .build()
+        .unwrap();
     client
         .parallel(|p| {
             for i in 0..N {
@@ -250,7 +251,7 @@ fn a_dispatch_error_reaches_the_caller_with_its_request() {
             Box::pin(async { Err(par_http::Error::new(par_http::ErrorKind::Connect)) })
         }
     }
-    let client = Client::builder().dispatch(Refuse).build().unwrap();
+    let client = crate::rt::builder().dispatch(Refuse).build().unwrap();
     let err = client
         .parallel(|p| p.patch("http://127.0.0.1:9/x", "y").get_response())
         .map(|_| ())

@@ -2,14 +2,11 @@
 //! scripted server sends, and what the client must make of them. A malformed or hostile
 //! response gives a typed error, never a wrong or short body, and never a poisoned pool.
 
-mod support;
-
+use crate::support::{ScriptedServer, WAIT};
 use bytes::Bytes;
-use par_http::Client;
-use support::{ScriptedServer, WAIT};
 
 /// GETs `url` and reads the whole body, whichever step fails.
-fn fetch(client: &Client, url: &str) -> par_http::Result<(u16, Bytes)> {
+fn fetch(client: &par_http::Client, url: &str) -> par_http::Result<(u16, Bytes)> {
     let response = client.get(url).send()?;
     let status = response.status().as_u16();
     Ok((status, response.bytes()?))
@@ -18,7 +15,7 @@ fn fetch(client: &Client, url: &str) -> par_http::Result<(u16, Bytes)> {
 /// The outcome of one GET of a server that sends `reply` once and then closes.
 fn fetch_once(reply: &[u8]) -> par_http::Result<(u16, Bytes)> {
     let server = ScriptedServer::replies(vec![reply.to_vec()]);
-    fetch(&Client::new(), &server.url("/case"))
+    fetch(&crate::rt::client(), &server.url("/case"))
 }
 
 /// A server whose first connection sends `first` to each request, later ones answer
@@ -28,7 +25,7 @@ fn first_then_ok(first: &'static [u8]) -> ScriptedServer {
         let reply = if conn.index() == 0 {
             first.to_vec()
         } else {
-            support::ok("next")
+            crate::support::ok("next")
         };
         while conn.read_request().is_some() {
             conn.write_all(&reply);
@@ -58,7 +55,7 @@ fn chunked_body_is_reusable_after_the_trailers() {
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"
             .to_vec(),
     );
-    let client = Client::new();
+    let client = crate::rt::client();
     for _ in 0..3 {
         assert_eq!(&fetch(&client, &server.url("/")).unwrap().1[..], b"abc");
     }
@@ -101,7 +98,7 @@ fn connection_closed_mid_head_is_an_error() {
 #[test]
 fn extra_bytes_after_the_body_are_ignored_and_the_connection_is_not_reused() {
     let server = first_then_ok(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA JUNK");
-    let client = Client::new();
+    let client = crate::rt::client();
     assert_eq!(&fetch(&client, &server.url("/1")).unwrap().1[..], b"hello");
     assert_eq!(&fetch(&client, &server.url("/2")).unwrap().1[..], b"next");
     assert_eq!(server.accepted(), 2);
@@ -113,7 +110,7 @@ fn transfer_encoding_with_content_length_is_read_as_chunked_and_not_reused() {
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n\
           5\r\nhello\r\n0\r\n\r\n",
     );
-    let client = Client::new();
+    let client = crate::rt::client();
     assert_eq!(&fetch(&client, &server.url("/1")).unwrap().1[..], b"hello");
     assert_eq!(&fetch(&client, &server.url("/2")).unwrap().1[..], b"next");
     assert_eq!(server.accepted(), 2);
@@ -126,11 +123,11 @@ fn head_response_has_no_body_and_the_connection_is_reused() {
             if request.method == "HEAD" {
                 conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n");
             } else {
-                conn.write_all(&support::ok("after head"));
+                conn.write_all(&crate::support::ok("after head"));
             }
         }
     });
-    let client = Client::new();
+    let client = crate::rt::client();
     client
         .parallel(|p| {
             let head = p.head(server.url("/")).get_response()?;
@@ -160,7 +157,7 @@ fn no_content_and_not_modified_have_no_body() {
         }
         conn.wait_for_close(WAIT);
     });
-    let client = Client::new();
+    let client = crate::rt::client();
     let no_content = fetch(&client, &server.url("/204")).unwrap();
     assert_eq!((no_content.0, no_content.1.len()), (204, 0));
     let not_modified = fetch(&client, &server.url("/304")).unwrap();
@@ -245,7 +242,7 @@ fn a_failed_exchange_does_not_poison_the_pool() {
     // The first connection breaks framing; the client recovers on a fresh connection.
     let server =
         first_then_ok(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n");
-    let client = Client::new();
+    let client = crate::rt::client();
     assert!(
         fetch(&client, &server.url("/bad"))
             .unwrap_err()
@@ -260,8 +257,8 @@ fn a_failed_exchange_does_not_poison_the_pool() {
 
 #[test]
 fn the_request_goes_out_well_formed() {
-    let server = ScriptedServer::always(support::ok(""));
-    let client = Client::new();
+    let server = ScriptedServer::always(crate::support::ok(""));
+    let client = crate::rt::client();
     client
         .parallel(|p| {
             p.get(server.url("/path?q=1")).get_response()?;

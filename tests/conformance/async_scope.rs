@@ -1,0 +1,172 @@
+//! The async scope on this runtime: the same rules as the blocking one, awaited.
+//! Waits inside async code poll the server's gauges with the runtime's own timer, never
+//! by blocking the runtime's thread (a current-thread runtime would stall).
+
+use std::time::{Duration, Instant};
+
+use futures_lite::StreamExt;
+use futures_lite::future;
+
+use crate::rt;
+use crate::support::{HyperServer, ScriptedServer, ScriptedStats, WAIT, holding_server};
+
+/// Polls `cond` on the server's gauges until it holds or `WAIT` passes.
+async fn eventually(server: &ScriptedServer, cond: impl Fn(&ScriptedStats) -> bool) -> bool {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if cond(&server.stats()) {
+            return true;
+        }
+        rt::sleep(Duration::from_millis(5)).await;
+    }
+    cond(&server.stats())
+}
+
+#[test]
+fn handles_next_response_and_the_stream_each_deliver_once() {
+    let server = HyperServer::start();
+    rt::block_on(async {
+        let client = rt::AsyncClient::new();
+        let mut parallel = client.parallel();
+        let first = parallel.get(server.url("/delay?ms=1")).await;
+        let second = parallel.get(server.url("/delay?ms=2")).await;
+        let _third = parallel.get(server.url("/delay?ms=3")).await;
+        let bad = parallel.get("http://bad host/").await;
+
+        let response = second.get_response().await.unwrap();
+        assert_eq!(response.text().await.unwrap(), "/delay?ms=2");
+        let err = bad.get_response().await.unwrap_err();
+        assert!(err.is_invalid_url(), "{err:?}");
+
+        let taken = parallel.next_response().await.unwrap();
+        let taken_path = taken.url().to_string();
+        let mut seen = vec![taken.text().await.unwrap()];
+        // `first` is still collectable unless next_response just took it.
+        if taken_path.ends_with("ms=1") {
+            assert!(
+                first
+                    .get_response()
+                    .await
+                    .unwrap_err()
+                    .is_already_collected()
+            );
+        } else {
+            seen.push(first.get_response().await.unwrap().text().await.unwrap());
+        }
+        while let Some(outcome) = parallel.next().await {
+            seen.push(outcome.unwrap().text().await.unwrap());
+        }
+        seen.sort();
+        assert_eq!(seen, ["/delay?ms=1", "/delay?ms=3"]);
+        assert!(!parallel.has_pending_responses());
+        assert!(parallel.next_response().await.unwrap_err().is_no_pending());
+    });
+}
+
+#[test]
+fn a_ninth_get_waits_for_a_slot_under_a_limit_of_eight() {
+    let server = HyperServer::start();
+    rt::block_on(async {
+        let client = rt::AsyncClient::new();
+        let parallel = client.parallel_with(par_http::ParallelConfig::new().max_in_flight(8));
+        let mut first = Vec::new();
+        for _ in 0..8 {
+            first.push(parallel.get(server.url("/gate?n=8")).await);
+        }
+        let mut ninth = Box::pin(parallel.get(server.url("/small")));
+        assert!(
+            future::poll_once(&mut ninth).await.is_none(),
+            "a ninth request must wait for a slot"
+        );
+        let ninth = ninth.await;
+        for pending in first {
+            assert_eq!(pending.get_response().await.unwrap().status(), 200);
+        }
+        assert_eq!(ninth.get_response().await.unwrap().status(), 200);
+        assert_eq!(server.max_in_flight(), 8, "{:?}", server.stats());
+    });
+}
+
+fn cancel_fifty_then_reuse(multi_thread: bool) {
+    let server = holding_server();
+    let fresh = HyperServer::start();
+    let test = async {
+        let client = rt::AsyncClient::new();
+        let parallel = client.parallel();
+        for n in 0..50 {
+            parallel.get(server.url(&format!("/never/{n}"))).await;
+        }
+        assert!(
+            eventually(&server, |s| s.requests == 50).await,
+            "{:?}",
+            server.stats()
+        );
+        drop(parallel);
+        assert!(
+            eventually(&server, |s| s.closed_by_peer == 50 && s.open == 0).await,
+            "after the scope was dropped: {:?}",
+            server.stats()
+        );
+        // The client is unharmed: a fresh request works.
+        let response = client.get(fresh.url("/small")).send().await.unwrap();
+        assert_eq!(response.text().await.unwrap(), "hello, world!");
+    };
+    if multi_thread {
+        rt::block_on_multi_thread(test);
+    } else {
+        rt::block_on(test);
+    }
+}
+
+#[test]
+fn dropping_the_scope_cancels_fifty_requests_and_closes_their_connections() {
+    cancel_fifty_then_reuse(false);
+}
+
+#[test]
+fn dropping_the_scope_cancels_on_a_multi_thread_runtime_too() {
+    cancel_fifty_then_reuse(true);
+}
+
+#[test]
+fn close_waits_until_every_connection_is_closed() {
+    let server = holding_server();
+    rt::block_on(async {
+        let client = rt::AsyncClient::new();
+        let parallel = client.parallel();
+        for n in 0..10 {
+            parallel.get(server.url(&format!("/held/{n}"))).await;
+        }
+        assert!(eventually(&server, |s| s.requests == 10).await);
+        parallel.close().await;
+    });
+    // Joined: every client socket is closed when close() returns; the server notices.
+    assert!(
+        server.wait_until(|s| s.closed_by_peer == 10, WAIT),
+        "{:?}",
+        server.stats()
+    );
+}
+
+#[test]
+fn one_off_async_requests_and_body_streaming() {
+    use futures_lite::io::AsyncReadExt;
+    let server = HyperServer::start();
+    rt::block_on(async {
+        let client = rt::AsyncClient::new();
+        let text = client.get(server.url("/small")).send().await.unwrap();
+        assert_eq!(text.text().await.unwrap(), "hello, world!");
+        let n = 1 << 20;
+        let mut response = client
+            .get(server.url(&format!("/bytes?n={n}")))
+            .send()
+            .await
+            .unwrap();
+        let mut body = Vec::new();
+        response.body_mut().read_to_end(&mut body).await.unwrap();
+        assert_eq!(body, crate::support::pattern(n));
+        let err = client.get("http://").send().await.unwrap_err();
+        assert!(err.is_invalid_url(), "{err:?}");
+    });
+    let _ = rt::NAME;
+}

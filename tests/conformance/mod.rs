@@ -1,0 +1,18 @@
+//! The conformance suite, written once and run under each runtime.
+//!
+//! `tests/smol.rs` and `tests/tokio.rs` each define a `rt` module (how to build a client
+//! on that runtime, how to run async code on it) and include this directory. Every test
+//! here goes through `crate::rt`, so each runtime really runs all of them: a test that
+//! only one runtime passes is a bug, not a skip.
+
+mod async_scope;
+mod backpressure;
+mod blocking_facade;
+mod client_config;
+mod completion_order;
+mod errors;
+mod framing_wire;
+mod interop_hyper;
+mod pool;
+mod scope_cancel;
+mod scope_rules;
