@@ -14,7 +14,7 @@ use crate::dispatch::{Dispatch, Http1Dispatch};
 use crate::error::Result;
 use crate::request::{IntoUrl, Request, RequestBuilder};
 use crate::response::Response;
-use crate::runtime::Runtime;
+use crate::runtime::{Boxed, Runtime};
 use crate::scope::{Scope, ScopeOptions};
 
 /// A client: cheap to clone, all clones share one connection pool.
@@ -88,7 +88,14 @@ impl Client {
     /// Dropping the future cancels the request and closes its connection.
     pub async fn send(&self, builder: RequestBuilder) -> Result<Response> {
         let request = self.prepare(builder)?;
-        self.dispatch.send(request).await
+        self.execute(request).await
+    }
+
+    /// Sends a prepared request through the client's policy (the layer where redirects,
+    /// auth and decompression apply) and its dispatch. Every request of the client, one-off
+    /// or in a scope, goes through here.
+    pub fn execute(&self, request: Request) -> Boxed<Result<Response>> {
+        self.dispatch.send(request)
     }
 
     /// Opens a parallel scope on this client.

@@ -127,7 +127,7 @@ impl Scope {
             return self.ready(Err(err), Some(name));
         };
         let outcomes = self.outcomes.clone();
-        let send = self.client.dispatch().send(request);
+        let send = self.client.execute(request);
         let task_name = name.clone();
         // Made outside the future: if the future is dropped before it completes, even
         // unpolled (the runtime shut down under it, say), the handle gets a Cancelled
