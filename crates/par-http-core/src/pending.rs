@@ -137,57 +137,77 @@ impl Outcomes {
 
     /// Delivers the outcome of `id` through its handle.
     pub(crate) async fn take(&self, id: usize) -> Result<Response> {
+        self.wait_for(|outcomes| outcomes.try_take(id)).await
+    }
+
+    /// Delivers the next outcome in completion order.
+    pub(crate) async fn next(&self) -> Result<Response> {
+        self.wait_for(Self::try_next).await
+    }
+
+    /// Polls `attempt` until it gives an answer, sleeping on `changed` in between. A
+    /// listener is only made when the first attempt finds nothing (the common case under
+    /// load is that an outcome is already there), and the attempt is repeated after the
+    /// listener exists, so no notification can be missed.
+    async fn wait_for(
+        &self,
+        attempt: impl Fn(&Self) -> Option<Result<Response>>,
+    ) -> Result<Response> {
+        let mut listener = None;
         loop {
-            let listener = self.changed.listen();
-            {
-                let mut guard = self.lock();
-                let state = &mut *guard;
-                let closed = state.closed;
-                let Some(slot) = state.slots.get_mut(id) else {
-                    return Err(Error::new(ErrorKind::AlreadyCollected));
-                };
-                match slot {
-                    Slot::Ready(_) => {
-                        if let Slot::Ready(outcome) = std::mem::replace(slot, Slot::Taken) {
-                            state.ready_count = state.ready_count.saturating_sub(1);
-                            return *outcome;
-                        }
-                    }
-                    Slot::Taken => return Err(Error::new(ErrorKind::AlreadyCollected)),
-                    Slot::Running(_) if closed => return Err(Error::new(ErrorKind::Cancelled)),
-                    Slot::Running(_) => {}
+            if let Some(outcome) = attempt(self) {
+                return outcome;
+            }
+            match listener.take() {
+                None => listener = Some(self.changed.listen()),
+                Some(listener) => listener.await,
+            }
+        }
+    }
+
+    /// The outcome of `id` if it is ready (or a typed error if it never will be).
+    fn try_take(&self, id: usize) -> Option<Result<Response>> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let closed = state.closed;
+        let Some(slot) = state.slots.get_mut(id) else {
+            return Some(Err(Error::new(ErrorKind::AlreadyCollected)));
+        };
+        match slot {
+            Slot::Ready(_) => match std::mem::replace(slot, Slot::Taken) {
+                Slot::Ready(outcome) => {
+                    state.ready_count = state.ready_count.saturating_sub(1);
+                    Some(*outcome)
+                }
+                _ => None,
+            },
+            Slot::Taken => Some(Err(Error::new(ErrorKind::AlreadyCollected))),
+            Slot::Running(_) if closed => Some(Err(Error::new(ErrorKind::Cancelled))),
+            Slot::Running(_) => None,
+        }
+    }
+
+    /// The first ready outcome in completion order, or `NoPending` when none can come.
+    fn try_next(&self) -> Option<Result<Response>> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        while let Some(id) = state.ready.pop_front() {
+            if let Some(slot @ Slot::Ready(_)) = state.slots.get_mut(id) {
+                if let Slot::Ready(outcome) = std::mem::replace(slot, Slot::Taken) {
+                    state.ready_count = state.ready_count.saturating_sub(1);
+                    return Some(*outcome);
                 }
             }
-            listener.await;
         }
+        if state.running == 0 || state.closed {
+            return Some(Err(Error::new(ErrorKind::NoPending)));
+        }
+        None
     }
 
     /// True once the outcome of `id` is ready (or already delivered).
     pub(crate) fn is_ready(&self, id: usize) -> bool {
         !matches!(self.lock().slots.get(id), Some(Slot::Running(_)))
-    }
-
-    /// Delivers the next outcome in completion order.
-    pub(crate) async fn next(&self) -> Result<Response> {
-        loop {
-            let listener = self.changed.listen();
-            {
-                let mut guard = self.lock();
-                let state = &mut *guard;
-                while let Some(id) = state.ready.pop_front() {
-                    if let Some(slot @ Slot::Ready(_)) = state.slots.get_mut(id) {
-                        if let Slot::Ready(outcome) = std::mem::replace(slot, Slot::Taken) {
-                            state.ready_count = state.ready_count.saturating_sub(1);
-                            return *outcome;
-                        }
-                    }
-                }
-                if state.running == 0 || state.closed {
-                    return Err(Error::new(ErrorKind::NoPending));
-                }
-            }
-            listener.await;
-        }
     }
 
     /// True while any outcome is still to be delivered (running or ready).
