@@ -13,6 +13,7 @@
 
 mod hyper_server;
 mod scripted;
+mod tls_server;
 mod wire;
 
 use std::net::{SocketAddr, TcpListener};
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 pub use hyper_server::{HyperServer, HyperStats, pattern};
 pub use scripted::{ScriptedServer, ScriptedStats, ServerConn};
+pub use tls_server::{CertKey, TestPki, TlsServer, TlsStats};
 pub use wire::{RawRequest, RawResponse, ok, read_request, read_response, response};
 
 /// The bound for every "wait until the server saw X" in the tests: generous, because it

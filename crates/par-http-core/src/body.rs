@@ -82,6 +82,15 @@ impl Body {
         })
     }
 
+    /// The body as a stream of bytes (an in-memory body reads from memory), for a
+    /// [`Dispatch`](crate::Dispatch) that is not the network, such as a mock.
+    pub fn into_reader(self) -> Box<dyn AsyncRead + Send + Unpin + 'static> {
+        match self.inner {
+            Inner::Bytes(bytes) => Box::new(futures_lite::io::Cursor::new(bytes)),
+            Inner::Reader { reader, .. } => reader,
+        }
+    }
+
     /// Takes the stream out of a streaming body.
     pub(crate) fn into_parts(self) -> BodyParts {
         match self.inner {

@@ -9,9 +9,11 @@ use std::sync::Arc;
 
 use http::Method;
 
+use crate::auth;
 use crate::config::Config;
 use crate::dispatch::{Dispatch, Http1Dispatch};
 use crate::error::Result;
+use crate::redirect;
 use crate::request::{IntoUrl, Request, RequestBuilder};
 use crate::response::Response;
 use crate::runtime::{Boxed, Runtime};
@@ -65,12 +67,14 @@ impl Client {
         &self.config
     }
 
-    /// Starts building a request.
+    /// Starts building a request; a relative `url` is resolved against the client's base
+    /// URL.
     pub fn request(&self, method: Method, url: impl IntoUrl) -> RequestBuilder {
-        RequestBuilder::new(method, url, None)
+        RequestBuilder::new(method, url, self.config.base_url.as_ref())
     }
 
-    /// Builds `builder` and applies the client's configuration to it.
+    /// Builds `builder` and applies the client's configuration to it: default headers,
+    /// then authentication (default credentials and the auth hook).
     pub fn prepare(&self, builder: RequestBuilder) -> Result<Request> {
         let mut request = builder.build()?;
         for (name, value) in &self.config.default_headers {
@@ -78,6 +82,7 @@ impl Client {
                 request.headers.insert(name.clone(), value.clone());
             }
         }
+        auth::apply(&self.config, &mut request)?;
         Ok(request)
     }
 
@@ -95,7 +100,12 @@ impl Client {
     /// auth and decompression apply) and its dispatch. Every request of the client, one-off
     /// or in a scope, goes through here.
     pub fn execute(&self, request: Request) -> Boxed<Result<Response>> {
-        self.dispatch.send(request)
+        let redirected = redirect::follow(self, request);
+        let redirected = crate::decompress::decoded(&self.config, redirected);
+        Box::pin(async move {
+            let response = redirected.await?;
+            Ok(response)
+        })
     }
 
     /// Opens a parallel scope on this client.

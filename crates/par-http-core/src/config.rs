@@ -1,18 +1,22 @@
 //! Client configuration shared by every request of a client and of its scopes.
 //!
 //! [`Config`] is plain data, built by the facade's `ClientBuilder`. The client applies
-//! the request-level parts (default headers, user agent) before a request reaches its
-//! [`Dispatch`](crate::Dispatch), so a mock dispatch sees exactly what the network would;
-//! the connector reads the connection-level parts (pool limits, timeouts, framing limits).
+//! the request-level parts (base URL, default headers, user agent, authentication) and its
+//! redirect policy around the [`Dispatch`](crate::Dispatch), so a mock dispatch sees exactly
+//! what the network would; the connector reads the connection-level parts (pool limits,
+//! timeouts, framing limits).
 
 use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderValue};
 
+use crate::auth::AuthHook;
+use crate::decompress::DEFAULT_MAX_DECOMPRESSED_BYTES;
 use crate::h1::Limits;
 use crate::pool::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_MAX_IDLE_PER_HOST,
 };
+use crate::redirect::RedirectPolicy;
 
 /// Default time allowed to open a connection (resolution included).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -39,12 +43,34 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Time allowed to connect, resolution included (default 30 s).
     pub connect_timeout: Option<Duration>,
-    /// Time allowed for a whole request up to its response head (default: none).
+    /// Time allowed for a whole request: connecting, sending, the response head and the
+    /// whole body (default: none). A request's own timeout overrides it.
     pub timeout: Option<Duration>,
+    /// The longest wait for the next received byte, while waiting for the response head
+    /// and while reading the body (default: none).
+    pub read_timeout: Option<Duration>,
+    /// Decode response bodies whose `Content-Encoding` is one of the enabled codings
+    /// (default: true; it has no effect when no decompression feature is on).
+    pub decompress: bool,
+    /// The most bytes a decoded body may have; more is an
+    /// [`ErrorKind::Decompress`](crate::ErrorKind::Decompress) error (default
+    /// [`DEFAULT_MAX_DECOMPRESSED_BYTES`]; `None`: no limit).
+    pub max_decompressed_bytes: Option<u64>,
     /// Framing limits on responses.
     pub limits: Limits,
     /// Header fields added to every request that does not set them itself.
     pub default_headers: HeaderMap,
+    /// The `Authorization` sent with every request that has none of its own (basic or
+    /// bearer auth of the client).
+    pub authorization: Option<HeaderValue>,
+    /// A function run on every request after its headers and credentials are set.
+    pub auth_hook: Option<AuthHook>,
+    /// The URL relative request URLs are resolved against.
+    pub base_url: Option<url::Url>,
+    /// How redirects are followed (default: up to 10, no https to http downgrade).
+    pub redirect: RedirectPolicy,    /// TLS for `https` URLs: trusted roots, client identity, verification (default:
+    /// built-in roots, full verification).
+    pub tls: crate::tls::TlsConfig,
 }
 
 impl Default for Config {
@@ -54,14 +80,23 @@ impl Default for Config {
             http::header::USER_AGENT,
             HeaderValue::from_static(concat!("par-http/", env!("CARGO_PKG_VERSION"))),
         );
+        crate::decompress::add_accept_encoding(&mut default_headers);
         Self {
             max_connections_per_host: DEFAULT_MAX_CONNECTIONS_PER_HOST,
             max_idle_per_host: DEFAULT_MAX_IDLE_PER_HOST,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
             timeout: None,
+            read_timeout: None,
+            decompress: true,
+            max_decompressed_bytes: Some(DEFAULT_MAX_DECOMPRESSED_BYTES),
             limits: Limits::default(),
             default_headers,
+            authorization: None,
+            auth_hook: None,
+            base_url: None,
+            redirect: RedirectPolicy::default(),
+            tls: crate::tls::TlsConfig::default(),
         }
     }
 }

@@ -4,6 +4,10 @@
 //! the sans-IO encoder into a buffer and writes it; [`Connection::read_head`] pumps the
 //! socket through a [`ResponseDecoder`] until the head is complete. The body is then
 //! streamed by [`crate::conn_body`], which owns the connection until the message ends.
+//!
+//! The connection also carries the client's read timeout ([`IdleTimer`]): every read
+//! through [`Connection::poll_fill`], for the head and for the body, fails with an
+//! [`IdleTimeout`] once no byte has arrived for that long.
 
 use std::fmt;
 use std::io;
@@ -15,10 +19,11 @@ use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use url::Position;
 
 use crate::body::BodyParts;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, TimeoutPhase};
 use crate::h1::{self, BodyFraming, Event, ResponseDecoder, ResponseHead};
 use crate::request::Request;
 use crate::runtime::BoxIo;
+use crate::timeout::{IdleTimeout, IdleTimer};
 
 /// Bytes read from the socket per read call once a body is streaming.
 const READ_CHUNK: usize = 16 * 1024;
@@ -34,6 +39,8 @@ pub(crate) struct Connection {
     start: usize,
     /// How many exchanges completed on this connection.
     pub(crate) completed: u32,
+    /// The read timeout, if the client has one.
+    idle: Option<IdleTimer>,
 }
 
 /// Why sending a request failed, and whether it may be retried.
@@ -51,7 +58,14 @@ impl Connection {
             buf: Vec::new(),
             start: 0,
             completed: 0,
+            idle: None,
         }
+    }
+
+    /// Limits the idle time between received bytes (the client's read timeout).
+    pub(crate) fn with_read_timeout(mut self, idle: Option<IdleTimer>) -> Self {
+        self.idle = idle;
+        self
     }
 
     /// The received bytes not consumed yet.
@@ -93,6 +107,9 @@ impl Connection {
     }
 
     /// Reads more bytes into the buffer. `Ok(0)` means the peer closed the connection.
+    ///
+    /// With a read timeout, a read that has waited that long since the last received
+    /// byte fails with an error for which [`IdleTimeout::is`] holds.
     pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if self.start > 0 && self.start == self.buf.len() {
             self.buf.clear();
@@ -114,6 +131,13 @@ impl Connection {
             _ => 0,
         };
         self.buf.truncate(old_len + n);
+        if let Some(idle) = self.idle.as_mut() {
+            if result.is_ready() {
+                idle.progress();
+            } else if idle.poll_expired(cx) {
+                return Poll::Ready(Err(IdleTimeout::io_error()));
+            }
+        }
         result
     }
 
@@ -194,11 +218,63 @@ impl Connection {
         }
     }
 
+    /// Writes `request` and reads the response head.
+    ///
+    /// RFC 9112 §9.6: a server may answer (a 413, say) before it has read the request
+    /// body, then close the connection, so that writing the rest fails with a reset or a
+    /// broken pipe. When a write fails, a complete response head already received is the
+    /// outcome (as curl and hyper deliver it) and the connection is closed after it;
+    /// otherwise the write error is.
+    pub(crate) async fn exchange(
+        &mut self,
+        request: &mut Request,
+        host: &str,
+        decoder: &mut ResponseDecoder,
+    ) -> Result<ResponseHead, SendFailure> {
+        match self.send_request(request, host).await {
+            Ok(()) => self.read_head(decoder).await,
+            Err(failure) => match self.head_already_received(decoder) {
+                Some(mut head) => {
+                    decoder.close_after(h1::CloseReason::RequestIncomplete);
+                    head.close.get_or_insert(h1::CloseReason::RequestIncomplete);
+                    Ok(head)
+                }
+                None => Err(failure),
+            },
+        }
+    }
+
+    /// A response head that is complete among the bytes received so far, read without
+    /// waiting (after a failed write the peer is gone: nothing more is coming).
+    fn head_already_received(&mut self, decoder: &mut ResponseDecoder) -> Option<ResponseHead> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        loop {
+            match decoder.decode(self.buffered()) {
+                Ok((used, Some(Event::Head(head)))) => {
+                    self.consume(used);
+                    return Some(head);
+                }
+                Ok((used, None)) => {
+                    self.consume(used);
+                    match self.poll_fill(&mut cx) {
+                        Poll::Ready(Ok(n)) if n > 0 => {}
+                        _ => return None,
+                    }
+                }
+                Ok((_, Some(_))) | Err(_) => return None,
+            }
+        }
+    }
+
     /// Reads until the response head is complete.
     pub(crate) async fn read_head(
         &mut self,
         decoder: &mut ResponseDecoder,
     ) -> Result<ResponseHead, SendFailure> {
+        // The request is out: the idle time is counted from here.
+        if let Some(idle) = self.idle.as_mut() {
+            idle.progress();
+        }
         loop {
             let decoded = decoder.decode(self.buffered());
             let received = decoder.has_received_bytes();
@@ -219,9 +295,13 @@ impl Connection {
                 }
                 Ok((used, None)) => {
                     self.consume(used);
-                    let n = poll_fn(|cx| self.poll_fill(cx))
-                        .await
-                        .map_err(|err| fail(Error::io(ErrorKind::Io, err)))?;
+                    let n = poll_fn(|cx| self.poll_fill(cx)).await.map_err(|err| {
+                        fail(if IdleTimeout::is(&err) {
+                            Error::new(ErrorKind::Timeout(TimeoutPhase::Head)).with_source(err)
+                        } else {
+                            Error::io(ErrorKind::Io, err)
+                        })
+                    })?;
                     if n == 0 {
                         let err = match decoder.decode_eof() {
                             Ok(_) => Error::new(ErrorKind::Protocol),

@@ -5,6 +5,10 @@
 //! into the reader's buffer. When the decoder reports the end of the message with no
 //! reason to close and no stray byte behind it, the connection is marked reusable and
 //! returned to the pool; if the body is dropped half-read, the connection is closed.
+//!
+//! The connection's read timeout applies here too: a body whose next bytes take longer
+//! than that to arrive fails with a [`TimeoutPhase::Body`] timeout (and the connection
+//! is closed).
 
 use std::fmt;
 use std::io;
@@ -15,9 +19,10 @@ use std::task::{Context, Poll, ready};
 use futures_lite::io::AsyncRead;
 use http::HeaderMap;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, TimeoutPhase};
 use crate::h1::{Event, ResponseDecoder};
 use crate::pool::Pooled;
+use crate::timeout::IdleTimeout;
 
 /// The body of an HTTP/1.1 response, read from its connection.
 pub(crate) struct H1Body {
@@ -110,6 +115,11 @@ impl H1Body {
                     conn.consume(used);
                     let n = match ready!(conn.poll_fill(cx)) {
                         Ok(n) => n,
+                        Err(err) if IdleTimeout::is(&err) => {
+                            self.conn = None;
+                            let timeout = Error::new(ErrorKind::Timeout(TimeoutPhase::Body));
+                            return Poll::Ready(Err(timeout.with_source(err)));
+                        }
                         Err(err) => {
                             self.conn = None;
                             return Poll::Ready(Err(Error::io(ErrorKind::Body, err)));

@@ -1,9 +1,10 @@
-//! Opening connections: name resolution, then TCP to each address in turn.
+//! Opening connections: name resolution, then TCP to each address in turn, then for
+//! `https` the TLS handshake ([`crate::tls`]).
 //!
 //! The policy lives here, once, for every runtime: IP literals skip resolution, addresses
 //! are tried in the order the resolver returned them, and the connect timeout covers
-//! resolution and every attempt together. The runtime only supplies the mechanism
-//! ([`Runtime::resolve`], [`Runtime::connect_tcp`]).
+//! resolution, every attempt and the handshake together. The runtime only supplies the
+//! mechanism ([`Runtime::resolve`], [`Runtime::connect_tcp`]).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -14,14 +15,23 @@ use url::{Host, Url};
 
 use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
 use crate::runtime::{BoxIo, Runtime};
+use crate::tls::TlsConnector;
 
-/// Opens a TCP connection to the host and port of `url`.
+/// Opens a TCP connection to the host and port of `url`, and runs the TLS handshake
+/// over it when `tls` is given (the caller gives it for `https` URLs).
 pub(crate) async fn connect(
     runtime: &dyn Runtime,
     url: &Url,
     timeout: Option<Duration>,
+    tls: Option<&TlsConnector>,
 ) -> Result<BoxIo> {
-    let attempt = connect_any(runtime, url);
+    let attempt = async {
+        let io = connect_any(runtime, url).await?;
+        match tls {
+            Some(tls) => tls.handshake(url, io).await,
+            None => Ok(io),
+        }
+    };
     match timeout {
         None => attempt.await,
         Some(limit) => {

@@ -9,11 +9,16 @@
 //! A request on a reused connection that fails before any response byte arrives is
 //! retried once on a fresh connection when its method is idempotent and its body is in
 //! memory (RFC 9112 §9.3.1): servers close idle connections all the time.
+//!
+//! Time limits: the connect timeout covers resolution, TCP and the TLS handshake
+//! ([`connect`]); the read timeout is an [`IdleTimer`] on each connection (head and
+//! body); the total timeout (the request's own, else the client's) is one deadline for
+//! the head and the whole body, so the response body carries it on as a [`DeadlineBody`].
 
 use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -32,6 +37,8 @@ use crate::pool::{Grant, Pool, PoolConfig, PoolKey};
 use crate::request::Request;
 use crate::response::{Response, ResponseBody};
 use crate::runtime::{Boxed, Runtime, Task};
+use crate::timeout::{DeadlineBody, IdleTimer};
+use crate::tls::TlsConnector;
 
 /// Body bytes read together with the head, at most: a body that is complete within this
 /// gives its connection back before the response is even collected.
@@ -78,6 +85,8 @@ struct Inner {
     config: Arc<Config>,
     sweeper: Mutex<Option<Task>>,
     sweeping: Arc<AtomicBool>,
+    /// The TLS connector, built from `config.tls` at the first `https` connection.
+    tls: OnceLock<Result<TlsConnector, rustls::Error>>,
 }
 
 impl Http1Dispatch {
@@ -95,6 +104,7 @@ impl Http1Dispatch {
                 config,
                 sweeper: Mutex::new(None),
                 sweeping: Arc::new(AtomicBool::new(false)),
+                tls: OnceLock::new(),
             }),
         }
     }
@@ -123,12 +133,19 @@ impl Dispatch for Http1Dispatch {
             let result = match timeout {
                 None => send(&inner, request).await,
                 Some(limit) => {
-                    let sleep = inner.runtime.sleep(limit);
-                    future::or(send(&inner, request), async move {
+                    // One deadline for the head and the body: it travels with the body.
+                    let deadline = inner.runtime.now() + limit;
+                    let sleep = inner.runtime.sleep_until(deadline);
+                    let head = future::or(send(&inner, request), async move {
                         sleep.await;
                         Err(Error::new(ErrorKind::Timeout(TimeoutPhase::Total)))
+                    });
+                    head.await.map(|mut response| {
+                        let body = std::mem::take(response.body_mut());
+                        *response.body_mut() =
+                            DeadlineBody::wrap(body, &inner.runtime, deadline, TimeoutPhase::Total);
+                        response
                     })
-                    .await
                 }
             };
             inner.ensure_sweeper();
@@ -138,6 +155,17 @@ impl Dispatch for Http1Dispatch {
 }
 
 impl Inner {
+    /// The TLS connector for `url`: `None` for `http`, built once for the client.
+    fn tls_for(&self, url: &url::Url) -> Result<Option<&TlsConnector>> {
+        if url.scheme() != "https" {
+            return Ok(None);
+        }
+        match self.tls.get_or_init(|| TlsConnector::new(&self.config.tls)) {
+            Ok(connector) => Ok(Some(connector)),
+            Err(err) => Err(Error::new(ErrorKind::TlsConfig).with_source(err.clone())),
+        }
+    }
+
     /// Starts the task that closes expired idle connections, if it is not running.
     fn ensure_sweeper(self: &Arc<Self>) {
         if self.sweeping.load(Ordering::Acquire) || !self.pool.has_idle() {
@@ -213,9 +241,12 @@ async fn send(inner: &Arc<Inner>, mut request: Request) -> Result<Response> {
                     inner.runtime.as_ref(),
                     &request.url,
                     inner.config.connect_timeout,
+                    inner.tls_for(&request.url)?,
                 )
                 .await?;
-                slot.fill(Connection::new(io))
+                let idle = (inner.config.read_timeout)
+                    .map(|limit| IdleTimer::new(inner.runtime.clone(), limit));
+                slot.fill(Connection::new(io).with_read_timeout(idle))
             }
         };
         let reused = pooled.was_reused();
@@ -223,11 +254,7 @@ async fn send(inner: &Arc<Inner>, mut request: Request) -> Result<Response> {
             return Err(Error::new(ErrorKind::Io));
         };
         let mut decoder = ResponseDecoder::new(&request.method, &inner.config.limits);
-        let exchange = async {
-            conn.send_request(&mut request, &host).await?;
-            conn.read_head(&mut decoder).await
-        };
-        match exchange.await {
+        match conn.exchange(&mut request, &host, &mut decoder).await {
             Ok(head) => {
                 let mut response = Response::new(
                     request.method,
@@ -252,7 +279,7 @@ async fn send(inner: &Arc<Inner>, mut request: Request) -> Result<Response> {
                     fresh_only = true;
                     continue;
                 }
-                return Err(failure.error);
+                return Err(crate::tls::reclassify(failure.error));
             }
         }
     }

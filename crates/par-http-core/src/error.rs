@@ -26,7 +26,7 @@ pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TimeoutPhase {
-    /// Establishing the TCP connection (including name resolution).
+    /// Establishing the connection (name resolution, TCP and the TLS handshake).
     Connect,
     /// Waiting for, or reading, the response head.
     Head,
@@ -71,6 +71,24 @@ pub enum ErrorKind {
     RuntimeGone,
     /// The [`Dispatch`](crate::Dispatch) panicked while sending the request.
     DispatchPanicked,
+    /// A redirect could not be followed: a loop, too many hops, a refused https to http
+    /// downgrade or an invalid `Location`. The source is a
+    /// [`RedirectError`](crate::RedirectError) saying which.
+    Redirect,
+    /// A body could not be decoded (for example invalid JSON for the requested type).
+    Decode,
+    /// The TLS handshake failed (unknown issuer, wrong host name, expired certificate,
+    /// a server that refused the client certificate, a connection cut during the
+    /// handshake). The source is the `rustls::Error` naming the cause, when rustls gave one.
+    Tls,
+    /// The TLS settings are invalid: a root certificate or client identity that is not
+    /// valid PEM, or a key that does not match its certificate.
+    TlsConfig,
+    /// A compressed response body (`Content-Encoding`) could not be decompressed: it is
+    /// corrupt or truncated, or it decompresses to more than the client's
+    /// `max_decompressed_bytes` (a decompression bomb). The source is a
+    /// [`DecompressError`](crate::DecompressError) saying which.
+    Decompress,
 }
 
 /// The error of every par-http operation.
@@ -229,6 +247,22 @@ impl Error {
     pub fn is_already_collected(&self) -> bool {
         self.inner.kind == ErrorKind::AlreadyCollected
     }
+    /// True if a redirect could not be followed (loop, too many, refused downgrade).
+    pub fn is_redirect(&self) -> bool {
+        self.inner.kind == ErrorKind::Redirect
+    }
+    /// True if a body could not be decoded (for example as JSON).
+    pub fn is_decode(&self) -> bool {
+        self.inner.kind == ErrorKind::Decode
+    }
+    /// True if the TLS handshake failed; [`source`](StdError::source) names the cause.
+    pub fn is_tls(&self) -> bool {
+        self.inner.kind == ErrorKind::Tls
+    }
+    /// True if a compressed body was corrupt or decompressed past the size limit.
+    pub fn is_decompress(&self) -> bool {
+        self.inner.kind == ErrorKind::Decompress
+    }
 }
 
 impl fmt::Debug for Error {
@@ -277,6 +311,11 @@ impl fmt::Display for Error {
             ErrorKind::AlreadyCollected => "response was already collected by next_response",
             ErrorKind::RuntimeGone => "the runtime has shut down",
             ErrorKind::DispatchPanicked => "the dispatch panicked",
+            ErrorKind::Redirect => "redirect not followed",
+            ErrorKind::Decode => "error decoding the response body",
+            ErrorKind::Tls => "tls handshake failed",
+            ErrorKind::TlsConfig => "invalid tls configuration",
+            ErrorKind::Decompress => "error decompressing the response body",
         };
         f.write_str(what)?;
         if let Some(source) = &self.inner.source {
@@ -309,7 +348,9 @@ impl From<Error> for io::Error {
     fn from(err: Error) -> Self {
         let kind = match err.kind() {
             ErrorKind::Timeout(_) => io::ErrorKind::TimedOut,
-            ErrorKind::Protocol | ErrorKind::Limit => io::ErrorKind::InvalidData,
+            ErrorKind::Protocol | ErrorKind::Limit | ErrorKind::Decompress => {
+                io::ErrorKind::InvalidData
+            }
             ErrorKind::Body => io::ErrorKind::UnexpectedEof,
             _ => io::ErrorKind::Other,
         };

@@ -9,8 +9,10 @@
 //!
 //! ```text
 //!  Scope::start ─▶ Client::prepare ─▶ Spawn::spawn(task)                      (scope.rs)
-//!                                        │
-//!                       Dispatch::send ◀─┘                                     (dispatch.rs)
+//!                   (base URL, default headers, auth)  │          (client.rs, auth.rs)
+//!                  Client::execute: redirect::follow ◀─┘                    (redirect.rs)
+//!                            │ each hop:
+//!                       Dispatch::send                                         (dispatch.rs)
 //!                            │ Pool::checkout: idle conn | slot to connect | wait (pool.rs)
 //!                            │ connect: resolve, TCP via Runtime             (connect.rs)
 //!                            │ h1::encode_request_head ─▶ write             (conn.rs, h1/)
@@ -37,33 +39,42 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod auth;
 mod body;
 mod client;
 mod config;
 mod conn;
 mod conn_body;
 mod connect;
+mod decompress;
 mod dispatch;
 mod error;
 pub mod h1;
 mod pending;
 mod pool;
+mod redirect;
 mod request;
 mod response;
 mod runtime;
 mod scope;
+mod timeout;
+mod tls;
 
+pub use auth::{AuthHook, basic_auth_header, bearer_auth_header};
 pub use body::Body;
 pub use client::Client;
 pub use config::{Config, DEFAULT_CONNECT_TIMEOUT};
+pub use decompress::{DEFAULT_MAX_DECOMPRESSED_BYTES, DecompressError, accept_encoding};
 pub use dispatch::{Dispatch, Http1Dispatch};
 pub use error::{Error, ErrorKind, Result, TimeoutPhase};
 pub use pending::Pending;
+pub use redirect::{DEFAULT_MAX_REDIRECTS, RedirectError, RedirectPolicy};
 pub use pool::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_MAX_IDLE_PER_HOST};
 pub use request::{IntoUrl, Request, RequestBuilder};
 pub use response::{Response, ResponseBody};
 pub use runtime::{BoxIo, Boxed, Io, Runtime, Spawn, Task};
-pub use scope::{Scope, ScopeOptions};
+pub use scope::{Scope, ScopeOptions, live_request_tasks};
+pub use tls::TlsConfig;
 
 pub use bytes::Bytes;
 pub use http;

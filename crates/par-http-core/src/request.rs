@@ -120,28 +120,46 @@ impl IntoUrl for &String {
 /// ```
 pub struct RequestBuilder {
     state: Result<Request>,
+    /// Basic credentials taken from the URL's userinfo, used unless the request sets its
+    /// own `Authorization`.
+    url_auth: Option<HeaderValue>,
 }
 
 impl RequestBuilder {
     /// Starts a request for `url`, resolved against `base` when it is relative.
+    ///
+    /// Credentials in the URL (`http://user:password@host/`) are removed from it and sent
+    /// as Basic auth, unless the request sets its own `Authorization`.
     pub fn new(method: Method, url: impl IntoUrl, base: Option<&Url>) -> Self {
+        let mut url_auth = None;
         let state = match url.into_url(base) {
-            Ok(url) => check_url(&method, url).map(|url| Request::new(method, url)),
+            Ok(mut url) => {
+                url_auth = crate::auth::take_url_credentials(&mut url);
+                check_url(&method, url).map(|url| Request::new(method, url))
+            }
             Err((raw, err)) => Err(Error::new(ErrorKind::InvalidUrl)
                 .with_source(err)
                 .with_request(&method, &raw)),
         };
-        Self { state }
+        Self { state, url_auth }
     }
 
     /// A builder that reports `error` when built.
     pub fn from_error(error: Error) -> Self {
-        Self { state: Err(error) }
+        Self {
+            state: Err(error),
+            url_auth: None,
+        }
     }
 
-    /// A builder for an already built request.
-    pub fn from_request(request: Request) -> Self {
-        Self { state: Ok(request) }
+    /// A builder for an already built request (credentials in its URL are taken as for
+    /// [`new`](Self::new)).
+    pub fn from_request(mut request: Request) -> Self {
+        let url_auth = crate::auth::take_url_credentials(&mut request.url);
+        Self {
+            state: Ok(request),
+            url_auth,
+        }
     }
 
     /// Appends a header field. An invalid name or value makes the request fail when sent.
@@ -200,6 +218,147 @@ impl RequestBuilder {
         self
     }
 
+    /// Sets `Authorization` to HTTP Basic auth, replacing any earlier value (the client's
+    /// default credentials do not override it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use par_http_core::RequestBuilder;
+    ///
+    /// let request = RequestBuilder::new(http::Method::GET, "http://127.0.0.1:8080/", None)
+    ///     .basic_auth("user", Some("pass"))
+    ///     .build()?;
+    /// assert_eq!(request.headers["authorization"], "Basic dXNlcjpwYXNz");
+    /// # Ok::<(), par_http_core::Error>(())
+    /// ```
+    pub fn basic_auth(mut self, user: impl fmt::Display, password: Option<impl fmt::Display>) -> Self {
+        if let Ok(request) = &mut self.state {
+            let (user, password) = (user.to_string(), password.map(|p| p.to_string()));
+            let value = crate::auth::basic_auth_header(&user, password.as_deref());
+            request.headers.insert(http::header::AUTHORIZATION, value);
+        }
+        self
+    }
+
+    /// Sets `Authorization` to a bearer token, replacing any earlier value. A token that is
+    /// not a valid header value makes the request fail when sent.
+    pub fn bearer_auth(mut self, token: impl fmt::Display) -> Self {
+        if let Ok(request) = &mut self.state {
+            match crate::auth::bearer_auth_header(&token.to_string()) {
+                Ok(value) => {
+                    request.headers.insert(http::header::AUTHORIZATION, value);
+                }
+                Err(err) => {
+                    let err = err.with_request(&request.method, request.url.as_str());
+                    self.state = Err(err);
+                }
+            }
+        }
+        self
+    }
+
+    /// Appends `pairs` to the URL's query, form-urlencoded (`?a=1&b=x+y`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use par_http_core::RequestBuilder;
+    ///
+    /// let request = RequestBuilder::new(http::Method::GET, "http://127.0.0.1:8080/s?v=1", None)
+    ///     .query(&[("q", "a b&c"), ("page", "2")])
+    ///     .build()?;
+    /// assert_eq!(request.url.query(), Some("v=1&q=a+b%26c&page=2"));
+    /// # Ok::<(), par_http_core::Error>(())
+    /// ```
+    pub fn query<I, K, V>(mut self, pairs: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: std::borrow::Borrow<(K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        if let Ok(request) = &mut self.state {
+            let mut pairs = pairs.into_iter().peekable();
+            if pairs.peek().is_some() {
+                request.url.query_pairs_mut().extend_pairs(pairs);
+            }
+        }
+        self
+    }
+
+    /// Sets the body to `pairs`, form-urlencoded, with `Content-Type:
+    /// application/x-www-form-urlencoded` unless the request sets its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use par_http_core::RequestBuilder;
+    ///
+    /// let request = RequestBuilder::new(http::Method::POST, "http://127.0.0.1:8080/login", None)
+    ///     .form(&[("user", "ann"), ("note", "a&b c")])
+    ///     .build()?;
+    /// assert_eq!(request.body.as_bytes().unwrap().as_ref(), b"user=ann&note=a%26b+c");
+    /// assert_eq!(request.headers["content-type"], "application/x-www-form-urlencoded");
+    /// # Ok::<(), par_http_core::Error>(())
+    /// ```
+    pub fn form<I, K, V>(mut self, pairs: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: std::borrow::Borrow<(K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        if let Ok(request) = &mut self.state {
+            let encoded = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish();
+            request.body = Body::from(encoded);
+            request
+                .headers
+                .entry(http::header::CONTENT_TYPE)
+                .or_insert(HeaderValue::from_static(
+                    "application/x-www-form-urlencoded",
+                ));
+        }
+        self
+    }
+
+    /// Sets the body to `value` serialized as JSON, with `Content-Type: application/json`
+    /// unless the request sets its own. A value that cannot be serialized makes the
+    /// request fail when sent ([`ErrorKind::InvalidRequest`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use par_http_core::RequestBuilder;
+    ///
+    /// let request = RequestBuilder::new(http::Method::POST, "http://127.0.0.1:8080/items", None)
+    ///     .json(&serde_json::json!({ "name": "par-http" }))
+    ///     .build()?;
+    /// assert_eq!(request.body.as_bytes().unwrap().as_ref(), br#"{"name":"par-http"}"#);
+    /// # Ok::<(), par_http_core::Error>(())
+    /// ```
+    #[cfg(feature = "json")]
+    pub fn json<T: serde::Serialize + ?Sized>(mut self, value: &T) -> Self {
+        if let Ok(request) = &mut self.state {
+            match serde_json::to_vec(value) {
+                Ok(bytes) => {
+                    request.body = Body::from(bytes);
+                    request
+                        .headers
+                        .entry(http::header::CONTENT_TYPE)
+                        .or_insert(HeaderValue::from_static("application/json"));
+                }
+                Err(err) => {
+                    let err = request.error(ErrorKind::InvalidRequest).with_source(err);
+                    self.state = Err(err);
+                }
+            }
+        }
+        self
+    }
+
     /// Applies `f` to the request being built (if it is still valid).
     pub fn map(mut self, f: impl FnOnce(Request) -> Result<Request>) -> Self {
         self.state = self.state.and_then(f);
@@ -208,7 +367,13 @@ impl RequestBuilder {
 
     /// The request, or the first error met while building it.
     pub fn build(self) -> Result<Request> {
-        self.state
+        let mut request = self.state?;
+        if let Some(value) = self.url_auth {
+            if !request.headers.contains_key(http::header::AUTHORIZATION) {
+                request.headers.insert(http::header::AUTHORIZATION, value);
+            }
+        }
+        Ok(request)
     }
 }
 
@@ -220,9 +385,9 @@ impl fmt::Debug for RequestBuilder {
     }
 }
 
-/// Only `http` URLs with a host can be sent (`https` arrives with TLS support).
-fn check_url(method: &Method, url: Url) -> Result<Url> {
-    let supported = url.scheme() == "http" && url.host().is_some();
+/// Only `http` and `https` URLs with a host can be sent.
+pub(crate) fn check_url(method: &Method, url: Url) -> Result<Url> {
+    let supported = matches!(url.scheme(), "http" | "https") && url.host().is_some();
     if supported {
         Ok(url)
     } else {
@@ -238,7 +403,7 @@ struct UnsupportedUrl;
 
 impl fmt::Display for UnsupportedUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("only http:// URLs with a host are supported")
+        f.write_str("only http:// and https:// URLs with a host are supported")
     }
 }
 

@@ -30,6 +30,8 @@ pub struct Response {
     method: Method,
     url: Url,
     body: ResponseBody,
+    /// The URLs that redirected to this one, oldest first (filled by the redirect policy).
+    redirect_history: Vec<Url>,
 }
 
 impl Response {
@@ -59,7 +61,24 @@ impl Response {
             method,
             url,
             body,
+            redirect_history: Vec::new(),
         }
+    }
+
+    pub(crate) fn set_redirect_history(&mut self, history: Vec<Url>) {
+        self.redirect_history = history;
+    }
+
+    /// The URLs that answered with a redirect before this response, oldest first (the
+    /// URL of the original request is the first one). Empty when no redirect was followed;
+    /// its length is the number of redirects.
+    pub fn redirect_history(&self) -> &[Url] {
+        &self.redirect_history
+    }
+
+    /// The header fields, to change (decompression removes `Content-Encoding`).
+    pub(crate) fn headers_mut(&mut self) -> &mut HeaderMap {
+        &mut self.headers
     }
 
     pub(crate) fn set_version(&mut self, version: Version) {
@@ -81,7 +100,7 @@ impl Response {
         &self.headers
     }
 
-    /// The URL this response came from.
+    /// The URL this response came from: the final URL after any redirects.
     pub fn url(&self) -> &Url {
         &self.url
     }
@@ -155,6 +174,27 @@ impl Response {
         Ok(match String::from_utf8(bytes.into()) {
             Ok(text) => text,
             Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),
+        })
+    }
+
+    /// Reads the whole body and decodes it as JSON into `T`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`bytes`](Self::bytes), or an error of kind [`ErrorKind::Decode`]
+    /// ([`Error::is_decode`]) when the body is not valid JSON for `T`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops the response: its connection is closed.
+    #[cfg(feature = "json")]
+    pub async fn json<T: serde::de::DeserializeOwned>(self) -> Result<T> {
+        let (method, url) = (self.method.clone(), self.url.clone());
+        let bytes = self.bytes().await?;
+        serde_json::from_slice(&bytes).map_err(|err| {
+            Error::new(ErrorKind::Decode)
+                .with_source(err)
+                .with_request(&method, url.as_str())
         })
     }
 }

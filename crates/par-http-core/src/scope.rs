@@ -14,20 +14,31 @@
 //!
 //! An optional limit on requests in flight applies backpressure: [`Scope::start`] waits
 //! for a free slot before it spawns.
+//!
+//! An optional deadline bounds the whole scope: one timer task (on the client's runtime)
+//! fires a [`ScopeDeadline`] signal, every running request's future races against it and
+//! ends with a [`TimeoutPhase::ScopeDeadline`] error (its connection closed), delivered
+//! like any other outcome. A response that arrived in time keeps the deadline on its body.
+//! Requests started after the deadline fail the same way at once.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use std::panic::AssertUnwindSafe;
 
 use async_lock::Semaphore;
-use futures_lite::FutureExt;
+use event_listener::Event;
+use futures_lite::{FutureExt, future};
 
 use crate::client::Client;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
 use crate::pending::{Outcomes, Pending, RequestName};
-use crate::request::RequestBuilder;
+use crate::request::{Request, RequestBuilder};
 use crate::response::Response;
+use crate::runtime::{Boxed, Runtime, Task};
+use crate::timeout::DeadlineBody;
 
 /// Settings of one scope.
 ///
@@ -43,6 +54,7 @@ use crate::response::Response;
 #[non_exhaustive]
 pub struct ScopeOptions {
     max_in_flight: Option<usize>,
+    deadline: Option<Duration>,
 }
 
 impl ScopeOptions {
@@ -62,6 +74,30 @@ impl ScopeOptions {
     pub fn in_flight_limit(&self) -> Option<usize> {
         self.max_in_flight
     }
+
+    /// A deadline for the whole scope, `after` its opening: when it passes, every request
+    /// still running (or still streaming its body) fails with a timeout of phase
+    /// [`TimeoutPhase::ScopeDeadline`] and its connection is closed; requests started
+    /// later fail that way at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use par_http_core::ScopeOptions;
+    ///
+    /// let options = ScopeOptions::new().deadline(Duration::from_secs(5));
+    /// assert_eq!(options.deadline_after(), Some(Duration::from_secs(5)));
+    /// ```
+    pub fn deadline(mut self, after: Duration) -> Self {
+        self.deadline = Some(after);
+        self
+    }
+
+    /// The scope's deadline, counted from its opening, if any.
+    pub fn deadline_after(&self) -> Option<Duration> {
+        self.deadline
+    }
 }
 
 /// A parallel scope, the engine behind both the blocking and the async API.
@@ -72,18 +108,32 @@ pub struct Scope {
     /// Cloned into every task; the scope's own copy goes at close.
     alive: Mutex<Option<async_channel::Sender<()>>>,
     all_gone: async_channel::Receiver<()>,
+    /// The deadline signal and the task of its timer (cancelled with the scope).
+    deadline: Option<(Arc<ScopeDeadline>, Task)>,
 }
 
 impl Scope {
     /// A scope whose requests are prepared and sent by `client`.
     pub fn new(client: Client, options: ScopeOptions) -> Self {
         let (alive, all_gone) = async_channel::bounded(1);
+        let deadline = options.deadline.map(|after| {
+            let runtime = client.runtime();
+            let signal = Arc::new(ScopeDeadline::new(runtime.now() + after));
+            let sleep = runtime.sleep_until(signal.at);
+            let fire = signal.clone();
+            let timer = runtime.spawn(Box::pin(async move {
+                sleep.await;
+                fire.fire();
+            }));
+            (signal, timer)
+        });
         Self {
             client,
             outcomes: Arc::new(Outcomes::new()),
             limit: options.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
             alive: Mutex::new(Some(alive)),
             all_gone,
+            deadline,
         }
     }
 
@@ -113,10 +163,29 @@ impl Scope {
                 return self.ready(Err(err), name);
             }
         };
-        let permit = match &self.limit {
-            Some(limit) => Some(limit.acquire_arc().await),
-            None => None,
+        let deadline = self.deadline.as_ref().map(|(signal, _)| signal.clone());
+        let permit = match (&self.limit, &deadline) {
+            (Some(limit), None) => Some(limit.acquire_arc().await),
+            (Some(limit), Some(deadline)) => {
+                let permit = async { Some(limit.acquire_arc().await) };
+                match future::or(permit, async {
+                    deadline.wait().await;
+                    None
+                })
+                .await
+                {
+                    Some(permit) => Some(permit),
+                    None => return self.past_deadline(&request),
+                }
+            }
+            (None, _) => None,
         };
+        if deadline
+            .as_ref()
+            .is_some_and(|deadline| deadline.has_passed(self.client.runtime().now()))
+        {
+            return self.past_deadline(&request);
+        }
         let alive = self.alive.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let name = Arc::new(RequestName {
             method: request.method.clone(),
@@ -128,6 +197,10 @@ impl Scope {
         };
         let outcomes = self.outcomes.clone();
         let send = self.client.execute(request);
+        let send = match deadline {
+            None => send,
+            Some(deadline) => deadline.bound(send, self.client.runtime().clone()),
+        };
         let task_name = name.clone();
         // Made outside the future: if the future is dropped before it completes, even
         // unpolled (the runtime shut down under it, say), the handle gets a Cancelled
@@ -138,6 +211,8 @@ impl Scope {
             name: task_name,
             reported: false,
         };
+        // Moved into the future: counted until it ends or is dropped, whichever comes first.
+        let live = LiveTask::new();
         let task = self.client.runtime().spawn(Box::pin(async move {
             // A panicking dispatch (a user's mock, say) must not take the executor down
             // or leave the handle waiting forever: the panic becomes this request's error.
@@ -147,6 +222,7 @@ impl Scope {
             };
             drop(permit);
             report.complete(outcome);
+            drop(live);
             // Dropped last: the scope's close waits for this.
             drop(alive);
         }));
@@ -154,6 +230,16 @@ impl Scope {
             drop(task);
         }
         Pending::new(id, self.outcomes.clone(), Some(name))
+    }
+
+    /// The handle of a request started after the scope's deadline.
+    fn past_deadline(&self, request: &Request) -> Pending {
+        let name = Arc::new(RequestName {
+            method: request.method.clone(),
+            url: request.url.as_str().to_owned(),
+        });
+        let err = request.error(ErrorKind::Timeout(TimeoutPhase::ScopeDeadline));
+        self.ready(Err(err), Some(name))
     }
 
     fn ready(&self, outcome: Result<Response>, name: Option<Arc<RequestName>>) -> Pending {
@@ -204,6 +290,114 @@ impl Scope {
         drop(closed);
         let own = self.alive.lock().unwrap_or_else(|p| p.into_inner()).take();
         drop(own);
+    }
+}
+
+/// Request tasks of every scope in this process whose future still exists.
+static LIVE_REQUEST_TASKS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many request tasks started by scopes are alive in this process: spawned, and their
+/// future not yet dropped (running, waiting, or cancelled but not yet torn down by the
+/// executor).
+///
+/// A diagnostic for leak tests: once every scope has been closed, it is back to zero, so
+/// no task outlives its scope. (A cancelled task's count goes with the rest of its future,
+/// a moment after its scope's close returns.) It counts the whole process, all clients
+/// and runtimes.
+///
+/// # Examples
+///
+/// ```
+/// // No scope is open in this program.
+/// assert_eq!(par_http_core::live_request_tasks(), 0);
+/// ```
+pub fn live_request_tasks() -> usize {
+    LIVE_REQUEST_TASKS.load(Ordering::SeqCst)
+}
+
+/// One count in [`LIVE_REQUEST_TASKS`], held by a request task's future.
+struct LiveTask;
+
+impl LiveTask {
+    fn new() -> Self {
+        LIVE_REQUEST_TASKS.fetch_add(1, Ordering::SeqCst);
+        Self
+    }
+}
+
+impl Drop for LiveTask {
+    fn drop(&mut self) {
+        LIVE_REQUEST_TASKS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The deadline of a scope: set once by the scope's timer task, awaited by its requests.
+struct ScopeDeadline {
+    at: Instant,
+    passed: AtomicBool,
+    event: Event,
+}
+
+impl ScopeDeadline {
+    fn new(at: Instant) -> Self {
+        Self {
+            at,
+            passed: AtomicBool::new(false),
+            event: Event::new(),
+        }
+    }
+
+    /// True once the timer fired, or `now` is past the deadline (the timer task may not
+    /// have run yet).
+    fn has_passed(&self, now: Instant) -> bool {
+        self.passed.load(Ordering::Acquire) || now >= self.at
+    }
+
+    fn fire(&self) {
+        self.passed.store(true, Ordering::Release);
+        self.event.notify(usize::MAX);
+    }
+
+    /// Completes when the timer has fired.
+    async fn wait(&self) {
+        loop {
+            if self.passed.load(Ordering::Acquire) {
+                return;
+            }
+            let listener = self.event.listen();
+            if self.passed.load(Ordering::Acquire) {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    /// `send`, failing with a scope-deadline timeout if the deadline passes first; the
+    /// response it gives keeps the deadline on its body.
+    fn bound(
+        self: Arc<Self>,
+        send: Boxed<Result<Response>>,
+        runtime: Arc<dyn Runtime>,
+    ) -> Boxed<Result<Response>> {
+        Box::pin(async move {
+            let expired = async {
+                self.wait().await;
+                Err(Error::new(ErrorKind::Timeout(TimeoutPhase::ScopeDeadline)))
+            };
+            let mut response = future::or(send, expired).await?;
+            let body = std::mem::take(response.body_mut());
+            *response.body_mut() =
+                DeadlineBody::wrap(body, &runtime, self.at, TimeoutPhase::ScopeDeadline);
+            Ok(response)
+        })
+    }
+}
+
+impl fmt::Debug for ScopeDeadline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopeDeadline")
+            .field("passed", &self.passed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
     }
 }
 

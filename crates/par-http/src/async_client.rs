@@ -171,6 +171,7 @@ macro_rules! request_options {
 
 impl AsyncRequestBuilder {
     request_options!();
+    crate::request_options::policy_options!();
 
     /// Sends the request and waits for its response head.
     ///
@@ -338,6 +339,7 @@ pub struct AsyncScopedRequest<'scope> {
 
 impl<'scope> AsyncScopedRequest<'scope> {
     request_options!();
+    crate::request_options::policy_options!();
 
     /// Starts the request once the scope has a free slot, and returns its handle.
     ///

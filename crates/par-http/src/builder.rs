@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use par_http_core::{Config, Dispatch, Error, ErrorKind, Result, Runtime};
+use par_http_core::{
+    AuthHook, Config, Dispatch, Error, ErrorKind, IntoUrl, RedirectPolicy, Request, Result,
+    Runtime,
+};
 
 use crate::agent::Agent;
 use crate::async_client::AsyncClientOn;
@@ -126,15 +129,101 @@ impl<C: BuildClient> ClientBuilder<C> {
         self
     }
 
-    /// Time allowed to resolve and connect (default 30 s).
+    // --- Timeouts -------------------------------------------------------------------
+    // Each failure is an error with `is_timeout()`; `Error::timeout_phase` says which
+    // limit passed. A scope-wide deadline is set per scope: `ParallelConfig::deadline`.
+
+    /// Time allowed to open a connection: name resolution and the TCP connection to
+    /// each address together (default 30 s). Past it: [`TimeoutPhase::Connect`].
+    ///
+    /// [`TimeoutPhase::Connect`]: crate::TimeoutPhase::Connect
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.config.connect_timeout = Some(timeout);
         self
     }
 
-    /// Time allowed for each request, from start to its response head (default: none).
+    /// The longest wait for the next byte from the server (default: none): while waiting
+    /// for the response head once the request is sent ([`TimeoutPhase::Head`]), and
+    /// between two reads of the body that bring bytes ([`TimeoutPhase::Body`]). A
+    /// slow but steady server never hits it; one that stalls does.
+    ///
+    /// [`TimeoutPhase::Head`]: crate::TimeoutPhase::Head
+    /// [`TimeoutPhase::Body`]: crate::TimeoutPhase::Body
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let client = par_http::Client::builder()
+    ///     .connect_timeout(Duration::from_secs(5))
+    ///     .read_timeout(Duration::from_secs(10))
+    ///     .timeout(Duration::from_secs(60))
+    ///     .build()?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.config.read_timeout = Some(timeout);
+        self
+    }
+
+    /// Time allowed for each request as a whole (default: none): connecting, sending,
+    /// the response head and reading the whole body. The deadline travels with the
+    /// response: a body still being read when it passes fails with
+    /// [`TimeoutPhase::Total`], like a head that has not arrived. A request's own
+    /// `.timeout(..)` overrides it. Each redirect hop gets the full time.
+    ///
+    /// [`TimeoutPhase::Total`]: crate::TimeoutPhase::Total
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.config.timeout = Some(timeout);
+        self
+    }
+
+    // --- Decompression ----------------------------------------------------------------
+
+    /// Whether response bodies are decompressed (default: on, for the codings enabled by
+    /// the crate features `gzip` and `deflate` (default), `brotli` and `zstd`). When on,
+    /// requests carry an `Accept-Encoding` naming those codings (unless a request or a
+    /// default header sets its own), and a response whose `Content-Encoding` is one of
+    /// them is decoded as it is read, without its `Content-Encoding` and
+    /// `Content-Length` fields. Off, bodies arrive as sent and no `Accept-Encoding` is
+    /// added.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let raw = par_http::Client::builder().decompress(false).build()?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn decompress(mut self, enabled: bool) -> Self {
+        self.config.set_decompress(enabled);
+        self
+    }
+
+    /// Turns decompression off: the same as [`decompress(false)`](Self::decompress).
+    pub fn no_decompression(self) -> Self {
+        self.decompress(false)
+    }
+
+    /// The most bytes a decompressed body may have (default 1 GiB,
+    /// [`DEFAULT_MAX_DECOMPRESSED_BYTES`](crate::core::DEFAULT_MAX_DECOMPRESSED_BYTES)).
+    /// A body that decodes to more fails with an error of kind
+    /// [`ErrorKind::Decompress`] whose source is
+    /// [`DecompressError::TooLarge`](crate::DecompressError::TooLarge), and its
+    /// connection is closed: a small "decompression bomb" cannot fill the memory of
+    /// a program that reads the body with `bytes()` or `text()`. It does not limit bodies
+    /// sent without compression.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let client = par_http::Client::builder()
+    ///     .max_decompressed_bytes(64 * 1024 * 1024)
+    ///     .build()?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn max_decompressed_bytes(mut self, max: u64) -> Self {
+        self.config.max_decompressed_bytes = Some(max);
         self
     }
 
@@ -196,6 +285,195 @@ impl<C: BuildClient> ClientBuilder<C> {
         let mut this = self;
         this.config.default_headers.remove(http::header::USER_AGENT);
         this.default_header(http::header::USER_AGENT, value)
+    }
+
+    /// Sends HTTP Basic auth with every request that sets no `Authorization` of its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let client = par_http::Client::builder()
+    ///     .basic_auth("ann", Some("secret"))
+    ///     .build()?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn basic_auth(
+        mut self,
+        user: impl fmt::Display,
+        password: Option<impl fmt::Display>,
+    ) -> Self {
+        let password = password.map(|p| p.to_string());
+        let value = par_http_core::basic_auth_header(&user.to_string(), password.as_deref());
+        self.config.authorization = Some(value);
+        self
+    }
+
+    /// Sends a bearer token with every request that sets no `Authorization` of its own.
+    /// A token that is not a valid header value makes [`build`](Self::build) fail.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let client = par_http::Client::builder().bearer_auth("t0k3n").build()?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn bearer_auth(mut self, token: impl fmt::Display) -> Self {
+        match par_http_core::bearer_auth_header(&token.to_string()) {
+            Ok(value) => self.config.authorization = Some(value),
+            Err(err) => self.keep_error(err),
+        }
+        self
+    }
+
+    /// Runs `hook` on every request of the client (one-off or in a scope) after its
+    /// default headers and credentials are set: it may add or change anything, for
+    /// example sign the request. An error it returns becomes that request's error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let client = par_http::Client::builder()
+    ///     .auth_hook(|request| {
+    ///         let token = format!("token-for-{}", request.url.host_str().unwrap_or("none"));
+    ///         let value = token.parse().map_err(|_| request.error(par_http::ErrorKind::InvalidRequest))?;
+    ///         request.headers.insert("x-api-key", value);
+    ///         Ok(())
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn auth_hook(
+        mut self,
+        hook: impl Fn(&mut Request) -> Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.config.auth_hook = Some(AuthHook::new(hook));
+        self
+    }
+
+    /// The URL relative request URLs are resolved against (as by [`Url::join`]: keep the
+    /// trailing `/` of a base path, `"items"` on `http://h/api/` is `http://h/api/items`,
+    /// while `"/items"` is `http://h/items`). An invalid URL makes [`build`](Self::build)
+    /// fail.
+    ///
+    /// [`Url::join`]: par_http_core::Url::join
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let client = par_http::Client::builder()
+    ///     .base_url("http://127.0.0.1:8080/api/")
+    ///     .build()?;
+    /// let user = client.get("users/1").send()?; // http://127.0.0.1:8080/api/users/1
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn base_url(mut self, url: impl IntoUrl) -> Self {
+        match url.into_url(None) {
+            Ok(url) => self.config.base_url = Some(url),
+            Err((_, err)) => self.keep_error(Error::new(ErrorKind::InvalidUrl).with_source(err)),
+        }
+        self
+    }
+
+    /// How redirects are followed: [`RedirectPolicy::limited`] (the default follows 10)
+    /// or [`RedirectPolicy::none`]. Every request of the client and of its scopes uses it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use par_http::RedirectPolicy;
+    ///
+    /// let strict = par_http::Client::builder().redirect(RedirectPolicy::none()).build()?;
+    /// let lenient = par_http::Client::builder()
+    ///     .redirect(RedirectPolicy::limited(3).allow_https_downgrade(true))
+    ///     .build()?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn redirect(mut self, policy: RedirectPolicy) -> Self {
+        self.config.redirect = policy;
+        self
+    }
+
+    // --- TLS (https) ---
+
+    /// Trusts the certificates in `pem` (one or more `BEGIN CERTIFICATE` blocks) as root
+    /// CAs for `https`, in addition to the built-in roots. Use it for a private CA.
+    /// Invalid PEM makes [`build`](Self::build) fail with an
+    /// [`ErrorKind::TlsConfig`] error.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let ca = std::fs::read("company-ca.pem").expect("the CA file");
+    /// let client = par_http::Client::builder()
+    ///     .add_root_certificate_pem(&ca)
+    ///     .build()?;
+    /// let response = client.get("https://intranet.example/").send()?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn add_root_certificate_pem(mut self, pem: &[u8]) -> Self {
+        if let Err(err) = self.config.tls.add_root_certificate_pem(pem) {
+            self.keep_error(err);
+        }
+        self
+    }
+
+    /// The client certificate chain (leaf first) and private key, both PEM, presented to
+    /// servers that ask for one (mutual TLS). The key may be PKCS#8, PKCS#1 (RSA) or SEC1
+    /// (EC). Invalid PEM, or a key that does not match the certificate, makes
+    /// [`build`](Self::build) fail with an [`ErrorKind::TlsConfig`] error.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let cert = std::fs::read("client.crt").expect("the certificate");
+    /// let key = std::fs::read("client.key").expect("the key");
+    /// let client = par_http::Client::builder().identity_pem(&cert, &key).build()?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn identity_pem(mut self, cert_chain_pem: &[u8], key_pem: &[u8]) -> Self {
+        if let Err(err) = self.config.tls.set_identity_pem(cert_chain_pem, key_pem) {
+            self.keep_error(err);
+        }
+        self
+    }
+
+    /// Whether the built-in root certificates are trusted (default `true`): webpki-roots,
+    /// or the operating system's store with the `native-roots` feature. With `false`, only
+    /// the roots added by [`add_root_certificate_pem`](Self::add_root_certificate_pem)
+    /// are trusted.
+    pub fn tls_built_in_root_certs(mut self, enabled: bool) -> Self {
+        self.config.tls.built_in_roots = enabled;
+        self
+    }
+
+    /// Turns off verification of server certificates for `https` (default `false`).
+    ///
+    /// **Dangerous.** Any certificate is accepted: expired, self-signed, from an unknown
+    /// CA, or issued for another host name. The connection is still encrypted, but to
+    /// whoever answers, so anyone on the network path can impersonate the server, read
+    /// the requests (credentials included) and change the responses. Use it only against
+    /// throwaway test servers; to trust a private CA, use
+    /// [`add_root_certificate_pem`](Self::add_root_certificate_pem) instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let client = par_http::Client::builder()
+    ///     .danger_accept_invalid_certs(true) // test server with a self-signed certificate
+    ///     .build()?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.config.tls.danger_accept_invalid_certs = accept;
+        self
+    }
+
+    // --- end of TLS ---
+
+    fn keep_error(&mut self, err: Error) {
+        if self.error.is_none() {
+            self.error = Some(err);
+        }
     }
 
     /// Sends every request through `dispatch` instead of the network (for example a

@@ -64,6 +64,8 @@ mod agent;
 mod async_client;
 mod blocking;
 mod builder;
+pub mod mock;
+mod request_options;
 mod runtimes;
 
 use std::sync::OnceLock;
@@ -103,6 +105,8 @@ pub use http::{HeaderMap, Method, StatusCode};
 pub use par_http_core::{
     Body, Bytes, Dispatch, Error, ErrorKind, IntoUrl, Request, Result, TimeoutPhase, Url, http,
 };
+pub use par_http_core::{RedirectError, RedirectPolicy};
+pub use par_http_core::DecompressError;
 
 /// The core crate, for custom [`Dispatch`] implementations and runtime adapters.
 pub use par_http_core as core;

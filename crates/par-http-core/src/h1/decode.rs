@@ -71,6 +71,10 @@ pub enum CloseReason {
     TransferEncodingInHttp10,
     /// A 2xx response to CONNECT: the connection is now a tunnel (RFC 9112 §6.3 rule 2).
     Tunnel,
+    /// The server answered before the whole request was sent (RFC 9112 §9.6), so the two
+    /// sides no longer agree on where the next message starts. Set by the caller with
+    /// [`ResponseDecoder::close_after`].
+    RequestIncomplete,
 }
 
 impl fmt::Display for CloseReason {
@@ -84,6 +88,7 @@ impl fmt::Display for CloseReason {
             }
             Self::TransferEncodingInHttp10 => "HTTP/1.0 response with transfer-encoding",
             Self::Tunnel => "connection became a tunnel",
+            Self::RequestIncomplete => "server answered before the request was fully sent",
         })
     }
 }
@@ -92,7 +97,9 @@ impl fmt::Display for CloseReason {
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct ResponseHead {
-    /// The status code, in `100..=599` (never 1xx: interim responses are skipped).
+    /// The status code, in `200..=999` (1xx interim responses are skipped). Codes 600 to
+    /// 999 are invalid (RFC 9110 §15) but delivered as received, as curl and hyper do: the
+    /// RFC asks a client to process them like a 5xx, which is the caller's decision.
     pub status: StatusCode,
     /// `HTTP_10` or `HTTP_11`.
     pub version: Version,
@@ -267,6 +274,13 @@ impl ResponseDecoder {
             Err(err) => State::Failed(err.clone()),
         };
         result
+    }
+
+    /// Makes the connection close after this response for `reason`, unless the head
+    /// already gave a reason (the `End` event reports it). For what only the caller
+    /// knows, such as [`CloseReason::RequestIncomplete`].
+    pub fn close_after(&mut self, reason: CloseReason) {
+        self.close.get_or_insert(reason);
     }
 
     /// True once `End` has been returned.
@@ -530,7 +544,7 @@ fn check_status_line(line: &[u8]) -> Result<(), ProtocolError> {
     match parser_config().parse_response(&mut response, line) {
         Err(err) => Err(status_line_error(err, line)),
         Ok(_) => match response.code {
-            Some(100..=599) => Ok(()),
+            Some(100..=999) => Ok(()),
             Some(_) => Err(ProtocolError::InvalidStatusCode),
             None => Err(ProtocolError::InvalidStatusLine),
         },
@@ -565,7 +579,7 @@ fn parse_head(head: &[u8], limits: &Limits) -> Result<ParsedHead, ProtocolError>
     }
     let status = response
         .code
-        .filter(|code| (100..=599).contains(code))
+        .filter(|code| (100..=999).contains(code))
         .and_then(|code| StatusCode::from_u16(code).ok())
         .ok_or(ProtocolError::InvalidStatusCode)?;
     let version = match response.version {

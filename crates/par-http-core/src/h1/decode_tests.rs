@@ -312,13 +312,21 @@ fn unsupported_versions() {
 }
 
 #[test]
-fn status_outside_100_to_599() {
-    for input in [
-        &b"HTTP/1.1 099 X\r\n\r\n"[..],
-        b"HTTP/1.1 600 X\r\n\r\n",
-        b"HTTP/1.1 000\r\n",
-    ] {
+fn status_below_100() {
+    for input in [&b"HTTP/1.1 099 X\r\n\r\n"[..], b"HTTP/1.1 000\r\n"] {
         assert_eq!(err(input), ProtocolError::InvalidStatusCode, "{input:?}");
+    }
+}
+
+/// RFC 9110 §15: 600-999 are invalid codes that a client processes like a 5xx; they are
+/// delivered as received (as curl and hyper do).
+#[test]
+fn status_600_to_999_is_delivered() {
+    for code in [600u16, 700, 999] {
+        let input = format!("HTTP/1.1 {code} X\r\nContent-Length: 2\r\n\r\nok");
+        let out = tr(input.as_bytes());
+        assert_eq!(head(&out).status.as_u16(), code);
+        assert_eq!(out.body, b"ok");
     }
 }
 
@@ -605,6 +613,30 @@ fn close_delimited_body() {
     let out = tr(b"HTTP/1.0 200 OK\r\n\r\nabc");
     assert_eq!(out.body, b"abc");
     assert_eq!(out.end, None);
+}
+
+#[test]
+fn close_after_is_reported_at_the_end_unless_the_head_gave_a_reason() {
+    let mut decoder = ResponseDecoder::new(&Method::POST, &Limits::default());
+    let input = b"HTTP/1.1 413 Too Large\r\nContent-Length: 2\r\n\r\nno";
+    let (used, event) = decoder.decode(input).unwrap();
+    assert!(matches!(event, Some(Event::Head(head)) if head.close.is_none()));
+    decoder.close_after(CloseReason::RequestIncomplete);
+    let (used2, _) = decoder.decode(&input[used..]).unwrap();
+    let (_, event) = decoder.decode(&input[used + used2..]).unwrap();
+    assert!(
+        matches!(event, Some(Event::End(end)) if end.close == Some(CloseReason::RequestIncomplete))
+    );
+
+    let mut decoder = ResponseDecoder::new(&Method::POST, &Limits::default());
+    let input = b"HTTP/1.1 413 Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+    let (_, event) = decoder.decode(input).unwrap();
+    assert!(event.is_some());
+    decoder.close_after(CloseReason::RequestIncomplete);
+    let (_, event) = decoder.decode(b"").unwrap();
+    assert!(
+        matches!(event, Some(Event::End(end)) if end.close == Some(CloseReason::ConnectionClose))
+    );
 }
 
 #[test]

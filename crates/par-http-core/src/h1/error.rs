@@ -18,7 +18,7 @@ pub enum ProtocolError {
     InvalidStatusLine,
     /// The response has a well-formed but unsupported version (only HTTP/1.0 and HTTP/1.1).
     UnsupportedVersion,
-    /// The status code is outside `100..=599`.
+    /// The status code is below 100 (three digits are always read, so it is at most 999).
     InvalidStatusCode,
     /// A header field line is malformed: no colon, or bytes not allowed in a name or value.
     InvalidHeader,
@@ -113,7 +113,7 @@ impl fmt::Display for ProtocolError {
             Self::UnsupportedVersion => {
                 f.write_str("unsupported HTTP version in response (only HTTP/1.0 and HTTP/1.1)")
             }
-            Self::InvalidStatusCode => f.write_str("response status code outside 100..=599"),
+            Self::InvalidStatusCode => f.write_str("response status code below 100"),
             Self::InvalidHeader => f.write_str("invalid header field in response"),
             Self::HeadTooLarge { limit } => {
                 write!(f, "response head larger than the limit of {limit} bytes")

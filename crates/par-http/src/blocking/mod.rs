@@ -135,6 +135,8 @@ pub struct RequestBuilder {
 }
 
 impl RequestBuilder {
+    crate::request_options::policy_options!();
+
     /// Appends a header field. An invalid name or value makes `send` fail.
     pub fn header<K, V>(mut self, name: K, value: V) -> Self
     where
@@ -228,7 +230,7 @@ impl Response {
         self.inner.headers()
     }
 
-    /// The URL of the request.
+    /// The URL of the response: the request's, or the last one redirected to.
     pub fn url(&self) -> &Url {
         self.inner.url()
     }
@@ -271,6 +273,23 @@ impl Response {
     /// As for [`bytes`](Self::bytes).
     pub fn text(self) -> Result<String> {
         wait(self.inner.text())
+    }
+
+    /// Reads the whole body and decodes it as JSON into `T` (feature `json`).
+    ///
+    /// # Errors
+    ///
+    /// As for [`bytes`](Self::bytes), or [`Error::is_decode`] when the body is not valid
+    /// JSON for `T`.
+    #[cfg(feature = "json")]
+    pub fn json<T: serde::de::DeserializeOwned>(self) -> Result<T> {
+        wait(self.inner.json())
+    }
+
+    /// The URLs that answered with a redirect before this response, oldest first; its
+    /// length is the number of redirects followed.
+    pub fn redirect_history(&self) -> &[Url] {
+        self.inner.redirect_history()
     }
 
     /// The async response inside (its body must then be read from async code).

@@ -42,6 +42,41 @@ impl ParallelConfig {
         self
     }
 
+    /// A deadline for the whole scope, `after` it opens. When it passes, every request
+    /// of the scope still running is cancelled (its connection closed) and its outcome is
+    /// an error with [`is_timeout`](crate::Error::is_timeout) and phase
+    /// [`TimeoutPhase::ScopeDeadline`](crate::TimeoutPhase::ScopeDeadline), delivered
+    /// through its handle or `next_response` as usual; so is a body still being read.
+    /// Requests started after the deadline fail that way at once.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use par_http::ParallelConfig;
+    ///
+    /// let client = par_http::Client::new();
+    /// let config = ParallelConfig::new().deadline(Duration::from_secs(2));
+    /// client.parallel_with(config, |p| {
+    ///     for n in 0..10 {
+    ///         p.get(format!("http://127.0.0.1:8080/{n}"));
+    ///     }
+    ///     while p.has_pending_responses() {
+    ///         match p.next_response() {
+    ///             Ok(response) => println!("{}", response.status()),
+    ///             Err(err) if err.is_timeout() => println!("too late: {err}"),
+    ///             Err(err) => return Err(err),
+    ///         }
+    ///     }
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn deadline(mut self, after: std::time::Duration) -> Self {
+        self.options = self.options.deadline(after);
+        self
+    }
+
     pub(crate) fn into_options(self) -> ScopeOptions {
         self.options
     }
@@ -207,6 +242,8 @@ pub struct ScopedRequest<'a, 'scope> {
 }
 
 impl<'scope> ScopedRequest<'_, 'scope> {
+    crate::request_options::policy_options!();
+
     /// Appends a header field. An invalid name or value becomes the request's error.
     pub fn header<K, V>(mut self, name: K, value: V) -> Self
     where

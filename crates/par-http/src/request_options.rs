@@ -1,0 +1,68 @@
+//! The request options about credentials, query and body encodings, shared by every request
+//! builder of the facade (blocking one-off and scoped, async one-off and scoped).
+//!
+//! Each builder holds a `par_http_core::RequestBuilder` in a field named `builder`;
+//! [`policy_options!`] expands, inside the builder's `impl`, to one-line delegations to it,
+//! so the four builders cannot drift apart. The examples are on the core builder's methods
+//! (`par_http_core::RequestBuilder::query`, ...) and on [`ClientBuilder`](crate::ClientBuilder).
+
+/// Expands to `basic_auth`, `bearer_auth`, `query`, `form` and (with the `json` feature)
+/// `json`, delegating to the `builder` field.
+macro_rules! policy_options {
+    () => {
+        /// Sends HTTP Basic auth with this request, instead of the client's default
+        /// credentials (and of credentials in the URL).
+        pub fn basic_auth(
+            mut self,
+            user: impl std::fmt::Display,
+            password: Option<impl std::fmt::Display>,
+        ) -> Self {
+            self.builder = self.builder.basic_auth(user, password);
+            self
+        }
+
+        /// Sends a bearer token with this request, instead of the client's default
+        /// credentials. A token that is not a valid header value becomes the request's
+        /// error.
+        pub fn bearer_auth(mut self, token: impl std::fmt::Display) -> Self {
+            self.builder = self.builder.bearer_auth(token);
+            self
+        }
+
+        /// Appends `pairs` to the URL's query string, form-urlencoded.
+        pub fn query<I, K, V>(mut self, pairs: I) -> Self
+        where
+            I: IntoIterator,
+            I::Item: std::borrow::Borrow<(K, V)>,
+            K: AsRef<str>,
+            V: AsRef<str>,
+        {
+            self.builder = self.builder.query(pairs);
+            self
+        }
+
+        /// Sets the body to `pairs`, form-urlencoded, with `Content-Type:
+        /// application/x-www-form-urlencoded` unless the request sets its own.
+        pub fn form<I, K, V>(mut self, pairs: I) -> Self
+        where
+            I: IntoIterator,
+            I::Item: std::borrow::Borrow<(K, V)>,
+            K: AsRef<str>,
+            V: AsRef<str>,
+        {
+            self.builder = self.builder.form(pairs);
+            self
+        }
+
+        /// Sets the body to `value` as JSON, with `Content-Type: application/json` unless
+        /// the request sets its own (feature `json`). A value that cannot be serialized
+        /// becomes the request's error.
+        #[cfg(feature = "json")]
+        pub fn json<T: serde::Serialize + ?Sized>(mut self, value: &T) -> Self {
+            self.builder = self.builder.json(value);
+            self
+        }
+    };
+}
+
+pub(crate) use policy_options;
