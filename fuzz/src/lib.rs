@@ -36,8 +36,8 @@ pub struct Outcome {
     pub end: Option<Option<CloseReason>>,
     pub trailers: Option<HeaderMap>,
     pub error: Option<ProtocolError>,
-    /// Bytes left unconsumed (not compared after an error: feeding stops there).
-    pub leftover: usize,
+    /// Bytes the decoder consumed (not compared after an error: feeding stops there).
+    pub consumed: usize,
 }
 
 fn record(out: &mut Outcome, event: Event<'_>) {
@@ -81,6 +81,7 @@ pub fn decode(
     let mut decoder = ResponseDecoder::new(method, limits);
     let mut buf: Vec<u8> = Vec::new();
     let mut out = Outcome::default();
+    let mut consumed = 0;
     let total: usize = pieces.iter().map(|p| p.len()).sum();
     // Every call returns None (wait for the next piece) or an event, and every event but
     // End consumes a byte: more calls than this is a loop without progress.
@@ -98,6 +99,7 @@ pub fn decode(
                 }
                 Ok((used, event)) => {
                     assert!(used <= buf.len(), "consumed more than the input");
+                    consumed += used;
                     let Some(event) = event else {
                         buf.drain(..used);
                         break;
@@ -130,7 +132,7 @@ pub fn decode(
         }
     }
     if out.error.is_none() {
-        out.leftover = buf.len();
+        out.consumed = consumed;
     }
     out
 }

@@ -111,36 +111,59 @@ fn a_large_chunked_gzip_body_streams_through_the_decoder() {
     assert!(body == text);
 }
 
+fn assert_too_large(err: &par_http::Error, limit: u64) {
+    assert!(err.is_decompress(), "{err:?}");
+    assert!(err.url().is_some_and(|url| url.ends_with("/bomb")), "{err:?}");
+    let cause = std::error::Error::source(err).and_then(|s| s.downcast_ref::<DecompressError>());
+    assert!(
+        matches!(cause, Some(DecompressError::TooLarge { limit: l }) if *l == limit),
+        "{err:?}"
+    );
+}
+
 #[test]
 fn a_decompression_bomb_stops_at_the_cap() {
-    // 8 MiB of zeros: about 8 KiB of gzip.
-    let bomb = gzip(&vec![0u8; 8 << 20]);
-    assert!(bomb.len() < 64 * 1024);
-    let server = ScriptedServer::new(move |conn| {
-        if conn.read_request().is_some() {
-            conn.write_all(&response(200, &["Content-Encoding: gzip"], &bomb));
-            conn.wait_for_close(WAIT);
-        }
-    });
-    let client = rt::builder().max_decompressed_bytes(1 << 20).build().unwrap();
+    const CAP: u64 = 1 << 20;
+    // 8 MiB of zeros: about 8 KiB of gzip, which arrives whole with the head.
+    let small_bomb = gzip(&vec![0u8; 8 << 20]);
+    assert!(small_bomb.len() < 64 * 1024);
+    let server = encoded_server("gzip", small_bomb);
+    let client = rt::builder().max_decompressed_bytes(CAP).build().unwrap();
     let err = client
         .parallel(|p| p.get(server.url("/bomb")).get_response()?.bytes())
         .unwrap_err();
-    assert!(err.is_decompress(), "{err:?}");
-    assert!(err.url().is_some_and(|url| url.ends_with("/bomb")), "{err:?}");
-    let cause = std::error::Error::source(&err).and_then(|s| s.downcast_ref::<DecompressError>());
+    assert_too_large(&err, CAP);
+
+    // 256 gzip members of 1 MiB of zeros each (256 MiB from about 256 KiB): the
+    // decoder stops long before the end of the body, so the connection is closed.
+    let member = gzip(&vec![0u8; 1 << 20]);
+    let big_bomb: Vec<u8> = member.iter().copied().cycle().take(member.len() * 256).collect();
+    let streaming = ScriptedServer::new(move |conn| {
+        if conn.read_request().is_some() {
+            conn.write_all(&response(200, &["Content-Encoding: gzip"], &big_bomb));
+            conn.wait_for_close(WAIT);
+        }
+    });
+    rt::block_on(async {
+        let client = rt::AsyncClient::builder().max_decompressed_bytes(CAP).build().unwrap();
+        let parallel = client.parallel();
+        let pending = parallel.get(streaming.url("/bomb")).await;
+        let err = pending.get_response().await.unwrap().bytes().await.unwrap_err();
+        assert_too_large(&err, CAP);
+    });
     assert!(
-        matches!(cause, Some(DecompressError::TooLarge { limit }) if *limit == 1 << 20),
-        "{err:?}"
+        streaming.wait_until(|s| s.closed_by_peer == 1, WAIT),
+        "{:?}",
+        streaming.stats()
     );
-    assert!(server.wait_until(|s| s.closed_by_peer == 1, WAIT), "{:?}", server.stats());
 
     // Exactly at the cap is fine.
-    let exact = encoded_server("gzip", gzip(&vec![7u8; 1 << 20]));
+    let exact = gzip(&vec![7u8; CAP as usize]);
+    let server = ScriptedServer::always(response(200, &["Content-Encoding: gzip"], &exact));
     let body = client
-        .parallel(|p| p.get(exact.url("/exact")).get_response()?.bytes())
+        .parallel(|p| p.get(server.url("/exact")).get_response()?.bytes())
         .unwrap();
-    assert_eq!(body.len(), 1 << 20);
+    assert_eq!(body.len() as u64, CAP);
 }
 
 #[test]

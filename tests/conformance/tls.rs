@@ -46,7 +46,10 @@ fn assert_invalid_certificate(err: &par_http::Error, url: &str, what: &str) {
         matches!(cause, rustls::Error::InvalidCertificate(_)),
         "{cause:?}"
     );
-    assert!(format!("{cause:?}").contains(what), "{cause:?} should name {what}");
+    assert!(
+        format!("{cause:?}").contains(what),
+        "{cause:?} should name {what}"
+    );
 }
 
 /// Waits (without blocking an async runtime) until the server's gauges satisfy `cond`.
@@ -152,7 +155,10 @@ fn the_async_scope_runs_requests_over_tls() {
             more.push(outcome.unwrap().text().await.unwrap());
         }
         more.sort();
-        assert_eq!(more, ["/more/0", "/more/1", "/more/2", "/more/3", "/more/4"]);
+        assert_eq!(
+            more,
+            ["/more/0", "/more/1", "/more/2", "/more/3", "/more/4"]
+        );
     });
     assert_eq!(server.stats().requests, 6);
 }
@@ -173,7 +179,10 @@ fn sequential_requests_reuse_one_tls_connection() {
     }
     let stats = server.stats();
     assert_eq!(stats.requests, 3, "{stats:?}");
-    assert_eq!(stats.accepted, 1, "one connection for sequential requests: {stats:?}");
+    assert_eq!(
+        stats.accepted, 1,
+        "one connection for sequential requests: {stats:?}"
+    );
     assert_eq!(stats.handshakes, 1, "{stats:?}");
 }
 
@@ -223,7 +232,10 @@ fn danger_accept_invalid_certs_accepts_an_unknown_ca_and_is_off_by_default() {
     let server = TlsServer::start(&stranger.expired_server_cert(&["other.test"]));
     let url = server.url("/anything-goes");
     assert!(rt::client().get(&url).send().unwrap_err().is_tls());
-    let client = rt::builder().danger_accept_invalid_certs(true).build().unwrap();
+    let client = rt::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
     let body = client
         .parallel(|p| {
             let pending = p.get(&url);
@@ -231,17 +243,18 @@ fn danger_accept_invalid_certs_accepts_an_unknown_ca_and_is_off_by_default() {
         })
         .unwrap();
     assert_eq!(body, "/anything-goes");
-    assert_eq!(server.stats().alpn.last(), Some(&Some("http/1.1".to_owned())));
+    assert_eq!(
+        server.stats().alpn.last(),
+        Some(&Some("http/1.1".to_owned()))
+    );
 }
 
 #[test]
 fn mutual_tls_sends_the_identity_and_fails_without_it() {
     let pki = TestPki::new("par-http test ca");
     let clients = TestPki::new("par-http client ca");
-    let server = TlsServer::with_client_auth(
-        &pki.server_cert(&["localhost"]),
-        Some(&clients.ca_pem()),
-    );
+    let server =
+        TlsServer::with_client_auth(&pki.server_cert(&["localhost"]), Some(&clients.ca_pem()));
     let url = server.url("/mtls");
 
     let err = trusting(&pki).get(&url).send().unwrap_err();
@@ -267,17 +280,18 @@ fn mutual_tls_sends_the_identity_and_fails_without_it() {
     assert_eq!(body, ("/mtls/1".to_owned(), "/mtls/2".to_owned()));
     let stats = server.stats();
     assert!(!stats.client_certs.is_empty());
-    assert!(stats.client_certs.iter().all(|presented| *presented), "{stats:?}");
+    assert!(
+        stats.client_certs.iter().all(|presented| *presented),
+        "{stats:?}"
+    );
 }
 
 #[test]
 fn an_identity_from_another_ca_is_refused_by_the_server() {
     let pki = TestPki::new("par-http test ca");
     let clients = TestPki::new("par-http client ca");
-    let server = TlsServer::with_client_auth(
-        &pki.server_cert(&["localhost"]),
-        Some(&clients.ca_pem()),
-    );
+    let server =
+        TlsServer::with_client_auth(&pki.server_cert(&["localhost"]), Some(&clients.ca_pem()));
     let impostor = pki.client_cert("impostor.test");
     let client = rt::builder()
         .add_root_certificate_pem(pki.ca_pem().as_bytes())
@@ -329,6 +343,21 @@ fn a_server_that_resets_during_the_handshake_is_an_error_not_a_hang() {
     assert!(err.is_tls() || err.is_connect(), "{err:?}");
     assert!(!err.is_timeout(), "{err:?}");
     assert_eq!(err.url(), Some(url.as_str()));
+}
+
+#[test]
+fn a_server_that_closes_during_the_handshake_is_a_tls_error() {
+    // Reads part of the ClientHello, then closes gracefully: the client sees end of stream.
+    let server = ScriptedServer::new(|conn| {
+        let mut byte = [0u8; 1];
+        let _ = conn.stream().read(&mut byte);
+        conn.close();
+    });
+    let client = rt::builder().connect_timeout(WAIT).build().unwrap();
+    let url = format!("https://127.0.0.1:{}/eof", server.addr().port());
+    let err = client.get(&url).send().unwrap_err();
+    assert!(err.is_tls(), "{err:?}");
+    assert!(err.source().is_some(), "{err:?}");
 }
 
 #[test]

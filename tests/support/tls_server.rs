@@ -87,16 +87,13 @@ impl TestPki {
         self.issue(&[name], ExtendedKeyUsagePurpose::ClientAuth, false)
     }
 
-    fn issue(
-        &self,
-        names: &[&str],
-        usage: ExtendedKeyUsagePurpose,
-        expired: bool,
-    ) -> CertKey {
+    fn issue(&self, names: &[&str], usage: ExtendedKeyUsagePurpose, expired: bool) -> CertKey {
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         let mut params = CertificateParams::new(names.clone()).expect("leaf params");
         if let Some(first) = names.first() {
-            params.distinguished_name.push(DnType::CommonName, first.as_str());
+            params
+                .distinguished_name
+                .push(DnType::CommonName, first.as_str());
         }
         params.extended_key_usages = vec![usage];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -176,7 +173,9 @@ impl TlsServer {
     pub fn with_client_auth(leaf: &CertKey, client_ca_pem: Option<&str>) -> Self {
         let config = Arc::new(server_config(leaf, client_ca_pem));
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("non-blocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
         let addr = listener.local_addr().expect("local addr");
         let shared = Arc::new(Shared::default());
         let accept_shared = Arc::clone(&shared);
@@ -367,7 +366,11 @@ fn serve(mut tcp: TcpStream, config: Arc<ServerConfig>, shared: &Shared, index: 
         });
         let connection = format!("x-connection: {index}");
         let reply = response(200, &[connection.as_str()], request.target.as_bytes());
-        if stream.write_all(&reply).and_then(|()| stream.flush()).is_err() {
+        if stream
+            .write_all(&reply)
+            .and_then(|()| stream.flush())
+            .is_err()
+        {
             break;
         }
     }

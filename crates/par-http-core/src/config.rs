@@ -68,7 +68,8 @@ pub struct Config {
     /// The URL relative request URLs are resolved against.
     pub base_url: Option<url::Url>,
     /// How redirects are followed (default: up to 10, no https to http downgrade).
-    pub redirect: RedirectPolicy,    /// TLS for `https` URLs: trusted roots, client identity, verification (default:
+    pub redirect: RedirectPolicy,
+    /// TLS for `https` URLs: trusted roots, client identity, verification (default:
     /// built-in roots, full verification).
     pub tls: crate::tls::TlsConfig,
 }

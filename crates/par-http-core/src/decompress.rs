@@ -545,6 +545,147 @@ mod tests {
         }
     }
 
+    #[cfg(any(
+        feature = "gzip",
+        feature = "deflate",
+        feature = "brotli",
+        feature = "zstd"
+    ))]
+    /// `data` encoded by async-compression's encoder for `coding` (a zlib stream for
+    /// `deflate`, a raw one for `raw-deflate`).
+    #[allow(unused_variables)]
+    fn encode(coding: &str, data: &[u8]) -> Vec<u8> {
+        use async_compression::futures::bufread as enc;
+        use futures_lite::io::{AsyncReadExt, Cursor};
+        let input = Cursor::new(data.to_vec());
+        let mut reader: Box<dyn AsyncRead + Unpin> = match coding {
+            #[cfg(feature = "gzip")]
+            "gzip" => Box::new(enc::GzipEncoder::new(input)),
+            #[cfg(feature = "deflate")]
+            "deflate" => Box::new(enc::ZlibEncoder::new(input)),
+            #[cfg(feature = "deflate")]
+            "raw-deflate" => Box::new(enc::DeflateEncoder::new(input)),
+            #[cfg(feature = "brotli")]
+            "br" => Box::new(enc::BrotliEncoder::new(input)),
+            #[cfg(feature = "zstd")]
+            "zstd" => Box::new(enc::ZstdEncoder::new(input)),
+            other => panic!("no encoder for {other}"),
+        };
+        let mut out = Vec::new();
+        futures_lite::future::block_on(reader.read_to_end(&mut out)).unwrap();
+        out
+    }
+
+    #[cfg(any(
+        feature = "gzip",
+        feature = "deflate",
+        feature = "brotli",
+        feature = "zstd"
+    ))]
+    /// A 200 response to GET with `Content-Encoding: coding` and `body`, decoded with
+    /// `limit`; the decoded headers and body (or the read error).
+    fn decode_body(
+        coding: &str,
+        body: Vec<u8>,
+        limit: Option<u64>,
+    ) -> (HeaderMap, std::result::Result<Vec<u8>, Error>) {
+        use futures_lite::io::AsyncReadExt;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_str(coding).unwrap(),
+        );
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        let url = url::Url::parse("http://a.test/").unwrap();
+        let response = Response::new(Method::GET, url, StatusCode::OK, headers, body.into());
+        let settings = Settings {
+            enabled: true,
+            limit,
+        };
+        let response = settings.decode(response);
+        let headers = response.headers().clone();
+        let mut out = Vec::new();
+        let mut body = response.into_body();
+        let read = futures_lite::future::block_on(body.read_to_end(&mut out));
+        (headers, read.map(|_| out).map_err(crate::response::from_io))
+    }
+
+    #[cfg(any(
+        feature = "gzip",
+        feature = "deflate",
+        feature = "brotli",
+        feature = "zstd"
+    ))]
+    fn sample() -> Vec<u8> {
+        (0..50_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect()
+    }
+
+    #[cfg(any(
+        feature = "gzip",
+        feature = "deflate",
+        feature = "brotli",
+        feature = "zstd"
+    ))]
+    #[test]
+    fn every_enabled_coding_round_trips() {
+        let data = sample();
+        let codings: &[(&str, &str)] = &[
+            #[cfg(feature = "gzip")]
+            ("gzip", "gzip"),
+            #[cfg(feature = "gzip")]
+            ("gzip", "x-gzip"),
+            #[cfg(feature = "deflate")]
+            ("deflate", "deflate"),
+            #[cfg(feature = "deflate")]
+            ("raw-deflate", "deflate"),
+            #[cfg(feature = "brotli")]
+            ("br", "br"),
+            #[cfg(feature = "zstd")]
+            ("zstd", "zstd"),
+        ];
+        for (encoder, name) in codings {
+            let (headers, body) = decode_body(name, encode(encoder, &data), None);
+            assert!(headers.get(header::CONTENT_ENCODING).is_none(), "{name}");
+            assert!(headers.get(header::CONTENT_LENGTH).is_none(), "{name}");
+            assert!(body.unwrap() == data, "{encoder} as {name}");
+        }
+    }
+
+    #[cfg(feature = "gzip")]
+    #[test]
+    fn gzip_members_are_all_decoded_and_the_limit_holds() {
+        use std::error::Error as _;
+        let mut two = encode("gzip", b"first ");
+        two.extend(encode("gzip", b"second"));
+        let (_, body) = decode_body("gzip", two, None);
+        assert_eq!(body.unwrap(), b"first second");
+
+        let bomb = encode("gzip", &vec![0u8; 1 << 20]);
+        let (_, body) = decode_body("gzip", bomb.clone(), Some(1000));
+        let err = body.unwrap_err();
+        assert!(err.is_decompress(), "{err:?}");
+        let cause = err
+            .source()
+            .and_then(|s| s.downcast_ref::<DecompressError>());
+        assert!(
+            matches!(cause, Some(DecompressError::TooLarge { limit: 1000 })),
+            "{err:?}"
+        );
+        let (_, body) = decode_body("gzip", bomb, Some(1 << 20));
+        assert_eq!(body.unwrap().len(), 1 << 20);
+    }
+
+    #[cfg(feature = "deflate")]
+    #[test]
+    fn trailing_bytes_after_a_zlib_stream_are_ignored() {
+        let mut data = encode("deflate", b"payload");
+        data.extend_from_slice(b"\r\n");
+        let (_, body) = decode_body("deflate", data, None);
+        assert_eq!(body.unwrap(), b"payload");
+    }
+
     #[test]
     fn accept_encoding_follows_the_features() {
         let config = Config::default();

@@ -68,8 +68,8 @@ pub use decompress::{DEFAULT_MAX_DECOMPRESSED_BYTES, DecompressError, accept_enc
 pub use dispatch::{Dispatch, Http1Dispatch};
 pub use error::{Error, ErrorKind, Result, TimeoutPhase};
 pub use pending::Pending;
-pub use redirect::{DEFAULT_MAX_REDIRECTS, RedirectError, RedirectPolicy};
 pub use pool::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_MAX_IDLE_PER_HOST};
+pub use redirect::{DEFAULT_MAX_REDIRECTS, RedirectError, RedirectPolicy};
 pub use request::{IntoUrl, Request, RequestBuilder};
 pub use response::{Response, ResponseBody};
 pub use runtime::{BoxIo, Boxed, Io, Runtime, Spawn, Task};

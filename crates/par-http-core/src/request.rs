@@ -139,7 +139,7 @@ impl RequestBuilder {
             }
             Err((raw, err)) => Err(Error::new(ErrorKind::InvalidUrl)
                 .with_source(err)
-                .with_request(&method, &raw)),
+                .with_request(&method, &redact_userinfo(&raw))),
         };
         Self { state, url_auth }
     }
@@ -232,7 +232,11 @@ impl RequestBuilder {
     /// assert_eq!(request.headers["authorization"], "Basic dXNlcjpwYXNz");
     /// # Ok::<(), par_http_core::Error>(())
     /// ```
-    pub fn basic_auth(mut self, user: impl fmt::Display, password: Option<impl fmt::Display>) -> Self {
+    pub fn basic_auth(
+        mut self,
+        user: impl fmt::Display,
+        password: Option<impl fmt::Display>,
+    ) -> Self {
         if let Ok(request) = &mut self.state {
             let (user, password) = (user.to_string(), password.map(|p| p.to_string()));
             let value = crate::auth::basic_auth_header(&user, password.as_deref());
@@ -408,3 +412,39 @@ impl fmt::Display for UnsupportedUrl {
 }
 
 impl std::error::Error for UnsupportedUrl {}
+
+/// `raw` with any `user:password@` of its authority replaced by `***@`, so that an
+/// unparsable URL kept in an error message never shows a credential.
+fn redact_userinfo(raw: &str) -> String {
+    let Some(scheme_end) = raw.find("://") else {
+        return raw.to_owned();
+    };
+    let authority_start = scheme_end + 3;
+    let rest = raw.get(authority_start..).unwrap_or_default();
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = rest.get(..authority_len).unwrap_or_default();
+    match authority.rfind('@') {
+        Some(at) => format!(
+            "{}***{}",
+            raw.get(..authority_start).unwrap_or_default(),
+            rest.get(at..).unwrap_or_default()
+        ),
+        None => raw.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_userinfo;
+
+    #[test]
+    fn credentials_of_unparsable_urls_are_redacted() {
+        assert_eq!(
+            redact_userinfo("http://u:pw@bad host/x"),
+            "http://***@bad host/x"
+        );
+        assert_eq!(redact_userinfo("http://a@b@c/"), "http://***@c/");
+        assert_eq!(redact_userinfo("http://host/p@q"), "http://host/p@q");
+        assert_eq!(redact_userinfo("not a url"), "not a url");
+    }
+}

@@ -283,7 +283,10 @@ fn server_name(url: &Url) -> Result<ServerName<'static>> {
 /// A failed handshake: the rustls error as the source when there is one.
 fn handshake_error(err: io::Error) -> Error {
     let error = Error::new(ErrorKind::Tls);
-    match err.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+    match err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
         Some(tls) => error.with_source(tls.clone()),
         None => error.with_source(err),
     }
@@ -377,8 +380,10 @@ mod tests {
     fn the_default_config_builds_with_built_in_roots_and_alpn() {
         let config = TlsConfig::default().client_config().unwrap();
         assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
-        let mut dangerous = TlsConfig::default();
-        dangerous.danger_accept_invalid_certs = true;
+        let dangerous = TlsConfig {
+            danger_accept_invalid_certs: true,
+            ..TlsConfig::default()
+        };
         assert!(dangerous.client_config().is_ok());
     }
 
@@ -400,8 +405,14 @@ mod tests {
         let err = reclassify(err);
         assert!(err.is_tls(), "{err:?}");
         assert_eq!(err.url(), Some("https://a.test/"));
-        assert!(err.to_string().starts_with("tls handshake failed: "), "{err}");
-        let plain = Error::io(ErrorKind::Io, io::Error::from(io::ErrorKind::ConnectionReset));
+        assert!(
+            err.to_string().starts_with("tls handshake failed: "),
+            "{err}"
+        );
+        let plain = Error::io(
+            ErrorKind::Io,
+            io::Error::from(io::ErrorKind::ConnectionReset),
+        );
         assert!(reclassify(plain).is_io());
     }
 }

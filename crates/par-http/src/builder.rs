@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use par_http_core::{
-    AuthHook, Config, Dispatch, Error, ErrorKind, IntoUrl, RedirectPolicy, Request, Result,
-    Runtime,
+    AuthHook, Config, Dispatch, Error, ErrorKind, IntoUrl, RedirectPolicy, Request, Result, Runtime,
 };
 
 use crate::agent::Agent;

@@ -1,0 +1,383 @@
+//! The command line: parses the arguments (with `lexopt`) into [`Options`], reads the
+//! URL list (`-i FILE`, `-i -` for stdin) and the request body (`-d @FILE`), and checks
+//! everything a request needs up front, so that a mistake is a usage error (exit code 2)
+//! before anything is sent.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use par_http::Bytes;
+use par_http::http::{HeaderName, HeaderValue, Method};
+
+/// The usage text printed by `--help` and after a usage error.
+pub(crate) const USAGE: &str = "\
+usage: par-http [OPTIONS] URL...
+       par-http [OPTIONS] -i FILE        (one URL a line; `-i -` reads stdin)
+
+Fetches every URL, N at a time, through one parallel scope of par-http.
+By default prints a line per URL (status, size, time, error) and a summary.
+
+Input and concurrency:
+  -i, --input FILE        read URLs from FILE (blank lines and # comments skipped); - is stdin
+  -j, --jobs N            requests in flight at once (default 16)
+
+Output (one of):
+  -o, --output-dir DIR    save each body to DIR, in a file named from its URL
+      --stdout            write the bodies to stdout in completion order (report goes to stderr)
+  -q, --quiet             no line per URL and no progress bar: the summary only
+      --no-progress       plain lines even on a terminal
+
+Request:
+  -X, --request METHOD    the method (default GET, or POST with -d)
+  -d, --data DATA         the request body: a literal, @FILE, or @- for stdin
+  -H, --header 'N: V'     add a header to every request (repeatable)
+      --bearer TOKEN      send `Authorization: Bearer TOKEN`
+  -u, --user USER[:PASS]  send HTTP Basic auth
+      --timeout SECS      time limit for each request, body included (fractions allowed)
+      --retries N         retry a request that failed to connect, timed out, broke off
+                          or got a 5xx, up to N times (default 0)
+      --max-redirects N   follow at most N redirects (default 10; 0 does not follow)
+  -k, --insecure          accept any TLS certificate (DANGEROUS: testing only)
+
+  -h, --help              this text
+  -V, --version           the version
+
+Exit status: 0 if every request got a 2xx or 3xx response and its body was read
+(and saved), 1 if any failed, 2 for a usage error.
+";
+
+/// Where the bodies go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BodyOutput {
+    /// Read and discarded (counted).
+    Discard,
+    /// Saved to a directory, a file per URL.
+    Dir(PathBuf),
+    /// Written to stdout, each body whole, in completion order.
+    Stdout,
+}
+
+/// Everything the run needs, checked.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub(crate) urls: Vec<String>,
+    pub(crate) jobs: usize,
+    pub(crate) output: BodyOutput,
+    pub(crate) quiet: bool,
+    pub(crate) progress: bool,
+    pub(crate) method: Method,
+    pub(crate) body: Option<Bytes>,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) bearer: Option<String>,
+    pub(crate) user: Option<(String, Option<String>)>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) retries: u32,
+    pub(crate) max_redirects: Option<usize>,
+    pub(crate) insecure: bool,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Fetch the URLs.
+    Run(Box<Options>),
+    /// Print the usage text.
+    Help,
+    /// Print the version.
+    Version,
+}
+
+/// A mistake on the command line (exit code 2).
+#[derive(Debug)]
+pub(crate) struct UsageError(String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<lexopt::Error> for UsageError {
+    fn from(err: lexopt::Error) -> Self {
+        Self(err.to_string())
+    }
+}
+
+fn usage(message: impl Into<String>) -> UsageError {
+    UsageError(message.into())
+}
+
+/// Parses the process's arguments; reads stdin if `-i -` or `-d @-` asks for it.
+pub(crate) fn parse_env() -> Result<Command, UsageError> {
+    parse(std::env::args_os().skip(1), &mut std::io::stdin())
+}
+
+/// Parses `args` (without the program name); `stdin` serves `-i -` and `-d @-`.
+pub(crate) fn parse(
+    args: impl IntoIterator<Item = impl Into<OsString>>,
+    stdin: &mut dyn Read,
+) -> Result<Command, UsageError> {
+    use lexopt::prelude::*;
+
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut urls = Vec::new();
+    let mut input: Option<String> = None;
+    let mut jobs = 16usize;
+    let mut output_dir: Option<PathBuf> = None;
+    let mut to_stdout = false;
+    let mut quiet = false;
+    let mut progress = true;
+    let mut method: Option<Method> = None;
+    let mut data: Option<String> = None;
+    let mut headers = Vec::new();
+    let mut bearer = None;
+    let mut user = None;
+    let mut timeout = None;
+    let mut retries = 0u32;
+    let mut max_redirects = None;
+    let mut insecure = false;
+
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help),
+            Short('V') | Long("version") => return Ok(Command::Version),
+            Short('i') | Long("input") => input = Some(parser.value()?.string()?),
+            Short('j') | Long("jobs") => {
+                jobs = parser.value()?.parse()?;
+                if jobs == 0 {
+                    return Err(usage("-j/--jobs must be at least 1"));
+                }
+            }
+            Short('o') | Long("output-dir") => output_dir = Some(parser.value()?.into()),
+            Long("stdout") => to_stdout = true,
+            Short('q') | Long("quiet") => quiet = true,
+            Long("no-progress") => progress = false,
+            Short('X') | Long("request") => {
+                let value = parser.value()?.string()?;
+                let parsed = Method::from_bytes(value.as_bytes())
+                    .map_err(|_| usage(format!("invalid method {value:?}")))?;
+                method = Some(parsed);
+            }
+            Short('d') | Long("data") => data = Some(parser.value()?.string()?),
+            Short('H') | Long("header") => headers.push(parse_header(&parser.value()?.string()?)?),
+            Long("bearer") => bearer = Some(parser.value()?.string()?),
+            Short('u') | Long("user") => {
+                let value = parser.value()?.string()?;
+                user = Some(match value.split_once(':') {
+                    Some((name, password)) => (name.to_owned(), Some(password.to_owned())),
+                    None => (value, None),
+                });
+            }
+            Long("timeout") => {
+                let value = parser.value()?.string()?;
+                timeout = Some(parse_seconds(&value)?);
+            }
+            Long("retries") => retries = parser.value()?.parse()?,
+            Long("max-redirects") => max_redirects = Some(parser.value()?.parse()?),
+            Short('k') | Long("insecure") => insecure = true,
+            Value(url) => urls.push(url.string()?),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+
+    let mut stdin_used = false;
+    if let Some(path) = input {
+        let text = if path == "-" {
+            stdin_used = true;
+            let mut text = String::new();
+            stdin
+                .read_to_string(&mut text)
+                .map_err(|err| usage(format!("cannot read urls from stdin: {err}")))?;
+            text
+        } else {
+            std::fs::read_to_string(&path)
+                .map_err(|err| usage(format!("cannot read urls from {path}: {err}")))?
+        };
+        urls.extend(url_lines(&text));
+    }
+    if urls.is_empty() {
+        return Err(usage("no urls: give them as arguments or with -i FILE"));
+    }
+
+    let body = match data {
+        None => None,
+        Some(data) => Some(match data.strip_prefix('@') {
+            Some("-") if stdin_used => {
+                return Err(usage("-i - and -d @- cannot both read stdin"));
+            }
+            Some("-") => {
+                let mut bytes = Vec::new();
+                stdin
+                    .read_to_end(&mut bytes)
+                    .map_err(|err| usage(format!("cannot read the body from stdin: {err}")))?;
+                Bytes::from(bytes)
+            }
+            Some(path) => Bytes::from(
+                std::fs::read(path)
+                    .map_err(|err| usage(format!("cannot read the body from {path}: {err}")))?,
+            ),
+            None => Bytes::from(data),
+        }),
+    };
+    let method = match (method, &body) {
+        (Some(method), _) => method,
+        (None, Some(_)) => Method::POST,
+        (None, None) => Method::GET,
+    };
+
+    let output = match (output_dir, to_stdout) {
+        (Some(_), true) => return Err(usage("-o/--output-dir and --stdout exclude each other")),
+        (Some(dir), false) => BodyOutput::Dir(dir),
+        (None, true) => BodyOutput::Stdout,
+        (None, false) => BodyOutput::Discard,
+    };
+
+    Ok(Command::Run(Box::new(Options {
+        urls,
+        jobs,
+        output,
+        quiet,
+        progress: progress && !quiet,
+        method,
+        body,
+        headers,
+        bearer,
+        user,
+        timeout,
+        retries,
+        max_redirects,
+        insecure,
+    })))
+}
+
+/// The URLs of a list: one a line, trimmed, blank lines and `#` comments skipped.
+fn url_lines(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_owned)
+}
+
+/// `Name: value`, checked as a header field (a value with CR or LF is refused).
+fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), UsageError> {
+    let Some((name, value)) = text.split_once(':') else {
+        return Err(usage(format!("header {text:?} is not `Name: value`")));
+    };
+    let name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| usage(format!("invalid header name in {text:?}")))?;
+    let value = HeaderValue::from_str(value.trim())
+        .map_err(|_| usage(format!("invalid header value in {text:?}")))?;
+    Ok((name, value))
+}
+
+/// A positive, finite number of seconds, fractions allowed.
+fn parse_seconds(text: &str) -> Result<Duration, UsageError> {
+    let bad = || usage(format!("invalid --timeout {text:?}: give seconds, like 10 or 0.5"));
+    let seconds: f64 = text.parse().map_err(|_| bad())?;
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return Err(bad());
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Options, UsageError> {
+        match parse(args.iter().copied(), &mut std::io::empty())? {
+            Command::Run(options) => Ok(*options),
+            other => panic!("not a run: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let options = run(&["http://a.test/"]).unwrap();
+        assert_eq!(options.urls, ["http://a.test/"]);
+        assert_eq!(options.jobs, 16);
+        assert_eq!(options.method, Method::GET);
+        assert_eq!(options.output, BodyOutput::Discard);
+        assert_eq!(options.retries, 0);
+        assert!(options.body.is_none() && options.timeout.is_none() && !options.insecure);
+    }
+
+    #[test]
+    fn options_in_every_spelling() {
+        let options = run(&[
+            "-j4",
+            "--header=X-A: 1",
+            "-H",
+            "x-b:2",
+            "--timeout",
+            "0.5",
+            "-d",
+            "hi",
+            "-u",
+            "ann:se:cret",
+            "--retries",
+            "3",
+            "-o",
+            "out",
+            "http://a.test/",
+        ])
+        .unwrap();
+        assert_eq!(options.jobs, 4);
+        assert_eq!(options.headers.len(), 2);
+        assert_eq!(options.headers[1].0, "x-b");
+        assert_eq!(options.headers[1].1, "2");
+        assert_eq!(options.timeout, Some(Duration::from_millis(500)));
+        assert_eq!(options.method, Method::POST);
+        assert_eq!(options.body.as_deref(), Some(&b"hi"[..]));
+        assert_eq!(
+            options.user,
+            Some(("ann".to_owned(), Some("se:cret".to_owned())))
+        );
+        assert_eq!(options.retries, 3);
+        assert_eq!(options.output, BodyOutput::Dir("out".into()));
+    }
+
+    #[test]
+    fn url_list_from_stdin() {
+        let mut stdin = &b"# a list\n\nhttp://a.test/1\n  http://a.test/2  \n#http://no/\n"[..];
+        let Command::Run(options) = parse(["-i", "-"], &mut stdin).unwrap() else {
+            panic!("not a run");
+        };
+        assert_eq!(options.urls, ["http://a.test/1", "http://a.test/2"]);
+    }
+
+    #[test]
+    fn usage_errors() {
+        for args in [
+            &[][..],
+            &["-j", "0", "http://a.test/"],
+            &["-j", "many", "http://a.test/"],
+            &["--nope", "http://a.test/"],
+            &["-H", "no colon", "http://a.test/"],
+            &["-H", "bad name: 1", "http://a.test/"],
+            &["--timeout", "-1", "http://a.test/"],
+            &["--timeout", "NaN", "http://a.test/"],
+            &["-X", "GE T", "http://a.test/"],
+            &["-o", "dir", "--stdout", "http://a.test/"],
+            &["-d", "@/nonexistent/body", "http://a.test/"],
+            &["-i", "/nonexistent/list"],
+        ] {
+            assert!(run(args).is_err(), "{args:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn help_and_version() {
+        assert!(matches!(
+            parse(["--help"], &mut std::io::empty()),
+            Ok(Command::Help)
+        ));
+        assert!(matches!(
+            parse(["-V"], &mut std::io::empty()),
+            Ok(Command::Version)
+        ));
+    }
+}
