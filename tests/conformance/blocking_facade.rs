@@ -16,7 +16,8 @@ fn runtime_threads() -> usize {
         .count()
 }
 
-/// Tests here count process-wide threads and descriptors: they run one at a time.
+/// Tests here that count process-wide threads and descriptors run in a child process of
+/// their own (`support::isolated`); the others still run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -77,7 +78,16 @@ fn blocking_calls_from_inside_async_runtimes_do_not_panic() {
 
 #[test]
 fn ten_thousand_requests_in_one_scope_queue_for_connections() {
-    let _serial = serial();
+    if let Some(passed) = crate::support::isolated(
+        module_path!(),
+        "ten_thousand_requests_in_one_scope_queue_for_connections",
+    ) {
+        assert!(
+            passed,
+            "ten_thousand_requests_in_one_scope_queue_for_connections failed in its own process (see its output above)"
+        );
+        return;
+    }
     let server = HyperServer::start();
     let url = server.url("/small");
     let client = crate::rt::builder()
@@ -116,7 +126,16 @@ fn ten_thousand_requests_in_one_scope_queue_for_connections() {
 
 #[test]
 fn dropping_the_client_stops_its_runtime_thread() {
-    let _serial = serial();
+    if let Some(passed) = crate::support::isolated(
+        module_path!(),
+        "dropping_the_client_stops_its_runtime_thread",
+    ) {
+        assert!(
+            passed,
+            "dropping_the_client_stops_its_runtime_thread failed in its own process (see its output above)"
+        );
+        return;
+    }
     let server = HyperServer::start();
     let url = server.url("/small");
     let before = runtime_threads();

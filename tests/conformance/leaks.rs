@@ -55,6 +55,42 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
+/// How many open descriptors of this process are TCP connections from or to `port` (the
+/// test server's connections and the client's, not its listener), from the socket inodes
+/// of `/proc/self/fd` and the ports of `/proc/net/tcp`.
+fn connections_on(port: u16) -> usize {
+    let mut inodes = std::collections::HashSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let port_of = |address: &str| {
+                address
+                    .rsplit(':')
+                    .next()
+                    .and_then(|hex| u16::from_str_radix(hex, 16).ok())
+            };
+            let (Some(local), Some(remote), Some(state), Some(inode)) =
+                (fields.get(1), fields.get(2), fields.get(3), fields.get(9))
+            else {
+                continue;
+            };
+            // 0A is LISTEN: the server's listener stays open all along.
+            let ours = port_of(local) == Some(port) || port_of(remote) == Some(port);
+            if ours && *state != "0A" {
+                inodes.insert(format!("socket:[{inode}]"));
+            }
+        }
+    }
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| inodes.contains(&target.to_string_lossy().into_owned()))
+        .count()
+}
+
 /// What each open file descriptor is (for failure messages).
 fn fd_list() -> Vec<String> {
     let mut list: Vec<String> = std::fs::read_dir("/proc/self/fd")
@@ -122,7 +158,9 @@ fn a_thousand_cancelled_blocking_scopes_leave_no_socket_and_no_task() {
     // Round 0 warms up whatever is made lazily (the executor's reactor, the pool's map).
     blocking_scope(&client, &server, 0);
     server_settled(&server, IN_FLIGHT);
-    let baseline = settles(open_fds(), open_fds);
+    let port = server.addr().port();
+    assert_eq!(settles(0, || connections_on(port)), 0, "{:#?}", fd_list());
+    let baseline = open_fds();
     let before = fd_list();
     assert_eq!(par_http_core::live_request_tasks(), 0);
 
@@ -134,6 +172,12 @@ fn a_thousand_cancelled_blocking_scopes_leave_no_socket_and_no_task() {
         server.closed_by_peer(),
         (SCOPES + 1) * IN_FLIGHT,
         "every cancelled request's connection is closed by the client"
+    );
+    assert_eq!(
+        settles(0, || connections_on(port)),
+        0,
+        "connections left open: {:#?}",
+        fd_list()
     );
     assert_eq!(
         settles(baseline, open_fds),
@@ -157,6 +201,7 @@ fn a_thousand_dropped_async_scopes_leave_no_socket_and_no_task() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let server = holding_server();
+    let port = server.addr().port();
     crate::rt::block_on(async {
         let client = crate::rt::AsyncClient::new();
         let mut baseline = None;
@@ -176,17 +221,22 @@ fn a_thousand_dropped_async_scopes_leave_no_socket_and_no_task() {
             if round == 0 {
                 // Round 0 warms up what is made lazily; the baseline is taken after it.
                 let deadline = Instant::now() + WAIT;
-                while (server.open() > 0 || par_http_core::live_request_tasks() > 0)
+                while (server.open() > 0
+                    || par_http_core::live_request_tasks() > 0
+                    || connections_on(port) > 0)
                     && Instant::now() < deadline
                 {
                     crate::rt::sleep(Duration::from_millis(5)).await;
                 }
+                assert_eq!(connections_on(port), 0, "{:#?}", fd_list());
                 baseline = Some((open_fds(), fd_list()));
             }
         }
-        // Let the executor finish tearing down the last scopes, on its own thread.
+        // Let the executor finish tearing down the last scopes.
         let deadline = Instant::now() + WAIT;
-        while (server.open() > 0 || par_http_core::live_request_tasks() > 0)
+        while (server.open() > 0
+            || par_http_core::live_request_tasks() > 0
+            || connections_on(port) > 0)
             && Instant::now() < deadline
         {
             crate::rt::sleep(Duration::from_millis(5)).await;
@@ -196,6 +246,7 @@ fn a_thousand_dropped_async_scopes_leave_no_socket_and_no_task() {
             0,
             "request tasks outlived their scope"
         );
+        assert_eq!(connections_on(port), 0, "connections left open: {:#?}", fd_list());
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             // On tokio, the executor itself must have no task left either.
             let deadline = Instant::now() + WAIT;

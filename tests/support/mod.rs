@@ -121,3 +121,31 @@ pub fn gate_server(n: usize) -> ScriptedServer {
         }
     })
 }
+
+/// Runs the calling test alone in a child process (this same test binary, filtered to
+/// `name` with `--exact`) and returns whether it passed there; inside that child it
+/// returns `None` so the test body runs.
+///
+/// Tests that count process-wide things (threads, file descriptors) use this: in the
+/// shared test binary, other tests open sockets and start clients at the same moment.
+///
+/// ```ignore
+/// if let Some(passed) = support::isolated(module_path!(), "my_test") { assert!(passed); return; }
+/// ```
+pub fn isolated(module: &str, test: &str) -> Option<bool> {
+    const MARK: &str = "PAR_HTTP_ISOLATED_TEST";
+    // `module_path!()` starts with the crate (the test binary) name: drop it.
+    let path = module.split_once("::").map_or(module, |(_, rest)| rest);
+    let name = format!("{path}::{test}");
+    if std::env::var(MARK).is_ok_and(|running| running == name) {
+        return None;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return Some(false);
+    };
+    let status = std::process::Command::new(exe)
+        .args([name.as_str(), "--exact", "--test-threads=1", "--nocapture"])
+        .env(MARK, &name)
+        .status();
+    Some(status.is_ok_and(|status| status.success()))
+}

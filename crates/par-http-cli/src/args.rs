@@ -46,7 +46,7 @@ Request:
   -V, --version           the version
 
 Exit status: 0 if every request got a 2xx or 3xx response and its body was read
-(and saved), 1 if any failed, 2 for a usage error.
+(and saved), 1 if any failed, 2 for a usage error or a run that cannot start.
 ";
 
 /// Where the bodies go.
@@ -228,6 +228,9 @@ pub(crate) fn parse(
         (None, None) => Method::GET,
     };
 
+    if bearer.is_some() && user.is_some() {
+        return Err(usage("--bearer and --user exclude each other"));
+    }
     let output = match (output_dir, to_stdout) {
         (Some(_), true) => return Err(usage("-o/--output-dir and --stdout exclude each other")),
         (Some(dir), false) => BodyOutput::Dir(dir),
@@ -364,6 +367,7 @@ mod tests {
             &["-o", "dir", "--stdout", "http://a.test/"],
             &["-d", "@/nonexistent/body", "http://a.test/"],
             &["-i", "/nonexistent/list"],
+            &["--bearer", "t", "--user", "u:p", "http://a.test/"],
         ] {
             assert!(run(args).is_err(), "{args:?} was accepted");
         }

@@ -42,7 +42,7 @@ pub enum TimeoutPhase {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// The URL could not be parsed, or is not an `http` URL with a host.
+    /// The URL could not be parsed, or is not an `http` or `https` URL with a host.
     InvalidUrl,
     /// The request could not be built: a header name or value is invalid (for example a
     /// value containing CR, LF or NUL), or the method is not allowed.

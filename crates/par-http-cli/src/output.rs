@@ -1,0 +1,319 @@
+//! Where a response body goes: discarded (only counted), streamed to a file of the
+//! output directory (`-o DIR`, named from the URL), or written whole to stdout
+//! (`--stdout`). Also the file names: [`file_names`] makes a safe, unique name for every
+//! URL of the run before anything is fetched.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use par_http::Url;
+
+/// Read size for bodies: each read is one round trip to the client's runtime thread.
+const CHUNK: usize = 64 * 1024;
+
+/// How much of a body `--stdout` holds in memory before it waits for stdout and streams
+/// the rest. Below it, bodies are written whole in the order they complete; above it,
+/// in the order they reach the limit. Either way two bodies never interleave.
+const STDOUT_BUFFER: usize = 8 * 1024 * 1024;
+
+/// Names longer than this (in bytes) are cut.
+const MAX_NAME: usize = 120;
+
+/// Where one body goes.
+#[derive(Debug, Clone)]
+pub(crate) enum Destination {
+    Discard,
+    File(PathBuf),
+    Stdout,
+}
+
+/// Why a body was not delivered.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// Reading the response failed. `committed` is true when part of the body already
+    /// went to stdout, so a retry would write it twice.
+    Read { error: io::Error, committed: bool },
+    /// Writing the body (file or stdout) failed: a local problem, never retried.
+    Write(io::Error),
+}
+
+/// Reads the whole of `body` into `destination`, adding every byte read to `live`, and
+/// returns the body's length. A file is removed when the body fails.
+pub(crate) fn deliver(
+    body: &mut impl Read,
+    destination: &Destination,
+    live: &AtomicU64,
+) -> Result<u64, BodyError> {
+    // Only stdout cannot take a body back: a file is written anew by a retry.
+    let retry_safe = |err| match err {
+        BodyError::Read { error, .. } => BodyError::Read {
+            error,
+            committed: false,
+        },
+        other => other,
+    };
+    match destination {
+        Destination::Discard => copy(body, &mut io::sink(), live).map_err(retry_safe),
+        Destination::File(path) => {
+            let result = File::create(path)
+                .map_err(BodyError::Write)
+                .and_then(|file| {
+                    let mut file = BufWriter::with_capacity(CHUNK, file);
+                    let n = copy(body, &mut file, live)?;
+                    file.into_inner()
+                        .map_err(|err| BodyError::Write(err.into_error()))?;
+                    Ok(n)
+                });
+            if result.is_err() {
+                let _ = std::fs::remove_file(path);
+            }
+            result.map_err(retry_safe)
+        }
+        Destination::Stdout => to_stdout(body, live),
+    }
+}
+
+/// Copies `body` to `out`; a failed read is uncommitted only if nothing was written.
+fn copy(body: &mut impl Read, out: &mut impl Write, live: &AtomicU64) -> Result<u64, BodyError> {
+    let mut buf = vec![0; CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(BodyError::Read { error, committed: true }),
+        };
+        live.fetch_add(n as u64, Ordering::Relaxed);
+        out.write_all(&buf[..n]).map_err(BodyError::Write)?;
+        total += n as u64;
+    }
+    out.flush().map_err(BodyError::Write)?;
+    Ok(total)
+}
+
+/// Buffers up to [`STDOUT_BUFFER`] of `body`, then writes it to stdout holding the stdout
+/// lock until the body's end, so bodies never interleave.
+fn to_stdout(body: &mut impl Read, live: &AtomicU64) -> Result<u64, BodyError> {
+    let mut buffered = Vec::new();
+    let mut buf = vec![0; CHUNK];
+    let complete = loop {
+        match body.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => {
+                live.fetch_add(n as u64, Ordering::Relaxed);
+                buffered.extend_from_slice(&buf[..n]);
+                if buffered.len() >= STDOUT_BUFFER {
+                    break false;
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => {
+                return Err(BodyError::Read {
+                    error,
+                    committed: false,
+                });
+            }
+        }
+    };
+    let mut out = io::stdout().lock();
+    out.write_all(&buffered).map_err(BodyError::Write)?;
+    let rest = if complete {
+        out.flush().map_err(BodyError::Write)?;
+        0
+    } else {
+        copy(body, &mut out, live)?
+    };
+    Ok(buffered.len() as u64 + rest)
+}
+
+/// A file name for each URL, in order: safe on any file system and unique in the run
+/// (a repeated name gets `-1`, `-2`, ... before its extension).
+pub(crate) fn file_names(urls: &[String]) -> Vec<String> {
+    let mut taken = HashSet::new();
+    urls.iter()
+        .map(|url| {
+            let name = name_from_url(url);
+            let unique = if taken.contains(&name) {
+                let (stem, ext) = split_extension(&name);
+                (1..)
+                    .map(|n| format!("{stem}-{n}{ext}"))
+                    .find(|candidate| !taken.contains(candidate))
+                    .unwrap_or_default()
+            } else {
+                name
+            };
+            taken.insert(unique.clone());
+            unique
+        })
+        .collect()
+}
+
+/// The file in `dir` for each URL.
+pub(crate) fn file_paths(dir: &Path, urls: &[String]) -> Vec<PathBuf> {
+    file_names(urls).into_iter().map(|name| dir.join(name)).collect()
+}
+
+/// The last path segment of `url` and its query (both percent-decoded), sanitized;
+/// `index.html` when the path ends in `/`, or the URL's text when it does not parse.
+fn name_from_url(url: &str) -> String {
+    let raw = match Url::parse(url) {
+        Ok(parsed) => {
+            let segment = parsed
+                .path_segments()
+                .and_then(|mut segments| segments.next_back())
+                .unwrap_or_default();
+            let segment = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+            let mut name = if segment.is_empty() {
+                "index.html".to_owned()
+            } else {
+                segment.into_owned()
+            };
+            if let Some(query) = parsed.query().filter(|q| !q.is_empty()) {
+                name.push('_');
+                name.push_str(&percent_encoding::percent_decode_str(query).decode_utf8_lossy());
+            }
+            name
+        }
+        Err(_) => url.to_owned(),
+    };
+    sanitize(&raw)
+}
+
+/// Keeps ASCII letters, digits and `.-_+=,@`; anything else becomes `_`. A leading dot
+/// becomes `_` (no hidden files, no `.` or `..`), and the name is cut to [`MAX_NAME`].
+fn sanitize(raw: &str) -> String {
+    let mut name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-+=,@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.starts_with('.') {
+        name.replace_range(..1, "_");
+    }
+    if name.len() > MAX_NAME {
+        // All ASCII by now, so any byte index is a char boundary.
+        let (stem, ext) = split_extension(&name);
+        let ext = if ext.len() <= 16 { ext } else { "" };
+        name = format!("{}{ext}", &stem[..MAX_NAME.saturating_sub(ext.len())]);
+    }
+    if name.is_empty() {
+        name.push_str("index.html");
+    }
+    name
+}
+
+/// `("a.tar", ".gz")` for `a.tar.gz`; `("name", "")` without an extension. A dot that
+/// starts the name is not an extension.
+fn split_extension(name: &str) -> (&str, &str) {
+    match name.rfind('.') {
+        Some(0) | None => (name, ""),
+        Some(dot) => name.split_at(dot),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(urls: &[&str]) -> Vec<String> {
+        file_names(&urls.iter().map(|u| (*u).to_owned()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn names_from_urls() {
+        assert_eq!(
+            names(&[
+                "http://a.test/files/report.pdf",
+                "http://a.test/",
+                "http://a.test/dir/",
+                "http://a.test/search?q=rust lang&page=2",
+                "http://a.test/a%20b%2F..%2Fc.txt",
+                "http://a.test/..%2F..%2Fetc%2Fpasswd",
+                "http://a.test/.hidden",
+                "http://a.test/caf%C3%A9",
+                "not a url/../x",
+            ]),
+            [
+                "report.pdf",
+                "index.html",
+                "index-1.html",
+                "search_q=rust_lang_page=2",
+                "a_b_.._c.txt",
+                "_._.._etc_passwd",
+                "_hidden",
+                "caf_",
+                "not_a_url_.._x",
+            ]
+        );
+    }
+
+    #[test]
+    fn collisions_get_a_suffix_before_the_extension() {
+        assert_eq!(
+            names(&[
+                "http://a.test/x/data.json",
+                "http://b.test/y/data.json",
+                "http://a.test/data-1.json",
+                "http://c.test/data.json",
+                "http://a.test/README",
+                "http://b.test/README",
+            ]),
+            [
+                "data.json",
+                "data-1.json",
+                "data-1-1.json",
+                "data-2.json",
+                "README",
+                "README-1",
+            ]
+        );
+    }
+
+    #[test]
+    fn long_names_are_cut_keeping_the_extension() {
+        let url = format!("http://a.test/{}.txt", "x".repeat(500));
+        let name = &names(&[&url])[0];
+        assert_eq!(name.len(), MAX_NAME);
+        assert!(name.ends_with("x.txt"));
+    }
+
+    #[test]
+    fn stdout_and_discard_count_bytes() {
+        let live = AtomicU64::new(0);
+        let mut body = &b"hello"[..];
+        assert_eq!(deliver(&mut body, &Destination::Discard, &live).unwrap(), 5);
+        assert_eq!(live.load(Ordering::Relaxed), 5);
+    }
+
+    #[test]
+    fn a_failed_body_removes_its_file() {
+        struct Broken(usize);
+        impl Read for Broken {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::Error::other("cut"));
+                }
+                self.0 -= 1;
+                buf[0] = b'x';
+                Ok(1)
+            }
+        }
+        let dir = std::env::temp_dir().join(format!("par-http-cli-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("broken.bin");
+        let live = AtomicU64::new(0);
+        let result = deliver(&mut Broken(3), &Destination::File(path.clone()), &live);
+        assert!(matches!(result, Err(BodyError::Read { .. })));
+        assert!(!path.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
