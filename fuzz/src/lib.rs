@@ -89,7 +89,9 @@ pub fn decode(
     'feed: for piece in pieces {
         buf.extend_from_slice(piece);
         loop {
-            budget = budget.checked_sub(1).expect("the decoder loops without progress");
+            budget = budget
+                .checked_sub(1)
+                .expect("the decoder loops without progress");
             match decoder.decode(&buf) {
                 Err(err) => {
                     let again = decoder.decode(&buf).expect_err("an error must be sticky");
@@ -120,7 +122,10 @@ pub fn decode(
     if out.error.is_none() && !(head_only && out.head.is_some()) {
         if out.end.is_some() {
             assert!(decoder.is_done());
-            assert!(matches!(decoder.decode(&buf), Ok((0, None))), "input after End");
+            assert!(
+                matches!(decoder.decode(&buf), Ok((0, None))),
+                "input after End"
+            );
         } else if eof {
             match decoder.decode_eof() {
                 Ok(event) => {

@@ -14,7 +14,11 @@ fn replay(target: &str, check: fn(&[u8])) -> usize {
             let path = entry.unwrap().path();
             let data = std::fs::read(&path).unwrap();
             let outcome = std::panic::catch_unwind(|| check(&data));
-            assert!(outcome.is_ok(), "{} fails the {target} check", path.display());
+            assert!(
+                outcome.is_ok(),
+                "{} fails the {target} check",
+                path.display()
+            );
             count += 1;
         }
     }

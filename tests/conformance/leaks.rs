@@ -98,7 +98,11 @@ fn fd_list() -> Vec<String> {
         .filter_map(|entry| {
             let entry = entry.ok()?;
             let target = std::fs::read_link(entry.path()).ok()?;
-            Some(format!("{}: {}", entry.file_name().to_string_lossy(), target.display()))
+            Some(format!(
+                "{}: {}",
+                entry.file_name().to_string_lossy(),
+                target.display()
+            ))
         })
         .collect();
     list.sort();
@@ -246,7 +250,12 @@ fn a_thousand_dropped_async_scopes_leave_no_socket_and_no_task() {
             0,
             "request tasks outlived their scope"
         );
-        assert_eq!(connections_on(port), 0, "connections left open: {:#?}", fd_list());
+        assert_eq!(
+            connections_on(port),
+            0,
+            "connections left open: {:#?}",
+            fd_list()
+        );
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             // On tokio, the executor itself must have no task left either.
             let deadline = Instant::now() + WAIT;

@@ -39,7 +39,10 @@ fn check_outcomes(outcomes: &[(usize, Result<String, par_http::Error>)], server:
     let mut seen = BTreeMap::new();
     let mut errors = 0;
     for (index, outcome) in outcomes {
-        assert!(seen.insert(*index, ()).is_none(), "request {index} delivered twice");
+        assert!(
+            seen.insert(*index, ()).is_none(),
+            "request {index} delivered twice"
+        );
         match outcome {
             Ok(body) => assert_eq!(body, &format!("/load/{index}"), "a wrong body"),
             Err(err) => {
@@ -54,8 +57,14 @@ fn check_outcomes(outcomes: &[(usize, Result<String, par_http::Error>)], server:
     assert_eq!(seen.len(), REQUESTS);
     assert!(seen.keys().copied().eq(0..REQUESTS), "an index is missing");
     let stats = server.stats();
-    assert!(stats.accepted >= RESET_EVERY, "the resets were never met: {stats:?}");
-    assert!(errors <= stats.accepted / RESET_EVERY + 1, "{errors} errors, {stats:?}");
+    assert!(
+        stats.accepted >= RESET_EVERY,
+        "the resets were never met: {stats:?}"
+    );
+    assert!(
+        errors <= stats.accepted / RESET_EVERY + 1,
+        "{errors} errors, {stats:?}"
+    );
     assert!(
         stats.max_in_flight <= MAX_IN_FLIGHT,
         "the scope's limit was broken: {stats:?}"

@@ -213,7 +213,7 @@ mod tests {
         });
         assert_eq!(
             line(&failed),
-            "ERR           -    12.3 ms  http://a.test/x  error: connection failed"
+            "ERR          -    12.3 ms  http://a.test/x  error: connection failed"
         );
     }
 }

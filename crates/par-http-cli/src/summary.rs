@@ -95,8 +95,13 @@ pub(crate) fn summary_lines(records: &[Record], wall: Duration) -> Vec<String> {
     } else {
         "-".to_owned()
     };
+    let exact = if bytes < 1024 {
+        String::new()
+    } else {
+        format!(" ({bytes} B)")
+    };
     lines.push(format!(
-        "bytes: {} ({bytes} B) in {}, {rate}",
+        "bytes: {}{exact} in {}, {rate}",
         size(bytes),
         duration(wall)
     ));
@@ -119,11 +124,8 @@ pub(crate) fn summary_lines(records: &[Record], wall: Duration) -> Vec<String> {
 /// The nearest-rank percentile `p` (1..=100) of `sorted`, which is not empty.
 fn percentile(sorted: &[Duration], p: usize) -> Duration {
     let rank = (p * sorted.len()).div_ceil(100).max(1);
-    sorted
-        .get(rank - 1)
-        .or(sorted.last())
-        .copied()
-        .unwrap_or_default()
+    let index = rank.min(sorted.len()).saturating_sub(1);
+    sorted.get(index).copied().unwrap_or_default()
 }
 
 /// `bytes` per second over `seconds`, rounded down.

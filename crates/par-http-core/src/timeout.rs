@@ -200,3 +200,107 @@ impl fmt::Debug for DeadlineBody {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::runtime::{BoxIo, Spawn, Task};
+
+    /// A runtime with a hand-moved clock: its sleeps are ready once the clock reaches
+    /// their deadline (polled by hand, they never wake anyone). Counts the sleeps made.
+    #[derive(Debug)]
+    struct Clock {
+        start: Instant,
+        now: Mutex<Duration>,
+        sleeps: AtomicUsize,
+    }
+
+    impl Clock {
+        fn new() -> Arc<Self> {
+            Arc::new(Self {
+                start: Instant::now(),
+                now: Mutex::new(Duration::ZERO),
+                sleeps: AtomicUsize::new(0),
+            })
+        }
+        fn advance(&self, by: Duration) {
+            *self.now.lock().unwrap() += by;
+        }
+    }
+
+    impl Spawn for Clock {
+        fn spawn(&self, _: Boxed<()>) -> Task {
+            Task::new(())
+        }
+    }
+
+    impl Runtime for Clock {
+        fn resolve(&self, _: &str, _: u16) -> Boxed<io::Result<Vec<SocketAddr>>> {
+            Box::pin(async { Err(io::Error::other("no network")) })
+        }
+        fn connect_tcp(&self, _: SocketAddr) -> Boxed<io::Result<BoxIo>> {
+            Box::pin(async { Err(io::Error::other("no network")) })
+        }
+        fn sleep_until(&self, deadline: Instant) -> Boxed<()> {
+            self.sleeps.fetch_add(1, Ordering::SeqCst);
+            Box::pin(ClockSleep { deadline })
+        }
+        fn now(&self) -> Instant {
+            self.start + *self.now.lock().unwrap()
+        }
+    }
+
+    thread_local! {
+        /// The clock's time as the sleeps see it, set before each poll.
+        static NOW: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+    }
+
+    /// Ready once [`NOW`] reaches its deadline.
+    struct ClockSleep {
+        deadline: Instant,
+    }
+
+    impl Future for ClockSleep {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            match NOW.with(std::cell::Cell::get) {
+                Some(now) if now >= self.deadline => Poll::Ready(()),
+                _ => Poll::Pending,
+            }
+        }
+    }
+
+    fn poll_expired(timer: &mut IdleTimer, clock: &Clock) -> bool {
+        NOW.with(|now| now.set(Some(clock.now())));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        timer.poll_expired(&mut cx)
+    }
+
+    #[test]
+    fn a_steady_stream_reuses_its_timer_and_a_stall_expires() {
+        let clock = Clock::new();
+        let runtime: Arc<dyn Runtime> = clock.clone();
+        let mut timer = IdleTimer::new(runtime, Duration::from_secs(1));
+        // 10 s of reads 10 ms apart, each waiting once: 1,000 waits.
+        for _ in 0..1000 {
+            assert!(!poll_expired(&mut timer, &clock));
+            clock.advance(Duration::from_millis(10));
+            timer.progress();
+        }
+        let sleeps = clock.sleeps.load(Ordering::SeqCst);
+        assert!(
+            sleeps <= 11,
+            "one timer per second of streaming, not per read: {sleeps}"
+        );
+        // Then the peer stalls: not yet expired just before the limit, expired at it.
+        assert!(!poll_expired(&mut timer, &clock));
+        clock.advance(Duration::from_millis(999));
+        assert!(!poll_expired(&mut timer, &clock));
+        clock.advance(Duration::from_millis(1));
+        assert!(poll_expired(&mut timer, &clock));
+    }
+}

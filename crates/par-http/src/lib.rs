@@ -143,3 +143,9 @@ fn default_client() -> Result<&'static Client> {
         .as_ref()
         .map_err(|reason| Error::new(ErrorKind::RuntimeGone).with_source(reason.clone()))
 }
+
+/// The README's examples, compiled and run as doctests (with both runtime features on,
+/// as `cargo test --workspace --all-features` builds them).
+#[cfg(all(doctest, feature = "smol", feature = "tokio"))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -18,8 +18,8 @@
 //! (which connections may be reused), `security` (request-side injection, redirects).
 
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use http::Method;

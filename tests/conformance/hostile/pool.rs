@@ -9,7 +9,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use super::Kind::Protocol;
-use super::{Api, APIS, Expect, Serve, check_sequence, err, ok};
+use super::{APIS, Api, Expect, Serve, check_sequence, err, ok};
 use crate::support::{ScriptedServer, ServerConn, WAIT};
 
 /// A server that answers every request on a connection with `reply`, until the client closes.
@@ -30,19 +30,35 @@ const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
 #[test]
 fn keep_alive_reuses_one_connection() {
-    check_sequence("keep_alive_reuses_one_connection", &always(OK), &oks(4, "ok"), 1);
+    check_sequence(
+        "keep_alive_reuses_one_connection",
+        &always(OK),
+        &oks(4, "ok"),
+        1,
+    );
 }
 
 #[test]
 fn chunked_with_trailers_is_reused() {
-    let reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-T: 1\r\n\r\n";
-    check_sequence("chunked_with_trailers_is_reused", &always(reply), &oks(4, "ok"), 1);
+    let reply =
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-T: 1\r\n\r\n";
+    check_sequence(
+        "chunked_with_trailers_is_reused",
+        &always(reply),
+        &oks(4, "ok"),
+        1,
+    );
 }
 
 #[test]
 fn connection_close_is_not_reused() {
     let reply = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok";
-    check_sequence("connection_close_is_not_reused", &always(reply), &oks(3, "ok"), 3);
+    check_sequence(
+        "connection_close_is_not_reused",
+        &always(reply),
+        &oks(3, "ok"),
+        3,
+    );
 }
 
 #[test]
@@ -59,7 +75,12 @@ fn connection_close_among_other_options_is_not_reused() {
 #[test]
 fn http_1_0_without_keep_alive_is_not_reused() {
     let reply = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok";
-    check_sequence("http_1_0_without_keep_alive", &always(reply), &oks(3, "ok"), 3);
+    check_sequence(
+        "http_1_0_without_keep_alive",
+        &always(reply),
+        &oks(3, "ok"),
+        3,
+    );
 }
 
 #[test]
@@ -76,7 +97,12 @@ fn a_close_delimited_body_is_not_reused() {
             conn.close();
         }
     });
-    check_sequence("a_close_delimited_body_is_not_reused", &serve, &oks(3, "ok"), 3);
+    check_sequence(
+        "a_close_delimited_body_is_not_reused",
+        &serve,
+        &oks(3, "ok"),
+        3,
+    );
 }
 
 #[test]
@@ -89,13 +115,23 @@ fn transfer_encoding_with_content_length_is_not_reused() {
 #[test]
 fn transfer_encoding_in_http_1_0_is_not_reused() {
     let reply = b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
-    check_sequence("te_in_http_1_0_is_not_reused", &always(reply), &oks(3, "ok"), 3);
+    check_sequence(
+        "te_in_http_1_0_is_not_reused",
+        &always(reply),
+        &oks(3, "ok"),
+        3,
+    );
 }
 
 #[test]
 fn extra_bytes_after_the_body_are_not_reused() {
     let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil";
-    check_sequence("extra_bytes_after_the_body", &always(reply), &oks(3, "ok"), 3);
+    check_sequence(
+        "extra_bytes_after_the_body",
+        &always(reply),
+        &oks(3, "ok"),
+        3,
+    );
 }
 
 #[test]
@@ -173,7 +209,12 @@ fn a_framing_error_does_not_poison_the_pool() {
         }
     });
     let expect = [err(Protocol), ok("ok"), ok("ok")];
-    check_sequence("a_framing_error_does_not_poison_the_pool", &serve, &expect, 2);
+    check_sequence(
+        "a_framing_error_does_not_poison_the_pool",
+        &serve,
+        &expect,
+        2,
+    );
 }
 
 #[test]
@@ -191,7 +232,12 @@ fn a_truncated_body_does_not_poison_the_pool() {
         }
     });
     let expect = [err(super::Kind::Body), ok("ok"), ok("ok")];
-    check_sequence("a_truncated_body_does_not_poison_the_pool", &serve, &expect, 2);
+    check_sequence(
+        "a_truncated_body_does_not_poison_the_pool",
+        &serve,
+        &expect,
+        2,
+    );
 }
 
 /// Connection 0 answers with `first` and holds the connection; later connections answer
@@ -223,7 +269,10 @@ fn half_a_body() -> &'static [u8] {
 
 /// Polls `cond` on `server` until it holds or `WAIT` passes, sleeping with the runtime's
 /// timer (async code must not block its thread).
-async fn eventually(server: &ScriptedServer, cond: impl Fn(&crate::support::ScriptedStats) -> bool) -> bool {
+async fn eventually(
+    server: &ScriptedServer,
+    cond: impl Fn(&crate::support::ScriptedStats) -> bool,
+) -> bool {
     let deadline = Instant::now() + WAIT;
     while Instant::now() < deadline {
         if cond(&server.stats()) {

@@ -18,8 +18,15 @@ fn no_injected_line(server: &ScriptedServer) {
     let log = server.request_log();
     assert!(!log.is_empty());
     for request in log {
-        assert_eq!(request.header("injected"), None, "a header was injected: {request:?}");
-        assert!(!request.target.contains(['\r', '\n', ' ', '\0']), "{request:?}");
+        assert_eq!(
+            request.header("injected"),
+            None,
+            "a header was injected: {request:?}"
+        );
+        assert!(
+            !request.target.contains(['\r', '\n', ' ', '\0']),
+            "{request:?}"
+        );
     }
 }
 

@@ -1,6 +1,10 @@
 //! Property tests of the response decoder: generated valid responses decode to what was
 //! encoded under any split of the input, and arbitrary or mutated bytes give events or a
 //! `ProtocolError`, never a panic or an endless loop, and the same result under any split.
+//! The inputs cover whole responses (generated, mutated, arbitrary), head-only inputs
+//! (assembled from pieces of head syntax) and chunked bodies alone (after a fixed head,
+//! assembled from pieces of the chunk grammar). The fuzz targets in `fuzz/` check the
+//! same property with coverage guidance.
 
 use http::{HeaderMap, Method, StatusCode};
 use proptest::prelude::*;
@@ -227,6 +231,103 @@ proptest! {
                 _ => input.insert(at, byte),
             }
         }
+        check_any_split(&input, &cuts, eof, small)?;
+    }
+}
+
+/// Pieces of a response head: status lines good and bad, field lines, and the bytes that
+/// break field lines (CR, LF, NUL, colons, spaces, obs-text, obs-fold).
+const HEAD_PIECES: &[&[u8]] = &[
+    b"HTTP/1.1 200 OK\r\n",
+    b"HTTP/1.0 404 \r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\n",
+    b"HTTP/1.1 101 Up\r\n",
+    b"HTTP/2 200\r\n",
+    b"HTTP/1.1 600 X\r\n",
+    b"HTTP/1.1 099\r\n",
+    b"Content-Length: 3\r\n",
+    b"Content-Length: 3, 4\r\n",
+    b"Transfer-Encoding: chunked\r\n",
+    b"Transfer-Encoding: gzip\r\n",
+    b"Connection: close\r\n",
+    b"X-A: b\r\n",
+    b" folded\r\n",
+    b"\r\n",
+    b"\n",
+    b"\r",
+    b"\0",
+    b":",
+    b" ",
+    b"\t",
+    b"\xff",
+    b"abc",
+    b"3\r\nabc\r\n0\r\n\r\n",
+];
+
+/// Pieces of a chunked body: sizes, extensions, data, line ends, trailers, and garbage.
+const CHUNK_PIECES: &[&[u8]] = &[
+    b"0",
+    b"5",
+    b"a",
+    b"F",
+    b"ffffffffffffffff",
+    b"10000000000000000",
+    b";",
+    b";ext=v",
+    b"=",
+    b"\"q;\\\"\"",
+    b" ",
+    b"\t",
+    b"\r\n",
+    b"\n",
+    b"\r",
+    b"hello",
+    b"x",
+    b"X-T: 1\r\n",
+    b":",
+    b"\0",
+    b"\x01",
+    b"\xff",
+    b"-",
+    b"0x5",
+];
+
+/// Concatenated pieces picked from `pieces`.
+fn assembled(pieces: &'static [&'static [u8]]) -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(prop::sample::select(pieces.to_vec()), 0..40)
+        .prop_map(|parts| parts.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Head-only inputs: heads built from pieces of valid and invalid head syntax.
+    #[test]
+    fn assembled_heads_never_panic(
+        head in assembled(HEAD_PIECES),
+        end in any::<bool>(),
+        cuts in prop::collection::vec(any::<Index>(), 0..24),
+        eof in any::<bool>(),
+        small in any::<bool>(),
+    ) {
+        let mut input = head;
+        if end {
+            input.extend_from_slice(b"\r\n\r\n");
+        }
+        check_any_split(&input, &cuts, eof, small)?;
+    }
+
+    /// Chunked-only inputs: a fixed chunked head, then a body built from pieces of the
+    /// chunked grammar and garbage.
+    #[test]
+    fn assembled_chunked_bodies_never_panic(
+        body in assembled(CHUNK_PIECES),
+        cuts in prop::collection::vec(any::<Index>(), 0..24),
+        eof in any::<bool>(),
+        small in any::<bool>(),
+    ) {
+        let mut input = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        input.extend_from_slice(&body);
         check_any_split(&input, &cuts, eof, small)?;
     }
 }
