@@ -42,7 +42,11 @@ fn sample(len: usize) -> Vec<u8> {
 /// Answers every request with `status`, `Content-Encoding: coding` and `body`, keeping
 /// the connection open.
 fn encoded_server(coding: &str, body: Vec<u8>) -> ScriptedServer {
-    ScriptedServer::always(response(200, &[&format!("Content-Encoding: {coding}")], &body))
+    ScriptedServer::always(response(
+        200,
+        &[&format!("Content-Encoding: {coding}")],
+        &body,
+    ))
 }
 
 #[test]
@@ -59,7 +63,10 @@ fn gzip_and_deflate_bodies_are_decoded_and_accept_encoding_is_sent() {
             let pending: Vec<_> = servers.iter().map(|(_, s)| p.get(s.url("/text"))).collect();
             for ((name, _), pending) in servers.iter().zip(pending) {
                 let response = pending.get_response()?;
-                assert!(response.headers().get("content-encoding").is_none(), "{name}");
+                assert!(
+                    response.headers().get("content-encoding").is_none(),
+                    "{name}"
+                );
                 assert!(response.headers().get("content-length").is_none(), "{name}");
                 assert!(response.bytes()? == text, "{name}: the body is decoded");
             }
@@ -67,9 +74,14 @@ fn gzip_and_deflate_bodies_are_decoded_and_accept_encoding_is_sent() {
         })
         .unwrap();
     for (name, server) in &servers {
-        let sent = server.request_log()[0].header("accept-encoding").map(str::to_owned);
+        let sent = server.request_log()[0]
+            .header("accept-encoding")
+            .map(str::to_owned);
         let sent = sent.unwrap_or_default();
-        assert!(sent.contains("gzip") && sent.contains("deflate"), "{name}: {sent:?}");
+        assert!(
+            sent.contains("gzip") && sent.contains("deflate"),
+            "{name}: {sent:?}"
+        );
     }
 }
 
@@ -113,7 +125,10 @@ fn a_large_chunked_gzip_body_streams_through_the_decoder() {
 
 fn assert_too_large(err: &par_http::Error, limit: u64) {
     assert!(err.is_decompress(), "{err:?}");
-    assert!(err.url().is_some_and(|url| url.ends_with("/bomb")), "{err:?}");
+    assert!(
+        err.url().is_some_and(|url| url.ends_with("/bomb")),
+        "{err:?}"
+    );
     let cause = std::error::Error::source(err).and_then(|s| s.downcast_ref::<DecompressError>());
     assert!(
         matches!(cause, Some(DecompressError::TooLarge { limit: l }) if *l == limit),
@@ -137,7 +152,12 @@ fn a_decompression_bomb_stops_at_the_cap() {
     // 256 gzip members of 1 MiB of zeros each (256 MiB from about 256 KiB): the
     // decoder stops long before the end of the body, so the connection is closed.
     let member = gzip(&vec![0u8; 1 << 20]);
-    let big_bomb: Vec<u8> = member.iter().copied().cycle().take(member.len() * 256).collect();
+    let big_bomb: Vec<u8> = member
+        .iter()
+        .copied()
+        .cycle()
+        .take(member.len() * 256)
+        .collect();
     let streaming = ScriptedServer::new(move |conn| {
         if conn.read_request().is_some() {
             conn.write_all(&response(200, &["Content-Encoding: gzip"], &big_bomb));
@@ -145,10 +165,19 @@ fn a_decompression_bomb_stops_at_the_cap() {
         }
     });
     rt::block_on(async {
-        let client = rt::AsyncClient::builder().max_decompressed_bytes(CAP).build().unwrap();
+        let client = rt::AsyncClient::builder()
+            .max_decompressed_bytes(CAP)
+            .build()
+            .unwrap();
         let parallel = client.parallel();
         let pending = parallel.get(streaming.url("/bomb")).await;
-        let err = pending.get_response().await.unwrap().bytes().await.unwrap_err();
+        let err = pending
+            .get_response()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap_err();
         assert_too_large(&err, CAP);
     });
     assert!(
@@ -171,7 +200,10 @@ fn corrupt_or_truncated_data_is_a_decompress_error() {
     let mut truncated = gzip(&sample(10_000));
     truncated.truncate(truncated.len() / 2);
     let cases = [
-        ("corrupt", encoded_server("gzip", b"this is not gzip at all".to_vec())),
+        (
+            "corrupt",
+            encoded_server("gzip", b"this is not gzip at all".to_vec()),
+        ),
         ("truncated", encoded_server("gzip", truncated)),
     ];
     let client = rt::client();
@@ -180,8 +212,12 @@ fn corrupt_or_truncated_data_is_a_decompress_error() {
             .parallel(|p| p.get(server.url("/")).get_response()?.bytes())
             .unwrap_err();
         assert!(err.is_decompress(), "{name}: {err:?}");
-        let cause = std::error::Error::source(&err).and_then(|s| s.downcast_ref::<DecompressError>());
-        assert!(matches!(cause, Some(DecompressError::Invalid { coding: "gzip", .. })), "{name}: {err:?}");
+        let cause =
+            std::error::Error::source(&err).and_then(|s| s.downcast_ref::<DecompressError>());
+        assert!(
+            matches!(cause, Some(DecompressError::Invalid { coding: "gzip", .. })),
+            "{name}: {err:?}"
+        );
     }
 }
 

@@ -41,7 +41,9 @@ fn assert_timeout(err: &par_http::Error, phase: TimeoutPhase) {
 fn trickling_server(body: &'static [u8], gap: Duration) -> ScriptedServer {
     ScriptedServer::new(move |conn| {
         while conn.read_request().is_some() {
-            conn.write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
+            conn.write_all(
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
+            );
             for byte in body {
                 std::thread::sleep(gap);
                 conn.write_all(&[*byte]);
@@ -68,7 +70,11 @@ fn a_read_timeout_fires_while_the_head_does_not_come() {
         .parallel(|p| p.get(server.url("/silent")).get_response())
         .unwrap_err();
     assert_timeout(&err, TimeoutPhase::Head);
-    assert!(server.wait_until(|s| s.closed_by_peer == 1, WAIT), "{:?}", server.stats());
+    assert!(
+        server.wait_until(|s| s.closed_by_peer == 1, WAIT),
+        "{:?}",
+        server.stats()
+    );
 }
 
 #[test]
@@ -79,7 +85,11 @@ fn a_total_timeout_fires_while_the_head_does_not_come() {
         .parallel(|p| p.get(server.url("/silent")).get_response())
         .unwrap_err();
     assert_timeout(&err, TimeoutPhase::Total);
-    assert!(server.wait_until(|s| s.closed_by_peer == 1, WAIT), "{:?}", server.stats());
+    assert!(
+        server.wait_until(|s| s.closed_by_peer == 1, WAIT),
+        "{:?}",
+        server.stats()
+    );
 }
 
 #[test]
@@ -141,7 +151,11 @@ fn a_read_timeout_fires_between_body_bytes_and_closes_the_connection() {
         })
         .unwrap_err();
     assert_timeout(&err, TimeoutPhase::Body);
-    assert!(server.wait_until(|s| s.closed_by_peer == 1, WAIT), "{:?}", server.stats());
+    assert!(
+        server.wait_until(|s| s.closed_by_peer == 1, WAIT),
+        "{:?}",
+        server.stats()
+    );
 }
 
 #[test]
@@ -149,7 +163,10 @@ fn a_read_timeout_in_the_async_scope() {
     let silent = holding_server();
     let stalling = stalling_body_server();
     rt::block_on(async {
-        let client = rt::AsyncClient::builder().read_timeout(SHORT).build().unwrap();
+        let client = rt::AsyncClient::builder()
+            .read_timeout(SHORT)
+            .build()
+            .unwrap();
         let parallel = client.parallel();
         let head = parallel.get(silent.url("/silent")).await;
         let body = parallel.get(stalling.url("/stall")).await;
@@ -219,12 +236,13 @@ fn a_connect_timeout_fires_when_the_server_does_not_complete_the_handshake() {
     };
     let client = rt::builder().connect_timeout(SHORT).build().unwrap();
     let url = format!("http://{addr}/");
-    let err = client
-        .parallel(|p| p.get(&url).get_response())
-        .unwrap_err();
+    let err = client.parallel(|p| p.get(&url).get_response()).unwrap_err();
     assert_timeout(&err, TimeoutPhase::Connect);
     let err = rt::block_on(async {
-        let client = rt::AsyncClient::builder().connect_timeout(SHORT).build().unwrap();
+        let client = rt::AsyncClient::builder()
+            .connect_timeout(SHORT)
+            .build()
+            .unwrap();
         let parallel = client.parallel();
         parallel.get(&url).await.get_response().await.unwrap_err()
     });
@@ -250,16 +268,21 @@ fn a_scope_deadline_cancels_what_is_left_with_timeouts_delivered_once() {
     const HELD: usize = 4;
     let server = fast_or_held_server();
     let client = rt::client();
-    let config = ParallelConfig::new().deadline(Duration::from_millis(400));
+    let config = ParallelConfig::new().deadline(Duration::from_millis(600));
     client
         .parallel_with(config, |p| {
             let fast = p.get(server.url("/fast"));
-            let held: Vec<_> = (0..HELD).map(|i| p.get(server.url(&format!("/held/{i}")))).collect();
+            let held: Vec<_> = (0..HELD)
+                .map(|i| p.get(server.url(&format!("/held/{i}"))))
+                .collect();
             assert_eq!(fast.get_response()?.text()?, "fast");
             // One through its handle, the rest in completion order.
             let mut held = held.into_iter();
             if let Some(first) = held.next() {
-                assert_timeout(&first.get_response().unwrap_err(), TimeoutPhase::ScopeDeadline);
+                assert_timeout(
+                    &first.get_response().unwrap_err(),
+                    TimeoutPhase::ScopeDeadline,
+                );
             }
             drop(held);
             let mut timeouts = 1;
@@ -291,10 +314,16 @@ fn a_scope_deadline_also_ends_a_body_still_being_read() {
     let client = rt::client();
     let config = ParallelConfig::new().deadline(SHORT);
     let err = client
-        .parallel_with(config, |p| p.get(server.url("/stall")).get_response()?.bytes())
+        .parallel_with(config, |p| {
+            p.get(server.url("/stall")).get_response()?.bytes()
+        })
         .unwrap_err();
     assert_timeout(&err, TimeoutPhase::ScopeDeadline);
-    assert!(server.wait_until(|s| s.closed_by_peer == 1, WAIT), "{:?}", server.stats());
+    assert!(
+        server.wait_until(|s| s.closed_by_peer == 1, WAIT),
+        "{:?}",
+        server.stats()
+    );
 }
 
 #[test]
@@ -303,7 +332,8 @@ fn a_scope_deadline_in_the_async_scope() {
     let server = fast_or_held_server();
     rt::block_on(async {
         let client = rt::AsyncClient::new();
-        let mut parallel = client.parallel_with(ParallelConfig::new().deadline(Duration::from_millis(400)));
+        let mut parallel =
+            client.parallel_with(ParallelConfig::new().deadline(Duration::from_millis(600)));
         parallel.get(server.url("/fast")).await;
         for i in 0..HELD {
             parallel.get(server.url(&format!("/held/{i}"))).await;
@@ -322,9 +352,18 @@ fn a_scope_deadline_in_the_async_scope() {
             }
         }
         assert_eq!((fast, timeouts), (1, HELD));
-        let late = parallel.get(server.url("/fast")).await.get_response().await.unwrap_err();
+        let late = parallel
+            .get(server.url("/fast"))
+            .await
+            .get_response()
+            .await
+            .unwrap_err();
         assert_timeout(&late, TimeoutPhase::ScopeDeadline);
-        assert!(eventually(&server, |s| s.closed_by_peer >= HELD).await, "{:?}", server.stats());
+        assert!(
+            eventually(&server, |s| s.closed_by_peer >= HELD).await,
+            "{:?}",
+            server.stats()
+        );
     });
 }
 
@@ -338,8 +377,14 @@ fn a_scope_deadline_stops_a_start_waiting_for_a_slot() {
         let held = parallel.get(server.url("/held")).await;
         // No free slot until the deadline cancels `held`: this start must not hang.
         let waiting = parallel.get(server.url("/waiting")).await;
-        assert_timeout(&held.get_response().await.unwrap_err(), TimeoutPhase::ScopeDeadline);
-        assert_timeout(&waiting.get_response().await.unwrap_err(), TimeoutPhase::ScopeDeadline);
+        assert_timeout(
+            &held.get_response().await.unwrap_err(),
+            TimeoutPhase::ScopeDeadline,
+        );
+        assert_timeout(
+            &waiting.get_response().await.unwrap_err(),
+            TimeoutPhase::ScopeDeadline,
+        );
     });
     assert_eq!(server.requests(), 1, "the second request never went out");
 }

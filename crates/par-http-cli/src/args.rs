@@ -278,7 +278,11 @@ fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), UsageError> {
 
 /// A positive, finite number of seconds, fractions allowed.
 fn parse_seconds(text: &str) -> Result<Duration, UsageError> {
-    let bad = || usage(format!("invalid --timeout {text:?}: give seconds, like 10 or 0.5"));
+    let bad = || {
+        usage(format!(
+            "invalid --timeout {text:?}: give seconds, like 10 or 0.5"
+        ))
+    };
     let seconds: f64 = text.parse().map_err(|_| bad())?;
     if !seconds.is_finite() || seconds <= 0.0 {
         return Err(bad());

@@ -85,7 +85,12 @@ fn copy(body: &mut impl Read, out: &mut impl Write, live: &AtomicU64) -> Result<
             Ok(0) => break,
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(BodyError::Read { error, committed: true }),
+            Err(error) => {
+                return Err(BodyError::Read {
+                    error,
+                    committed: true,
+                });
+            }
         };
         live.fetch_add(n as u64, Ordering::Relaxed);
         out.write_all(&buf[..n]).map_err(BodyError::Write)?;
@@ -154,7 +159,10 @@ pub(crate) fn file_names(urls: &[String]) -> Vec<String> {
 
 /// The file in `dir` for each URL.
 pub(crate) fn file_paths(dir: &Path, urls: &[String]) -> Vec<PathBuf> {
-    file_names(urls).into_iter().map(|name| dir.join(name)).collect()
+    file_names(urls)
+        .into_iter()
+        .map(|name| dir.join(name))
+        .collect()
 }
 
 /// The last path segment of `url` and its query (both percent-decoded), sanitized;

@@ -171,8 +171,8 @@ fn progress_bar(total: u64, live: &Arc<Live>) -> ProgressBar {
             .with_key("failed", failed),
         Err(_) => ProgressStyle::default_bar(),
     };
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
-        .with_style(style);
+    let bar =
+        ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()).with_style(style);
     bar.enable_steady_tick(Duration::from_millis(100));
     bar
 }

@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use par_http::core::h1::ProtocolError;
 use par_http::{Client, Error, ErrorKind, Parallel, ParallelConfig, RedirectPolicy, TimeoutPhase};
 
 use crate::args::{BodyOutput, Options};
@@ -296,11 +297,20 @@ fn fetch_all(
         .unwrap_or_else(|poisoned| poisoned.into_inner()))
 }
 
-/// Connect failures, timeouts (but the scope's deadline) and broken connections.
+/// Connect failures, timeouts (but the scope's deadline) and broken connections: an IO
+/// error, or a connection closed before or during the response.
 fn retryable(err: &Error) -> bool {
     match err.kind() {
         ErrorKind::Connect | ErrorKind::Io | ErrorKind::Body => true,
         ErrorKind::Timeout(phase) => *phase != TimeoutPhase::ScopeDeadline,
+        ErrorKind::Protocol => matches!(
+            err.protocol_error(),
+            Some(
+                ProtocolError::ClosedBeforeResponse
+                    | ProtocolError::TruncatedHead
+                    | ProtocolError::TruncatedBody
+            )
+        ),
         _ => false,
     }
 }
@@ -356,11 +366,17 @@ mod tests {
     #[test]
     fn what_is_retried() {
         assert!(retryable(&Error::new(ErrorKind::Connect)));
-        assert!(retryable(&Error::new(ErrorKind::Timeout(TimeoutPhase::Head))));
+        assert!(retryable(&Error::new(ErrorKind::Timeout(
+            TimeoutPhase::Head
+        ))));
         assert!(!retryable(&Error::new(ErrorKind::Timeout(
             TimeoutPhase::ScopeDeadline
         ))));
         assert!(!retryable(&Error::new(ErrorKind::InvalidUrl)));
+        let closed =
+            Error::new(ErrorKind::Protocol).with_source(ProtocolError::ClosedBeforeResponse);
+        assert!(retryable(&closed));
+        assert!(!retryable(&Error::new(ErrorKind::Protocol)));
         assert!(!retryable(&Error::new(ErrorKind::Tls)));
     }
 

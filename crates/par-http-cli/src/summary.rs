@@ -131,7 +131,11 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
 /// `bytes` per second over `seconds`, rounded down.
 pub(crate) fn per_second(bytes: u64, seconds: f64) -> u64 {
     // Precision loss past 2^53 bytes is of no concern for a display.
-    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
     let rate = (bytes as f64 / seconds) as u64;
     rate
 }

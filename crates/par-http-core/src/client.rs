@@ -7,17 +7,19 @@
 use std::fmt;
 use std::sync::Arc;
 
+use futures_lite::future;
 use http::Method;
 
 use crate::auth;
 use crate::config::Config;
 use crate::dispatch::{Dispatch, Http1Dispatch};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
 use crate::redirect;
 use crate::request::{IntoUrl, Request, RequestBuilder};
 use crate::response::Response;
 use crate::runtime::{Boxed, Runtime};
 use crate::scope::{Scope, ScopeOptions};
+use crate::timeout::DeadlineBody;
 
 /// A client: cheap to clone, all clones share one connection pool.
 #[derive(Clone)]
@@ -99,13 +101,36 @@ impl Client {
     /// Sends a prepared request through the client's policy (the layer where redirects,
     /// auth and decompression apply) and its dispatch. Every request of the client, one-off
     /// or in a scope, goes through here.
+    ///
+    /// The total time limit (the request's own, else the client's) is one deadline for the
+    /// whole exchange, every redirect hop and the body included, whatever the dispatch.
     pub fn execute(&self, request: Request) -> Boxed<Result<Response>> {
+        let timeout = request.timeout.or(self.config.timeout);
+        // A limit too far away to represent is no limit.
+        let deadline = timeout.and_then(|limit| self.runtime.now().checked_add(limit));
+        let name = deadline.map(|_| (request.method.clone(), request.url.clone()));
         let redirected = redirect::follow(self, request);
-        let redirected = crate::decompress::decoded(&self.config, redirected);
-        Box::pin(async move {
-            let response = redirected.await?;
-            Ok(response)
-        })
+        let decoded = crate::decompress::decoded(&self.config, redirected);
+        match (deadline, name) {
+            (Some(deadline), Some((method, url))) => {
+                let runtime = self.runtime.clone();
+                Box::pin(async move {
+                    let sleep = runtime.sleep_until(deadline);
+                    let timed_out = async move {
+                        sleep.await;
+                        Err(Error::new(ErrorKind::Timeout(TimeoutPhase::Total)))
+                    };
+                    let mut response = future::or(decoded, timed_out)
+                        .await
+                        .map_err(|err| err.with_request(&method, url.as_str()))?;
+                    let body = std::mem::take(response.body_mut());
+                    *response.body_mut() =
+                        DeadlineBody::wrap(body, &runtime, deadline, TimeoutPhase::Total);
+                    Ok(response)
+                })
+            }
+            _ => Box::pin(decoded),
+        }
     }
 
     /// Opens a parallel scope on this client.

@@ -12,8 +12,8 @@
 //!
 //! Time limits: the connect timeout covers resolution, TCP and the TLS handshake
 //! ([`connect`]); the read timeout is an [`IdleTimer`] on each connection (head and
-//! body); the total timeout (the request's own, else the client's) is one deadline for
-//! the head and the whole body, so the response body carries it on as a [`DeadlineBody`].
+//! body). The total timeout is not here: `Client::execute` applies it once around every
+//! redirect hop and the body, whatever the dispatch.
 
 use std::fmt;
 use std::pin::Pin;
@@ -31,13 +31,13 @@ use crate::config::Config;
 use crate::conn::Connection;
 use crate::conn_body::H1Body;
 use crate::connect::connect;
-use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
+use crate::error::{Error, ErrorKind, Result};
 use crate::h1::ResponseDecoder;
 use crate::pool::{Grant, Pool, PoolConfig, PoolKey};
 use crate::request::Request;
 use crate::response::{Response, ResponseBody};
 use crate::runtime::{Boxed, Runtime, Task};
-use crate::timeout::{DeadlineBody, IdleTimer};
+use crate::timeout::IdleTimer;
 use crate::tls::TlsConnector;
 
 /// Body bytes read together with the head, at most: a body that is complete within this
@@ -128,26 +128,8 @@ impl Dispatch for Http1Dispatch {
         let inner = self.inner.clone();
         Box::pin(async move {
             let method = request.method.clone();
-            let timeout = request.timeout.or(inner.config.timeout);
             let url = request.url.clone();
-            let result = match timeout {
-                None => send(&inner, request).await,
-                Some(limit) => {
-                    // One deadline for the head and the body: it travels with the body.
-                    let deadline = inner.runtime.now() + limit;
-                    let sleep = inner.runtime.sleep_until(deadline);
-                    let head = future::or(send(&inner, request), async move {
-                        sleep.await;
-                        Err(Error::new(ErrorKind::Timeout(TimeoutPhase::Total)))
-                    });
-                    head.await.map(|mut response| {
-                        let body = std::mem::take(response.body_mut());
-                        *response.body_mut() =
-                            DeadlineBody::wrap(body, &inner.runtime, deadline, TimeoutPhase::Total);
-                        response
-                    })
-                }
-            };
+            let result = send(&inner, request).await;
             inner.ensure_sweeper();
             result.map_err(|err| err.with_request(&method, url.as_str()))
         })

@@ -210,7 +210,7 @@ impl RequestBuilder {
         self
     }
 
-    /// Sets a time limit for this request (connect, send and response head).
+    /// Sets a time limit for this whole request: connect, send, response head and body.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         if let Ok(request) = &mut self.state {
             request.timeout = Some(timeout);

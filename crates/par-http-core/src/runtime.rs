@@ -44,8 +44,12 @@ pub trait Runtime: Spawn {
     fn sleep_until(&self, deadline: Instant) -> Boxed<()>;
 
     /// A future that completes after `duration`.
+    /// A duration too large to represent as a deadline sleeps forever.
     fn sleep(&self, duration: Duration) -> Boxed<()> {
-        self.sleep_until(self.now() + duration)
+        match self.now().checked_add(duration) {
+            Some(deadline) => self.sleep_until(deadline),
+            None => Box::pin(std::future::pending()),
+        }
     }
 
     /// The current time. Overridable so that tests can simulate the passing of time.

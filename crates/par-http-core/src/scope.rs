@@ -116,9 +116,13 @@ impl Scope {
     /// A scope whose requests are prepared and sent by `client`.
     pub fn new(client: Client, options: ScopeOptions) -> Self {
         let (alive, all_gone) = async_channel::bounded(1);
-        let deadline = options.deadline.map(|after| {
-            let runtime = client.runtime();
-            let signal = Arc::new(ScopeDeadline::new(runtime.now() + after));
+        let runtime = client.runtime();
+        // A deadline too far away to represent is none.
+        let at = options
+            .deadline
+            .and_then(|after| runtime.now().checked_add(after));
+        let deadline = at.map(|at| {
+            let signal = Arc::new(ScopeDeadline::new(at));
             let sleep = runtime.sleep_until(signal.at);
             let fire = signal.clone();
             let timer = runtime.spawn(Box::pin(async move {

@@ -62,7 +62,10 @@ impl IdleTimer {
         let deadline = match self.deadline {
             Some(deadline) => deadline,
             None => {
-                let deadline = self.runtime.now() + self.limit;
+                let Some(deadline) = self.runtime.now().checked_add(self.limit) else {
+                    // Too far away to represent: it never comes.
+                    return false;
+                };
                 self.deadline = Some(deadline);
                 deadline
             }
@@ -128,8 +131,9 @@ impl IdleTimeout {
 
 /// A response body that fails with a timeout of `phase` once `deadline` passes.
 ///
-/// The deadline is checked before each read, so a body that keeps trickling in times
-/// out as surely as one that stalls. When it fires, the inner body is dropped, which
+/// The deadline is looked at whenever a read has to wait (which arms the timer) and
+/// every [`CHECK_EVERY`] reads that bring bytes, so a body that keeps streaming times out
+/// as surely as one that stalls, without a clock read per read. When it fires, the inner body is dropped, which
 /// closes its connection; every later read repeats the error.
 pub(crate) struct DeadlineBody {
     inner: Option<ResponseBody>,
@@ -137,7 +141,13 @@ pub(crate) struct DeadlineBody {
     deadline: Instant,
     phase: TimeoutPhase,
     sleep: Option<Boxed<()>>,
+    /// Reads that brought bytes since the deadline was last looked at.
+    unchecked_reads: u8,
 }
+
+/// A [`DeadlineBody`] that keeps receiving bytes looks at its deadline once per this many
+/// reads (and at every read that has to wait).
+const CHECK_EVERY: u8 = 16;
 
 impl DeadlineBody {
     /// Wraps `body` unless it is complete already (then there is nothing left to time).
@@ -156,6 +166,7 @@ impl DeadlineBody {
             deadline,
             phase,
             sleep: None,
+            unchecked_reads: 0,
         })
     }
 }
@@ -174,6 +185,20 @@ impl AsyncRead for DeadlineBody {
                 Some(_) => Poll::Ready(Err(Error::new(ErrorKind::Timeout(this.phase)).into())),
             };
         };
+        let result = Pin::new(inner).poll_read(cx, buf);
+        match result {
+            Poll::Ready(Ok(0)) => {
+                this.inner = None;
+                this.sleep = None;
+                return result;
+            }
+            // Bytes keep coming: look at the clock only now and then.
+            Poll::Ready(Ok(_)) if this.unchecked_reads < CHECK_EVERY => {
+                this.unchecked_reads += 1;
+                return result;
+            }
+            _ => this.unchecked_reads = 0,
+        }
         let sleep = this
             .sleep
             .get_or_insert_with(|| this.runtime.sleep_until(this.deadline));
@@ -182,11 +207,6 @@ impl AsyncRead for DeadlineBody {
             // expiry (it is never polled again).
             this.inner = None;
             return Poll::Ready(Err(Error::new(ErrorKind::Timeout(this.phase)).into()));
-        }
-        let result = Pin::new(inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(0)) = result {
-            this.inner = None;
-            this.sleep = None;
         }
         result
     }

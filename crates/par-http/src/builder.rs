@@ -130,14 +130,15 @@ impl<C: BuildClient> ClientBuilder<C> {
 
     // --- Timeouts -------------------------------------------------------------------
     // Each failure is an error with `is_timeout()`; `Error::timeout_phase` says which
-    // limit passed. A scope-wide deadline is set per scope: `ParallelConfig::deadline`.
+    // limit passed. A limit too long to count (`Duration::MAX`) is no limit. A
+    // scope-wide deadline is set per scope: `ParallelConfig::deadline`.
 
     /// Time allowed to open a connection: name resolution and the TCP connection to
     /// each address together (default 30 s). Past it: [`TimeoutPhase::Connect`].
     ///
     /// [`TimeoutPhase::Connect`]: crate::TimeoutPhase::Connect
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.config.connect_timeout = Some(timeout);
+        self.config.connect_timeout = finite(timeout);
         self
     }
 
@@ -162,7 +163,7 @@ impl<C: BuildClient> ClientBuilder<C> {
     /// # Ok::<(), par_http::Error>(())
     /// ```
     pub fn read_timeout(mut self, timeout: Duration) -> Self {
-        self.config.read_timeout = Some(timeout);
+        self.config.read_timeout = finite(timeout);
         self
     }
 
@@ -174,7 +175,7 @@ impl<C: BuildClient> ClientBuilder<C> {
     ///
     /// [`TimeoutPhase::Total`]: crate::TimeoutPhase::Total
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.config.timeout = Some(timeout);
+        self.config.timeout = finite(timeout);
         self
     }
 
@@ -497,6 +498,11 @@ impl<C: BuildClient> ClientBuilder<C> {
             executor: self.executor,
         })
     }
+}
+
+/// A time limit, or none for one too long to count (such as `Duration::MAX`).
+fn finite(limit: Duration) -> Option<Duration> {
+    std::time::Instant::now().checked_add(limit).map(|_| limit)
 }
 
 impl<C> fmt::Debug for ClientBuilder<C> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use http::Method;
 
 use super::Kind::{Body, Connect, Io, Protocol, Timeout};
-use super::{Case, ProtocolError as P, SHORT, Serve, err, ok, ok_status, read_head_only};
+use super::{Case, ProtocolError as P, SHORT, Serve, Settings, err, ok, ok_status, read_head_only};
 use crate::support::WAIT;
 
 const CHUNKED_HEAD: &str = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -134,4 +134,36 @@ hostile! {
     a_second_response_after_the_first:
         b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\noneHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo"
         => ok("one");
+}
+
+/// A client with a read timeout of `SHORT / 3`.
+fn read_timeout() -> Settings {
+    Settings {
+        read_timeout: Some(SHORT / 3),
+        ..Settings::default()
+    }
+}
+
+hostile! {
+    // The read timeout: the longest wait for the next byte, for the head and for the body.
+    // One byte every 250 ms: each wait is longer than the read timeout (100 ms).
+    trickles_one_byte_at_a_time_past_the_read_timeout: Case::new(Serve::Trickle(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(),
+        Duration::from_millis(250),
+    )).settings(read_timeout()) => err(Timeout);
+    sends_the_head_then_stalls_past_the_read_timeout:
+        Case::new(Serve::ReplyThenHold(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhel".to_vec()))
+            .settings(read_timeout()) => err(Timeout);
+    sends_half_a_chunk_then_stalls_past_the_read_timeout:
+        Case::new(Serve::ReplyThenHold(chunked("A\r\nabc")))
+            .settings(read_timeout()) => err(Timeout);
+    // The total timeout covers the body too: a steady trickle never trips the read timeout
+    // (a byte every 25 ms) but the whole response would take about 1.5 s.
+    trickles_steadily_past_the_total_timeout: Case::new(Serve::Trickle(
+        format!("HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{}", "b".repeat(40)).into_bytes(),
+        Duration::from_millis(25),
+    )).timeout(SHORT).settings(read_timeout()) => err(Timeout);
+    sends_the_head_then_stalls_past_the_total_timeout:
+        Case::new(Serve::ReplyThenHold(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhel".to_vec()))
+            .timeout(SHORT) => err(Timeout);
 }

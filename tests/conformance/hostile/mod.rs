@@ -65,8 +65,10 @@ pub(super) enum Kind {
     Io,
     /// `is_invalid_request()`: the request was refused before anything was sent.
     InvalidRequest,
-    /// `is_invalid_url()`.
-    InvalidUrl,
+    /// `is_redirect()`: a redirect the policy refuses.
+    Redirect,
+    /// `is_decompress()`: the body could not be decompressed (or is too large once it is).
+    Decompress,
 }
 
 impl Kind {
@@ -79,7 +81,8 @@ impl Kind {
             Self::Connect => err.is_connect(),
             Self::Io => err.is_io(),
             Self::InvalidRequest => err.is_invalid_request(),
-            Self::InvalidUrl => err.is_invalid_url(),
+            Self::Redirect => err.is_redirect(),
+            Self::Decompress => err.is_decompress(),
         }
     }
 }
@@ -163,6 +166,40 @@ impl Serve {
     }
 }
 
+/// Client settings a case needs (each run builds its own client with them).
+#[derive(Clone, Default)]
+pub(super) struct Settings {
+    /// `ClientBuilder::read_timeout`.
+    pub(super) read_timeout: Option<Duration>,
+    /// `ClientBuilder::bearer_auth`.
+    pub(super) bearer_auth: Option<String>,
+    /// `ClientBuilder::add_root_certificate_pem`.
+    pub(super) root_pem: Option<String>,
+    /// `ClientBuilder::max_decompressed_bytes`.
+    pub(super) max_decompressed_bytes: Option<u64>,
+}
+
+impl Settings {
+    fn apply<C: par_http::BuildClient>(
+        &self,
+        mut builder: par_http::ClientBuilder<C>,
+    ) -> par_http::ClientBuilder<C> {
+        if let Some(timeout) = self.read_timeout {
+            builder = builder.read_timeout(timeout);
+        }
+        if let Some(token) = &self.bearer_auth {
+            builder = builder.bearer_auth(token);
+        }
+        if let Some(pem) = &self.root_pem {
+            builder = builder.add_root_certificate_pem(pem.as_bytes());
+        }
+        if let Some(max) = self.max_decompressed_bytes {
+            builder = builder.max_decompressed_bytes(max);
+        }
+        builder
+    }
+}
+
 /// One hostile-server case: the server's behaviour and the request sent to it.
 #[derive(Clone)]
 pub(super) struct Case {
@@ -176,6 +213,10 @@ pub(super) struct Case {
     nothing_sent: bool,
     /// Checks on the server after the three runs.
     after: Option<fn(&ScriptedServer)>,
+    /// The client's settings.
+    settings: Settings,
+    /// Sends to this URL instead of the scripted server's.
+    url: Option<String>,
 }
 
 impl Case {
@@ -190,6 +231,8 @@ impl Case {
             timeout: None,
             nothing_sent: false,
             after: None,
+            settings: Settings::default(),
+            url: None,
         }
     }
 
@@ -232,6 +275,18 @@ impl Case {
     /// The request must fail before it is sent: the server accepts no connection.
     pub(super) fn nothing_sent(mut self) -> Self {
         self.nothing_sent = true;
+        self
+    }
+
+    /// Builds each client with `settings`.
+    pub(super) fn settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Sends the request to `url` instead of the scripted server.
+    pub(super) fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
         self
     }
 
@@ -356,6 +411,9 @@ fn reply_bytes(serve: &Serve) -> Option<Vec<u8>> {
 /// What one run of a case gave: status and body, or the error.
 type Outcome = par_http::Result<(u16, Vec<u8>)>;
 
+/// One way of running a case (one API).
+type Run = fn(&Case, &str) -> Outcome;
+
 /// Runs `case` through the one-off API, a blocking scope and an async scope, each on a
 /// fresh client, and asserts that each gives `expect`.
 pub(super) fn check(name: &str, case: impl Into<Case>, expect: Expect) {
@@ -364,11 +422,12 @@ pub(super) fn check(name: &str, case: impl Into<Case>, expect: Expect) {
         write_corpus(name, &bytes);
     }
     let (server, hit_cap) = start(&case.serve);
-    let url = match case.serve {
-        Serve::ClosedPort => crate::support::closed_port_url(),
-        _ => server.url(&case.path),
+    let url = match (&case.url, &case.serve) {
+        (Some(url), _) => url.clone(),
+        (None, Serve::ClosedPort) => crate::support::closed_port_url(),
+        (None, _) => server.url(&case.path),
     };
-    let runs: [(&str, fn(&Case, &str) -> Outcome); 3] = [
+    let runs: [(&str, Run); 3] = [
         ("one-off", one_off),
         ("blocking scope", blocking_scope),
         ("async scope", async_scope),
@@ -429,13 +488,11 @@ fn assert_outcome(
                 Some(method),
                 "{name} ({api}, {rt}): the error does not name its method: {err:?}"
             );
-            if !matches!(kind, Kind::InvalidUrl) {
-                assert_eq!(
-                    err.url().map(|u| u.trim_end_matches('/')),
-                    Some(url.trim_end_matches('/')),
-                    "{name} ({api}, {rt}): the error does not name its url: {err:?}"
-                );
-            }
+            assert_eq!(
+                err.url().map(|u| u.trim_end_matches('/')),
+                Some(url.trim_end_matches('/')),
+                "{name} ({api}, {rt}): the error does not name its url: {err:?}"
+            );
         }
         (Ok((status, body)), Expect::Err { .. }) => panic!(
             "{name} ({api}, {rt}): expected {expect:?}, got {status} with body {:?}",
@@ -448,7 +505,7 @@ fn assert_outcome(
 }
 
 fn one_off(case: &Case, url: &str) -> Outcome {
-    let client = crate::rt::client();
+    let client = case.settings.apply(crate::rt::builder()).build()?;
     let mut request = client.request(case.method.clone(), url);
     for (name, value) in &case.headers {
         request = request.header(&name[..], &value[..]);
@@ -465,7 +522,7 @@ fn one_off(case: &Case, url: &str) -> Outcome {
 }
 
 fn blocking_scope(case: &Case, url: &str) -> Outcome {
-    let client = crate::rt::client();
+    let client = case.settings.apply(crate::rt::builder()).build()?;
     client.parallel(|p| {
         let mut request = p.request(case.method.clone(), url);
         for (name, value) in &case.headers {
@@ -485,7 +542,10 @@ fn blocking_scope(case: &Case, url: &str) -> Outcome {
 
 fn async_scope(case: &Case, url: &str) -> Outcome {
     crate::rt::block_on(async {
-        let client = crate::rt::AsyncClient::new();
+        let client = case
+            .settings
+            .apply(crate::rt::AsyncClient::builder())
+            .build()?;
         let parallel = client.parallel();
         let mut request = parallel.request(case.method.clone(), url);
         for (name, value) in &case.headers {

@@ -161,7 +161,7 @@ impl RequestBuilder {
         self
     }
 
-    /// Sets a time limit for this request, up to its response head.
+    /// Sets a time limit for this whole request, its body included (overrides the client's).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.builder = self.builder.timeout(timeout);
         self

@@ -262,7 +262,7 @@ impl<'scope> ScopedRequest<'_, 'scope> {
         self
     }
 
-    /// Sets a time limit for this request, up to its response head.
+    /// Sets a time limit for this whole request, its body included (overrides the client's).
     pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
         self.builder = self.builder.timeout(timeout);
         self

@@ -1,0 +1,423 @@
+//! The clients under test, each driving one [`Job`] (N GETs of one URL, at most C at
+//! once, every body read to its end in pieces and thrown away) the way its users would.
+//!
+//! - par-http, blocking: one thread in `Client::parallel_with`, C requests started, then
+//!   each `next_response` read and replaced by a new request;
+//! - par-http, async: the same with `AsyncParallel` on smol, on a tokio current-thread
+//!   runtime and on a tokio multi-thread runtime (the scope driven from a task spawned on
+//!   the runtime, as in a tokio application);
+//! - reqwest and hyper-util's legacy client, each request a future under
+//!   `buffer_unordered(C)` in a task on a tokio multi-thread runtime;
+//! - ureq on C threads.
+//!
+//! Every client is allowed at least C connections to the host and keeps them all idle
+//! between requests, so none pays for new connections the others do not.
+
+use std::fmt;
+use std::io::Read;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use futures_lite::AsyncReadExt;
+use futures_util::{StreamExt, TryStreamExt};
+use http_body_util::{BodyExt, Empty};
+use par_http::{AsyncClientOn, AsyncRuntime, ParallelConfig};
+
+use crate::BoxError;
+
+/// One batch of work: `n` GETs of `url`, at most `c` in flight, each body `body_len`
+/// bytes long.
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    pub(crate) url: String,
+    pub(crate) n: usize,
+    pub(crate) c: usize,
+    pub(crate) body_len: u64,
+}
+
+impl Job {
+    /// The bytes every response of the job should have had, all together.
+    pub(crate) fn expected_bytes(&self) -> u64 {
+        self.body_len * self.n as u64
+    }
+
+    /// A read buffer for one body: the body's size (small bodies) up to 64 KiB.
+    fn buffer(&self) -> Vec<u8> {
+        let len = usize::try_from(self.body_len).unwrap_or(usize::MAX);
+        vec![0; len.clamp(64, 64 * 1024)]
+    }
+}
+
+/// The clients, in the order of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum ClientName {
+    ParBlocking,
+    ParSmol,
+    ParTokioCt,
+    ParTokioMt,
+    Reqwest,
+    HyperUtil,
+    Ureq,
+}
+
+impl ClientName {
+    pub(crate) const ALL: [Self; 7] = [
+        Self::ParBlocking,
+        Self::ParSmol,
+        Self::ParTokioCt,
+        Self::ParTokioMt,
+        Self::Reqwest,
+        Self::HyperUtil,
+        Self::Ureq,
+    ];
+
+    /// The name on the command line.
+    pub(crate) fn id(self) -> &'static str {
+        match self {
+            Self::ParBlocking => "par-http-blocking",
+            Self::ParSmol => "par-http-smol",
+            Self::ParTokioCt => "par-http-tokio-ct",
+            Self::ParTokioMt => "par-http-tokio-mt",
+            Self::Reqwest => "reqwest",
+            Self::HyperUtil => "hyper-util",
+            Self::Ureq => "ureq",
+        }
+    }
+
+    /// The column heading in the table.
+    pub(crate) fn heading(self) -> &'static str {
+        match self {
+            Self::ParBlocking => "par-http blocking",
+            Self::ParSmol => "par-http smol",
+            Self::ParTokioCt => "par-http tokio-ct",
+            Self::ParTokioMt => "par-http tokio-mt",
+            Self::Reqwest => "reqwest",
+            Self::HyperUtil => "hyper-util",
+            Self::Ureq => "ureq",
+        }
+    }
+
+    /// True for par-http's own clients.
+    pub(crate) fn is_par_http(self) -> bool {
+        matches!(
+            self,
+            Self::ParBlocking | Self::ParSmol | Self::ParTokioCt | Self::ParTokioMt
+        )
+    }
+}
+
+impl fmt::Display for ClientName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl FromStr for ClientName {
+    type Err = BoxError;
+
+    fn from_str(s: &str) -> Result<Self, BoxError> {
+        Self::ALL
+            .into_iter()
+            .find(|name| name.id() == s)
+            .ok_or_else(|| format!("unknown client `{s}`").into())
+    }
+}
+
+/// A client ready to run jobs.
+pub(crate) trait Fetcher {
+    /// Runs `job` and returns the body bytes read, all responses together.
+    fn run(&mut self, job: &Job) -> Result<u64, BoxError>;
+}
+
+/// Builds client `name`, allowed `max_connections` connections to the host (at least).
+pub(crate) fn make(name: ClientName, max_connections: usize) -> Result<Box<dyn Fetcher>, BoxError> {
+    let max = max_connections.max(100);
+    Ok(match name {
+        ClientName::ParBlocking => Box::new(ParBlocking {
+            client: par_http::Client::builder()
+                .max_connections_per_host(max)
+                .max_idle_per_host(max)
+                .build()?,
+        }),
+        ClientName::ParSmol => Box::new(ParSmol {
+            client: par_http::smol::AsyncClient::builder()
+                .max_connections_per_host(max)
+                .max_idle_per_host(max)
+                .build()?,
+        }),
+        ClientName::ParTokioCt | ClientName::ParTokioMt => {
+            let runtime = tokio_runtime(name == ClientName::ParTokioMt)?;
+            // Made inside the runtime: its requests are spawned onto it.
+            let client = {
+                let _inside = runtime.enter();
+                par_http::tokio::AsyncClient::builder()
+                    .max_connections_per_host(max)
+                    .max_idle_per_host(max)
+                    .build()?
+            };
+            Box::new(ParTokio { runtime, client })
+        }
+        ClientName::Reqwest => {
+            let runtime = tokio_runtime(true)?;
+            let client = {
+                let _inside = runtime.enter();
+                reqwest::Client::builder()
+                    .no_proxy()
+                    .tcp_nodelay(true)
+                    .pool_max_idle_per_host(max)
+                    .build()?
+            };
+            Box::new(Reqwest { runtime, client })
+        }
+        ClientName::HyperUtil => {
+            let runtime = tokio_runtime(true)?;
+            let client = {
+                let _inside = runtime.enter();
+                let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+                connector.set_nodelay(true);
+                hyper_util::client::legacy::Client::builder(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .pool_max_idle_per_host(max)
+                .build(connector)
+            };
+            Box::new(HyperUtil { runtime, client })
+        }
+        ClientName::Ureq => {
+            let config = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_idle_connections(max)
+                .max_idle_connections_per_host(max)
+                .build();
+            Box::new(Ureq {
+                agent: ureq::Agent::new_with_config(config),
+            })
+        }
+    })
+}
+
+fn tokio_runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, BoxError> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    Ok(builder.enable_all().build()?)
+}
+
+/// An error unless `status` is 200.
+fn check(status: u16, url: &str) -> Result<(), BoxError> {
+    if status == 200 {
+        Ok(())
+    } else {
+        Err(format!("GET {url}: status {status}").into())
+    }
+}
+
+/// Reads `reader` to its end into `buf` (overwritten), returning the byte count.
+fn drain(mut reader: impl Read, buf: &mut [u8]) -> Result<u64, BoxError> {
+    let mut total = 0;
+    loop {
+        match reader.read(buf)? {
+            0 => return Ok(total),
+            n => total += n as u64,
+        }
+    }
+}
+
+struct ParBlocking {
+    client: par_http::Client,
+}
+
+impl Fetcher for ParBlocking {
+    fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
+        let mut buf = job.buffer();
+        let config = ParallelConfig::new().max_in_flight(job.c);
+        let outcome = self.client.parallel_with(config, |p| {
+            let mut work = || -> Result<u64, BoxError> {
+                let url = job.url.as_str();
+                let mut started = 0;
+                while started < job.n.min(job.c) {
+                    p.get(url);
+                    started += 1;
+                }
+                let mut total = 0;
+                for _ in 0..job.n {
+                    let response = p.next_response()?;
+                    check(response.status().as_u16(), url)?;
+                    total += drain(response, &mut buf)?;
+                    if started < job.n {
+                        p.get(url);
+                        started += 1;
+                    }
+                }
+                Ok(total)
+            };
+            Ok(work())
+        })?;
+        outcome
+    }
+}
+
+/// par-http's async scope on runtime `R`: C requests started, then each response taken
+/// in completion order, its body read, and a new request started in its place.
+async fn par_async<R: AsyncRuntime>(
+    client: &AsyncClientOn<R>,
+    job: &Job,
+) -> Result<u64, BoxError> {
+    let mut buf = job.buffer();
+    let url = job.url.as_str();
+    let scope = client.parallel_with(ParallelConfig::new().max_in_flight(job.c));
+    let mut started = 0;
+    while started < job.n.min(job.c) {
+        scope.get(url).await;
+        started += 1;
+    }
+    let mut total = 0;
+    for _ in 0..job.n {
+        let response = scope.next_response().await?;
+        check(response.status().as_u16(), url)?;
+        let mut body = response.into_body();
+        loop {
+            match body.read(&mut buf).await? {
+                0 => break,
+                n => total += n as u64,
+            }
+        }
+        if started < job.n {
+            scope.get(url).await;
+            started += 1;
+        }
+    }
+    scope.close().await;
+    Ok(total)
+}
+
+struct ParSmol {
+    client: par_http::smol::AsyncClient,
+}
+
+impl Fetcher for ParSmol {
+    fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
+        futures_lite::future::block_on(par_async(&self.client, job))
+    }
+}
+
+struct ParTokio {
+    runtime: tokio::runtime::Runtime,
+    client: par_http::tokio::AsyncClient,
+}
+
+impl Fetcher for ParTokio {
+    fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
+        let (client, job) = (self.client.clone(), job.clone());
+        let task = self
+            .runtime
+            .spawn(async move { par_async(&client, &job).await });
+        self.runtime.block_on(task)?
+    }
+}
+
+/// Runs `fetch` `job.n` times, at most `job.c` at once, as futures under
+/// `buffer_unordered` in one task, and sums what they return.
+async fn unordered<F, Fut>(job: Arc<Job>, fetch: F) -> Result<u64, BoxError>
+where
+    F: Fn(Arc<Job>) -> Fut,
+    Fut: Future<Output = Result<u64, BoxError>>,
+{
+    futures_util::stream::iter(0..job.n)
+        .map(|_| fetch(job.clone()))
+        .buffer_unordered(job.c)
+        .try_fold(0, |total, n| async move { Ok(total + n) })
+        .await
+}
+
+struct Reqwest {
+    runtime: tokio::runtime::Runtime,
+    client: reqwest::Client,
+}
+
+impl Fetcher for Reqwest {
+    fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
+        let client = self.client.clone();
+        let task = self.runtime.spawn(unordered(Arc::new(job.clone()), move |job| {
+            let client = client.clone();
+            async move {
+                let mut response = client.get(job.url.as_str()).send().await?;
+                check(response.status().as_u16(), &job.url)?;
+                let mut total = 0;
+                while let Some(chunk) = response.chunk().await? {
+                    total += chunk.len() as u64;
+                }
+                Ok(total)
+            }
+        }));
+        self.runtime.block_on(task)?
+    }
+}
+
+type HyperClient =
+    hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
+
+struct HyperUtil {
+    runtime: tokio::runtime::Runtime,
+    client: HyperClient,
+}
+
+impl Fetcher for HyperUtil {
+    fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
+        let client = self.client.clone();
+        let task = self.runtime.spawn(unordered(Arc::new(job.clone()), move |job| {
+            let client = client.clone();
+            async move {
+                let uri: hyper::Uri = job.url.parse()?;
+                let response = client.get(uri).await?;
+                check(response.status().as_u16(), &job.url)?;
+                let mut body = response.into_body();
+                let mut total = 0;
+                while let Some(frame) = body.frame().await {
+                    if let Some(data) = frame?.data_ref() {
+                        total += data.len() as u64;
+                    }
+                }
+                Ok(total)
+            }
+        }));
+        self.runtime.block_on(task)?
+    }
+}
+
+struct Ureq {
+    agent: ureq::Agent,
+}
+
+impl Fetcher for Ureq {
+    fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
+        let next = AtomicUsize::new(0);
+        let total = AtomicU64::new(0);
+        let work = || -> Result<(), BoxError> {
+            let mut buf = job.buffer();
+            while next.fetch_add(1, Ordering::Relaxed) < job.n {
+                let mut response = self.agent.get(job.url.as_str()).call()?;
+                check(response.status().as_u16(), &job.url)?;
+                let read = drain(response.body_mut().as_reader(), &mut buf)?;
+                total.fetch_add(read, Ordering::Relaxed);
+            }
+            Ok(())
+        };
+        std::thread::scope(|threads| {
+            let workers = (0..job.c.min(job.n))
+                .map(|_| std::thread::Builder::new().spawn_scoped(threads, work))
+                .collect::<Result<Vec<_>, _>>()?;
+            for worker in workers {
+                worker
+                    .join()
+                    .map_err(|_| "a ureq thread panicked".to_owned())??;
+            }
+            Ok::<_, BoxError>(())
+        })?;
+        Ok(total.into_inner())
+    }
+}

@@ -1,0 +1,774 @@
+//! The `par-http` binary run as a user runs it, against a small HTTP/1.1 server on
+//! 127.0.0.1 (std threads, one per connection) that records every request and keeps a
+//! gauge of the requests it is answering at once.
+//!
+//! Routes: `/hold/*` waits until `?n=N` requests have been in flight together (at most
+//! 5 s) then answers; `/status/CODE`; `/flaky/KEY` answers 500 the first time, then 200;
+//! `/drop/KEY` closes the first connection without an answer; `/echo` returns the request
+//! body; `/big/N` returns N bytes; `/slow` answers after 3 s; anything else
+//! `body of PATH`.
+
+// The helpers below are test code too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+// --- the server -------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Default)]
+struct State {
+    seen: Mutex<Vec<Seen>>,
+    hits: Mutex<HashMap<String, usize>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+struct Server {
+    addr: SocketAddr,
+    state: Arc<State>,
+}
+
+impl Server {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(State::default());
+        let shared = state.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let state = shared.clone();
+                thread::spawn(move || {
+                    let _ = serve(stream, &state);
+                });
+            }
+        });
+        Self { addr, state }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.state.seen.lock().unwrap().clone()
+    }
+
+    fn requests_to(&self, path: &str) -> usize {
+        self.seen().iter().filter(|s| s.path == path).count()
+    }
+
+    fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(Ordering::SeqCst)
+    }
+}
+
+fn serve(stream: TcpStream, state: &State) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut stream = stream;
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_owned();
+    let path = parts.next().unwrap_or_default().to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            headers.push((name.trim().to_owned(), value.trim().to_owned()));
+        }
+    }
+    let length = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .map_or(0, |(_, v)| v.parse().unwrap());
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    let seen = Seen {
+        method,
+        path: path.clone(),
+        headers,
+        body,
+    };
+    state.seen.lock().unwrap().push(seen.clone());
+    let hit = {
+        let mut hits = state.hits.lock().unwrap();
+        let count = hits.entry(path.clone()).or_default();
+        *count += 1;
+        *count
+    };
+
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let (status, reply): (u16, Vec<u8>) = if let Some(rest) = path.strip_prefix("/hold/") {
+        let want: usize = rest
+            .split_once("?n=")
+            .map_or(1, |(_, n)| n.parse().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while state.max_in_flight.load(Ordering::SeqCst) < want && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(2));
+        }
+        // Held a moment longer, so that a broken limit would show in the gauge.
+        thread::sleep(Duration::from_millis(30));
+        (200, format!("body of {path}").into_bytes())
+    } else if let Some(code) = path.strip_prefix("/status/") {
+        (code.parse().unwrap(), format!("status {code}").into_bytes())
+    } else if path.starts_with("/flaky/") {
+        if hit == 1 {
+            (500, b"not yet".to_vec())
+        } else {
+            (200, format!("recovered {path}").into_bytes())
+        }
+    } else if path.starts_with("/drop/") && hit == 1 {
+        state.in_flight.fetch_sub(1, Ordering::SeqCst);
+        return Ok(()); // closed without a response
+    } else if path == "/echo" {
+        (200, seen.body)
+    } else if let Some(n) = path.strip_prefix("/big/") {
+        let n: usize = n.parse().unwrap();
+        let fill = b'a' + (n % 26) as u8;
+        (200, vec![fill; n])
+    } else if path == "/slow" {
+        thread::sleep(Duration::from_secs(3));
+        (200, b"late".to_vec())
+    } else {
+        (200, format!("body of {path}").into_bytes())
+    };
+    // Counted down before the answer: the client may start its next request at once.
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
+    let head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        reply.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(&reply)?;
+    stream.flush()
+}
+
+/// A port with nothing listening on it.
+fn closed_port_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}/nobody")
+}
+
+// --- running the binary ---------------------------------------------------------------
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    raw_stdout: Vec<u8>,
+}
+
+impl Run {
+    fn line_for(&self, url: &str) -> &str {
+        let ends = |line: &&str| line.contains(&format!("  {url}"));
+        self.stdout
+            .lines()
+            .find(ends)
+            .unwrap_or_else(|| panic!("no line for {url} in:\n{}", self.stdout))
+    }
+}
+
+fn par_http(args: &[&str]) -> Run {
+    par_http_with_stdin(args, b"")
+}
+
+/// Runs the binary with `stdin`; killed after 60 s so a hang fails the test.
+fn par_http_with_stdin(args: &[&str], stdin: &[u8]) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_par-http"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    let writer = thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out = thread::spawn(move || {
+        let mut buf = Vec::new();
+        out.read_to_end(&mut buf).unwrap();
+        buf
+    });
+    let err = thread::spawn(move || {
+        let mut buf = Vec::new();
+        err.read_to_end(&mut buf).unwrap();
+        buf
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("par-http {args:?} did not finish in 60 s");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    writer.join().unwrap();
+    let raw_stdout = out.join().unwrap();
+    let stderr = String::from_utf8_lossy(&err.join().unwrap()).into_owned();
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&raw_stdout).into_owned(),
+        stderr,
+        raw_stdout,
+    }
+}
+
+/// A fresh directory under the target's temp dir.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("par-http-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+// --- the tests --------------------------------------------------------------------------
+
+#[test]
+fn urls_from_arguments_get_a_line_each_and_a_summary() {
+    let server = Server::start();
+    let urls = [server.url("/a"), server.url("/b"), server.url("/c")];
+    let run = par_http(&[&urls[0], &urls[1], &urls[2]]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    for url in &urls {
+        let line = run.line_for(url);
+        assert!(line.starts_with("200 "), "{line}");
+        assert!(line.contains(" 10 B "), "{line}"); // "body of /a"
+        assert!(line.contains(" ms "), "{line}");
+    }
+    assert!(
+        run.stdout
+            .contains("requests: 3 total, 3 succeeded, 0 failed\n")
+    );
+    assert!(run.stdout.contains("status: 200 x3\n"));
+    assert!(run.stdout.contains("bytes: 30 B in "));
+    assert!(run.stdout.contains("latency: p50 "));
+    assert!(run.stdout.contains(", p90 ") && run.stdout.contains(", p99 "));
+    assert_eq!(server.seen().len(), 3);
+    assert!(server.seen().iter().all(|s| s.method == "GET"));
+}
+
+#[test]
+fn urls_from_a_file_and_from_stdin() {
+    let server = Server::start();
+    let dir = temp_dir("list");
+    let list = dir.join("urls.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "# the list\n\n{}\n   {}   \n#{}\n",
+            server.url("/f1"),
+            server.url("/f2"),
+            server.url("/commented")
+        ),
+    )
+    .unwrap();
+    let run = par_http(&["-i", list.to_str().unwrap(), &server.url("/arg")]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("requests: 3 total"), "{}", run.stdout);
+    let mut paths: Vec<String> = server.seen().into_iter().map(|s| s.path).collect();
+    paths.sort();
+    assert_eq!(paths, ["/arg", "/f1", "/f2"]);
+
+    let input = format!("{}\n\n# skip\n{}\n", server.url("/s1"), server.url("/s2"));
+    let run = par_http_with_stdin(&["-i", "-"], input.as_bytes());
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("requests: 2 total, 2 succeeded"));
+    assert_eq!(server.requests_to("/s1"), 1);
+    assert_eq!(server.requests_to("/s2"), 1);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn jobs_limits_the_requests_in_flight() {
+    // (flag, limit, urls): the default is 16.
+    for (flag, limit, count) in [(Some("2"), 2, 8), (Some("5"), 5, 15), (None, 16, 24)] {
+        let server = Server::start();
+        let urls: Vec<String> = (0..count)
+            .map(|n| server.url(&format!("/hold/{n}?n={limit}")))
+            .collect();
+        let mut args: Vec<&str> = urls.iter().map(String::as_str).collect();
+        if let Some(flag) = flag {
+            args.extend(["-j", flag]);
+        }
+        let run = par_http(&args);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        assert_eq!(server.seen().len(), count);
+        assert_eq!(server.max_in_flight(), limit, "-j {flag:?}");
+    }
+}
+
+#[test]
+fn output_dir_saves_each_body_under_a_name_from_its_url() {
+    let server = Server::start();
+    let dir = temp_dir("out");
+    let out = dir.join("downloads"); // created by par-http
+    let urls = [
+        server.url("/files/a.txt"),
+        server.url("/other/a.txt"),
+        server.url("/"),
+        server.url("/search?q=x y"),
+        server.url("/..%2F..%2Fescape"),
+        server.url("/big/200000"),
+    ];
+    let mut args: Vec<&str> = urls.iter().map(String::as_str).collect();
+    args.extend(["-o", out.to_str().unwrap()]);
+    let run = par_http(&args);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        file_names(&out),
+        [
+            "200000",
+            "_._.._escape",
+            "a-1.txt",
+            "a.txt",
+            "index.html",
+            "search_q=x_y"
+        ]
+    );
+    assert_eq!(
+        file_names(&dir),
+        ["downloads"],
+        "nothing escaped the directory"
+    );
+    let read = |name: &str| std::fs::read(out.join(name)).unwrap();
+    assert_eq!(read("a.txt"), b"body of /files/a.txt");
+    assert_eq!(read("a-1.txt"), b"body of /other/a.txt");
+    assert_eq!(read("index.html"), b"body of /");
+    assert_eq!(read("_._.._escape"), b"body of /..%2F..%2Fescape");
+    assert_eq!(read("200000"), vec![b'a' + (200_000 % 26) as u8; 200_000]);
+    let line = run.line_for(&urls[0]);
+    assert!(
+        line.ends_with(&format!("-> {}", out.join("a.txt").display())),
+        "{line}"
+    );
+    let saved: u64 = file_names(&out)
+        .iter()
+        .map(|name| std::fs::metadata(out.join(name)).unwrap().len())
+        .sum();
+    assert!(
+        run.stdout.contains(&format!("({saved} B) in ")),
+        "{saved}: {}",
+        run.stdout
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn output_dir_keeps_no_file_for_a_failed_body() {
+    let server = Server::start();
+    let dir = temp_dir("out-failed");
+    let run = par_http(&[
+        "-o",
+        dir.to_str().unwrap(),
+        &server.url("/ok.txt"),
+        &closed_port_url(),
+    ]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert_eq!(file_names(&dir), ["ok.txt"]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn stdout_gets_every_body_whole() {
+    let server = Server::start();
+    // Distinct letters (n % 26): 8, 1, 12, 11, 9.
+    let sizes = [70_000usize, 1, 300_000, 5_003, 123_457];
+    let urls: Vec<String> = sizes
+        .iter()
+        .map(|n| server.url(&format!("/big/{n}")))
+        .collect();
+    let mut args: Vec<&str> = urls.iter().map(String::as_str).collect();
+    args.push("--stdout");
+    let run = par_http(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // Each body is one run of its own letter, whole: no two bodies interleave.
+    let mut runs: Vec<(u8, usize)> = Vec::new();
+    for &byte in &run.raw_stdout {
+        match runs.last_mut() {
+            Some((b, n)) if *b == byte => *n += 1,
+            _ => runs.push((byte, 1)),
+        }
+    }
+    let mut got: Vec<usize> = runs.iter().map(|(_, n)| *n).collect();
+    got.sort_unstable();
+    let mut want = sizes.to_vec();
+    want.sort_unstable();
+    assert_eq!(got, want);
+    for (byte, n) in runs {
+        assert_eq!(byte, b'a' + (n % 26) as u8);
+    }
+    // The report goes to stderr.
+    assert!(
+        run.stderr.contains("requests: 5 total, 5 succeeded"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(&format!("  {}", urls[0])));
+}
+
+#[test]
+fn headers_bearer_and_basic_auth_are_sent() {
+    let server = Server::start();
+    let run = par_http(&[
+        "-H",
+        "X-One: 1",
+        "--header",
+        "x-two:  two words ",
+        "--bearer",
+        "t0k3n",
+        &server.url("/h1"),
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let run = par_http(&["--user", "ann:se:cret", &server.url("/h2")]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let run = par_http(&["-u", "bob", &server.url("/h3")]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+
+    let seen = server.seen();
+    let get = |path: &str| seen.iter().find(|s| s.path == path).unwrap();
+    assert_eq!(get("/h1").header("x-one"), Some("1"));
+    assert_eq!(get("/h1").header("x-two"), Some("two words"));
+    assert_eq!(get("/h1").header("authorization"), Some("Bearer t0k3n"));
+    // base64("ann:se:cret") and base64("bob:")
+    assert_eq!(
+        get("/h2").header("authorization"),
+        Some("Basic YW5uOnNlOmNyZXQ=")
+    );
+    assert_eq!(get("/h3").header("authorization"), Some("Basic Ym9iOg=="));
+}
+
+#[test]
+fn a_body_from_a_file_or_a_literal() {
+    let server = Server::start();
+    let dir = temp_dir("body");
+    let file = dir.join("body.bin");
+    let payload: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+    std::fs::write(&file, &payload).unwrap();
+    let at_file = format!("@{}", file.display());
+
+    let run = par_http(&["-X", "POST", "-d", &at_file, &server.url("/echo")]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let run = par_http(&["-X", "PUT", "-d", "a literal", &server.url("/put")]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let run = par_http(&["-d", "implied post", &server.url("/implied")]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let run = par_http_with_stdin(&["-d", "@-", &server.url("/stdin")], b"from stdin");
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let run = par_http(&["-X", "DELETE", &server.url("/gone")]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+
+    let seen = server.seen();
+    let get = |path: &str| seen.iter().find(|s| s.path == path).unwrap();
+    assert_eq!(get("/echo").method, "POST");
+    assert_eq!(get("/echo").body, payload);
+    assert_eq!(get("/put").method, "PUT");
+    assert_eq!(get("/put").body, b"a literal");
+    assert_eq!(get("/implied").method, "POST");
+    assert_eq!(get("/implied").body, b"implied post");
+    assert_eq!(get("/stdin").body, b"from stdin");
+    assert_eq!(get("/gone").method, "DELETE");
+    assert!(get("/gone").body.is_empty());
+
+    // The same body goes with every URL.
+    let run = par_http(&["-d", "twice", &server.url("/echo"), &server.url("/echo")]);
+    assert_eq!(run.code, 0);
+    let echoes: Vec<Seen> = server
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == "/echo")
+        .collect();
+    assert_eq!(echoes.len(), 3);
+    assert!(echoes[1..].iter().all(|s| s.body == b"twice"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn exit_code_is_1_when_any_request_fails() {
+    let server = Server::start();
+    let ok = server.url("/fine");
+    let error_status = server.url("/status/500");
+    let run = par_http(&[&ok, &error_status]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.line_for(&error_status).starts_with("500 "));
+    assert!(
+        run.stdout
+            .contains("requests: 2 total, 1 succeeded, 1 failed\n")
+    );
+    assert!(
+        run.stdout.contains("status: 200 x1, 500 x1\n"),
+        "{}",
+        run.stdout
+    );
+
+    let closed = closed_port_url();
+    let run = par_http(&[&ok, &closed]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let line = run.line_for(&closed);
+    assert!(line.starts_with("ERR "), "{line}");
+    assert!(line.contains("error: connection failed"), "{line}");
+    assert!(
+        run.stdout.contains("status: 200 x1, error(connect) x1\n"),
+        "{}",
+        run.stdout
+    );
+
+    // An invalid URL fails its request, not the run.
+    let run = par_http(&[&ok, "not a url"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("error(invalid-url) x1"),
+        "{}",
+        run.stdout
+    );
+
+    // 3xx counts as success; 4xx does not.
+    assert_eq!(par_http(&[&server.url("/status/304")]).code, 0);
+    assert_eq!(par_http(&[&server.url("/status/404")]).code, 1);
+}
+
+#[test]
+fn exit_code_is_2_on_bad_usage() {
+    let url = "http://127.0.0.1:1/";
+    for args in [
+        &[][..],
+        &["--bogus", url],
+        &["-j", "0", url],
+        &["-j", "x", url],
+        &["-H", "no-colon", url],
+        &["-H", "X-Bad: a\r\nInjected: 1", url],
+        &["-o", "/tmp", "--stdout", url],
+        &["--timeout", "soon", url],
+        &["--retries", "-1", url],
+        &["-d", "@/nonexistent/par-http-body", url],
+        &["-i", "/nonexistent/par-http-list"],
+        &["-j"],
+    ] {
+        let run = par_http(args);
+        assert_eq!(run.code, 2, "{args:?}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.starts_with("par-http: "),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+    }
+}
+
+#[test]
+fn retries_repeat_a_flaky_request_in_the_same_run() {
+    let server = Server::start();
+    let flaky = server.url("/flaky/a");
+    let run = par_http(&["--retries", "2", &flaky, &server.url("/steady")]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(server.requests_to("/flaky/a"), 2);
+    assert_eq!(server.requests_to("/steady"), 1);
+    let line = run.line_for(&flaky);
+    assert!(
+        line.starts_with("200 ") && line.ends_with("(1 retry)"),
+        "{line}"
+    );
+    assert!(
+        run.stdout.contains("retries: 1 (of 1 urls)\n"),
+        "{}",
+        run.stdout
+    );
+
+    // Without --retries the first answer stands.
+    let run = par_http(&[&server.url("/flaky/b")]);
+    assert_eq!(run.code, 1);
+    assert_eq!(server.requests_to("/flaky/b"), 1);
+
+    // A connection closed before any answer is retried too.
+    let run = par_http(&["--retries", "1", &server.url("/drop/c")]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(server.requests_to("/drop/c"), 2);
+}
+
+#[test]
+fn retries_give_up_after_n() {
+    let server = Server::start();
+    let run = par_http(&["--retries", "2", &server.url("/status/503")]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert_eq!(server.requests_to("/status/503"), 3);
+    assert!(run.stdout.contains("status: 503 x1\n"), "{}", run.stdout);
+    assert!(
+        run.line_for(&server.url("/status/503"))
+            .ends_with("(2 retries)")
+    );
+    // Not retried: a 4xx.
+    let run = par_http(&["--retries", "2", &server.url("/status/404")]);
+    assert_eq!(run.code, 1);
+    assert_eq!(server.requests_to("/status/404"), 1);
+}
+
+#[test]
+fn timeout_fails_a_slow_request() {
+    let server = Server::start();
+    let run = par_http(&[
+        "--timeout",
+        "0.2",
+        &server.url("/slow"),
+        &server.url("/quick"),
+    ]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.line_for(&server.url("/slow"))
+            .contains("error: request timed out")
+    );
+    assert!(
+        run.stdout.contains("status: 200 x1, error(timeout) x1\n"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// An HTTPS server with a self-signed certificate for `localhost`: every request gets
+/// `200 secure`. Returns its `https://localhost:PORT/` URL.
+fn self_signed_https_server() -> String {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .unwrap();
+    let config = Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for tcp in listener.incoming() {
+            let Ok(tcp) = tcp else { return };
+            let config = config.clone();
+            thread::spawn(move || {
+                let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
+                let connection = rustls::ServerConnection::new(config).unwrap();
+                let mut tls = rustls::StreamOwned::new(connection, tcp);
+                // A client that refuses the certificate ends here with an error.
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match tls.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let reply =
+                    "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecure";
+                let _ = tls.write_all(reply.as_bytes());
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            });
+        }
+    });
+    format!("https://localhost:{port}/")
+}
+
+#[test]
+fn insecure_accepts_a_self_signed_certificate_and_warns_loudly() {
+    let url = self_signed_https_server();
+    let run = par_http(&[&url]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("status: error(tls) x1\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stderr.contains("WARNING"), "{}", run.stderr);
+
+    let run = par_http(&["--insecure", &url]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.line_for(&url).starts_with("200 "));
+    assert!(run.stderr.contains("WARNING"), "{}", run.stderr);
+    assert!(run.stderr.contains("NOT verified"), "{}", run.stderr);
+}
+
+#[test]
+fn quiet_prints_the_summary_only() {
+    let server = Server::start();
+    let run = par_http(&["-q", &server.url("/q1"), &server.url("/q2")]);
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stdout.starts_with("requests: 2 total"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("/q1"));
+}
+
+#[test]
+fn help_and_version() {
+    let run = par_http(&["--help"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.starts_with("usage: par-http"));
+    for flag in [
+        "-j, --jobs",
+        "-o, --output-dir",
+        "--stdout",
+        "--retries",
+        "--insecure",
+    ] {
+        assert!(run.stdout.contains(flag), "{flag}");
+    }
+    let run = par_http(&["-V"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.starts_with("par-http 0."));
+}
