@@ -4,10 +4,13 @@
 //! - par-http, blocking: one thread in `Client::parallel_with`, C requests started, then
 //!   each `next_response` read and replaced by a new request;
 //! - par-http, async: the same with `AsyncParallel` on smol, on a tokio current-thread
-//!   runtime and on a tokio multi-thread runtime (the scope driven from a task spawned on
-//!   the runtime, as in a tokio application);
+//!   runtime and on a tokio multi-thread runtime;
 //! - reqwest and hyper-util's legacy client, each request a future under
-//!   `buffer_unordered(C)` in a task on a tokio multi-thread runtime;
+//!   `buffer_unordered(C)` on a tokio multi-thread runtime;
+//!
+//! Every tokio client's job is the future of the runtime's `block_on` on the main thread,
+//! as in a `#[tokio::main]` program (par-http's `AsyncParallel` is not `Sync`, so a
+//! future that awaits its requests is not `Send` and cannot be `tokio::spawn`ed).
 //! - ureq on C threads.
 //!
 //! Every client is allowed at least C connections to the host and keeps them all idle
@@ -312,11 +315,7 @@ struct ParTokio {
 
 impl Fetcher for ParTokio {
     fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
-        let (client, job) = (self.client.clone(), job.clone());
-        let task = self
-            .runtime
-            .spawn(async move { par_async(&client, &job).await });
-        self.runtime.block_on(task)?
+        self.runtime.block_on(par_async(&self.client, job))
     }
 }
 
@@ -342,7 +341,7 @@ struct Reqwest {
 impl Fetcher for Reqwest {
     fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
         let client = self.client.clone();
-        let task = self.runtime.spawn(unordered(Arc::new(job.clone()), move |job| {
+        self.runtime.block_on(unordered(Arc::new(job.clone()), move |job| {
             let client = client.clone();
             async move {
                 let mut response = client.get(job.url.as_str()).send().await?;
@@ -353,8 +352,7 @@ impl Fetcher for Reqwest {
                 }
                 Ok(total)
             }
-        }));
-        self.runtime.block_on(task)?
+        }))
     }
 }
 
@@ -369,7 +367,7 @@ struct HyperUtil {
 impl Fetcher for HyperUtil {
     fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
         let client = self.client.clone();
-        let task = self.runtime.spawn(unordered(Arc::new(job.clone()), move |job| {
+        self.runtime.block_on(unordered(Arc::new(job.clone()), move |job| {
             let client = client.clone();
             async move {
                 let uri: hyper::Uri = job.url.parse()?;
@@ -384,8 +382,7 @@ impl Fetcher for HyperUtil {
                 }
                 Ok(total)
             }
-        }));
-        self.runtime.block_on(task)?
+        }))
     }
 }
 

@@ -15,20 +15,27 @@ use par_http::http::{HeaderName, HeaderValue, Method};
 /// The usage text printed by `--help` and after a usage error.
 pub(crate) const USAGE: &str = "\
 usage: par-http [OPTIONS] URL...
-       par-http [OPTIONS] -i FILE        (one URL a line; `-i -` reads stdin)
+       par-http [OPTIONS] -i FILE
 
 Fetches every URL, N at a time, through one parallel scope of par-http.
-By default prints a line per URL (status, size, time, error) and a summary.
+Prints a line per URL as it finishes: status (ERR if none), body size, time (from
+the request's start to the end of its body), URL, then `-> FILE` or `error: ...`;
+then a summary: counts by status, total bytes, wall time, p50/p90/p99 latency.
+On a terminal a progress bar shows done/total, bytes, rate and failures.
 
 Input and concurrency:
-  -i, --input FILE        read URLs from FILE (blank lines and # comments skipped); - is stdin
+  -i, --input FILE        read URLs from FILE, one a line (blank lines and # comments
+                          are skipped); - reads stdin. URL arguments come first
   -j, --jobs N            requests in flight at once (default 16)
 
-Output (one of):
-  -o, --output-dir DIR    save each body to DIR, in a file named from its URL
-      --stdout            write the bodies to stdout in completion order (report goes to stderr)
+Output:
+  -o, --output-dir DIR    save each body in DIR (created if needed), in a file named
+                          from the URL's last path segment and query, sanitized; a
+                          repeated name gets -1, -2, ... A failed body leaves no file
+      --stdout            write each body whole to stdout, in completion order; the
+                          report goes to stderr. Not with -o
   -q, --quiet             no line per URL and no progress bar: the summary only
-      --no-progress       plain lines even on a terminal
+      --no-progress       no progress bar, even on a terminal
 
 Request:
   -X, --request METHOD    the method (default GET, or POST with -d)

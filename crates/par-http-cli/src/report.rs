@@ -39,8 +39,10 @@ impl Reporter {
             failed: AtomicU64::new(0),
             started: Instant::now(),
         });
+        // The bar is drawn on stderr, above which the report's lines scroll; with
+        // `--stdout`, bodies on the same terminal would tear it, so it stays off then.
         let on_terminal = if to_stderr {
-            io::stderr().is_terminal()
+            io::stderr().is_terminal() && !io::stdout().is_terminal()
         } else {
             io::stdout().is_terminal() && io::stderr().is_terminal()
         };

@@ -34,9 +34,12 @@ const COALESCE_BODY_MAX: usize = 16 * 1024;
 /// An open HTTP/1.1 connection.
 pub(crate) struct Connection {
     io: BoxIo,
-    /// Received bytes; `buf[start..]` is not consumed yet.
+    /// Received bytes are `buf[start..end]`. The vector stays initialized to its full
+    /// length, so reads never zero memory again; it is allocated only once a first byte
+    /// arrives (a connection waiting for its response holds no buffer).
     buf: Vec<u8>,
     start: usize,
+    end: usize,
     /// How many exchanges completed on this connection.
     pub(crate) completed: u32,
     /// The read timeout, if the client has one.
@@ -57,6 +60,7 @@ impl Connection {
             io,
             buf: Vec::new(),
             start: 0,
+            end: 0,
             completed: 0,
             idle: None,
         }
@@ -70,15 +74,15 @@ impl Connection {
 
     /// The received bytes not consumed yet.
     pub(crate) fn buffered(&self) -> &[u8] {
-        self.buf.get(self.start..).unwrap_or_default()
+        self.buf.get(self.start..self.end).unwrap_or_default()
     }
 
     /// Marks `n` buffered bytes as consumed.
     pub(crate) fn consume(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.buf.len());
-        if self.start == self.buf.len() {
-            self.buf.clear();
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
             self.start = 0;
+            self.end = 0;
         }
     }
 
@@ -90,7 +94,7 @@ impl Connection {
     /// Marks `n` bytes consumed by the decoder while `keep` (a range of the buffer whose
     /// body bytes are not delivered yet) stays readable through [`Self::buffered_raw`].
     pub(crate) fn consume_keeping(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.buf.len());
+        self.start = (self.start + n).min(self.end);
     }
 
     /// The bytes of `range` in the buffer (kept by [`Self::consume_keeping`]).
@@ -100,9 +104,9 @@ impl Connection {
 
     /// The kept range was delivered: the buffer may be reset.
     pub(crate) fn release_pending(&mut self) {
-        if self.start == self.buf.len() {
-            self.buf.clear();
+        if self.start == self.end {
             self.start = 0;
+            self.end = 0;
         }
     }
 
@@ -111,26 +115,34 @@ impl Connection {
     /// With a read timeout, a read that has waited that long since the last received
     /// byte fails with an error for which [`IdleTimeout::is`] holds.
     pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.start > 0 && self.start == self.buf.len() {
-            self.buf.clear();
+        if self.start == self.end {
             self.start = 0;
+            self.end = 0;
         }
-        // Compact before growing: the unconsumed tail moves to the front.
-        if self.start > 0 && self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
-            self.buf.drain(..self.start);
-            self.start = 0;
-        }
-        let old_len = self.buf.len();
-        self.buf.resize(old_len + READ_CHUNK, 0);
-        let result = match self.buf.get_mut(old_len..) {
-            Some(spare) => Pin::new(&mut self.io).poll_read(cx, spare),
-            None => Poll::Ready(Ok(0)),
+        let result = if self.buf.is_empty() {
+            self.poll_first_fill(cx)
+        } else {
+            if self.buf.len() - self.end < READ_CHUNK / 2 {
+                // Compact before growing: the unconsumed tail moves to the front.
+                if self.start > 0 {
+                    self.buf.copy_within(self.start..self.end, 0);
+                    self.end -= self.start;
+                    self.start = 0;
+                }
+                if self.buf.len() - self.end < READ_CHUNK / 2 {
+                    let grown = self.end + READ_CHUNK;
+                    self.buf.resize(grown, 0);
+                }
+            }
+            let result = match self.buf.get_mut(self.end..) {
+                Some(spare) => Pin::new(&mut self.io).poll_read(cx, spare),
+                None => Poll::Ready(Ok(0)),
+            };
+            if let Poll::Ready(Ok(n)) = &result {
+                self.end = (self.end + n).min(self.buf.len());
+            }
+            result
         };
-        let n = match &result {
-            Poll::Ready(Ok(n)) => *n,
-            _ => 0,
-        };
-        self.buf.truncate(old_len + n);
         if let Some(idle) = self.idle.as_mut() {
             if result.is_ready() {
                 idle.progress();
@@ -141,9 +153,26 @@ impl Connection {
         result
     }
 
+    /// The first read of a connection goes through a buffer on the stack, so that a
+    /// connection waiting for its response (most of its life, under load) allocates none.
+    fn poll_first_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let mut first = [0u8; 4 * 1024];
+        let result = Pin::new(&mut self.io).poll_read(cx, &mut first);
+        if let Poll::Ready(Ok(n)) = &result {
+            let received = first.get(..*n).unwrap_or_default();
+            self.buf = vec![0; READ_CHUNK.max(received.len())];
+            if let Some(dst) = self.buf.get_mut(..received.len()) {
+                dst.copy_from_slice(received);
+            }
+            self.start = 0;
+            self.end = received.len();
+        }
+        result
+    }
+
     /// True when the buffer is empty (no unconsumed byte).
     pub(crate) fn is_buffer_empty(&self) -> bool {
-        self.start >= self.buf.len()
+        self.start >= self.end
     }
 
     /// Checks, without waiting, whether an idle connection is still usable: the peer
