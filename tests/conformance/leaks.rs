@@ -9,7 +9,6 @@
 //! is taken; after the loop the count must come back to it exactly, and
 //! [`par_http_core::live_request_tasks`] back to zero.
 
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -19,34 +18,23 @@ use crate::support::{ScriptedServer, WAIT, holding_server};
 const SCOPES: usize = 1_000;
 /// Requests in flight when each scope ends.
 const IN_FLIGHT: usize = 20;
-/// Set in the child process that really runs a test.
-const CHILD: &str = "PAR_HTTP_LEAKS_CHILD";
 
 /// Serializes the counting tests, should two ever run in one process.
 static COUNTING: Mutex<()> = Mutex::new(());
 
-/// True in the child (run the test); in the parent, runs `test` alone in a child process
-/// and asserts that it passed.
+/// True in the child process (run the test); in the parent, runs `test` alone in a child
+/// process ([`crate::support::isolated`]) and asserts that it passed there.
 fn run_alone(test: &str) -> bool {
-    if std::env::var_os(CHILD).is_some() {
-        return true;
+    match crate::support::isolated(module_path!(), test) {
+        None => true,
+        Some(passed) => {
+            assert!(
+                passed,
+                "{test} failed in its own process (see its output above)"
+            );
+            false
+        }
     }
-    let module = module_path!()
-        .split_once("::")
-        .map_or(module_path!(), |(_, rest)| rest);
-    let name = format!("{module}::{test}");
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([name.as_str(), "--exact", "--test-threads=1", "--nocapture"])
-        .env(CHILD, "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "{name} failed in its own process:\n{stdout}\n{stderr}"
-    );
-    false
 }
 
 /// The number of open file descriptors of this process.

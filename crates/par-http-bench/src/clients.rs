@@ -202,7 +202,7 @@ pub(crate) fn make(name: ClientName, max_connections: usize) -> Result<Box<dyn F
 }
 
 fn tokio_runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, BoxError> {
-    let mut builder = if multi_thread {
+    let mut builder = if multi_thread && std::env::var_os("PEER_CT").is_none() {
         tokio::runtime::Builder::new_multi_thread()
     } else {
         tokio::runtime::Builder::new_current_thread()

@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::BoxError;
-use crate::clients::{ClientName, Job};
+use crate::clients::ClientName;
 use crate::measure;
 use crate::server::SMALL;
 

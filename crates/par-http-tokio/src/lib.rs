@@ -7,7 +7,7 @@
 //! not only from inside the runtime.
 //!
 //! A tokio `JoinHandle` detaches its task when dropped; par-http's
-//! [`Spawn`](par_http_core::Spawn) contract is the opposite (drop cancels). The [`Task`]
+//! [`Spawn`] contract is the opposite (drop cancels). The [`Task`]
 //! returned here wraps the handle and aborts the task on drop, like tokio's `JoinSet`.
 //!
 //! # Examples
