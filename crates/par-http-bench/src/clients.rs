@@ -6,7 +6,9 @@
 //! - par-http, async: the same with `AsyncParallel` on smol, on a tokio current-thread
 //!   runtime and on a tokio multi-thread runtime;
 //! - reqwest and hyper-util's legacy client, each request a future under
-//!   `buffer_unordered(C)` on a tokio multi-thread runtime;
+//!   `buffer_unordered(C)`, each on a tokio multi-thread runtime (`-mt`, what
+//!   `#[tokio::main]` gives) and on a current-thread one (`-ct`, often the faster on two
+//!   cores with the server on one of them);
 //!
 //! Every tokio client's job is the future of the runtime's `block_on` on the main thread,
 //! as in a `#[tokio::main]` program (par-http's `AsyncParallel` is not `Sync`, so a
@@ -60,19 +62,23 @@ pub(crate) enum ClientName {
     ParSmol,
     ParTokioCt,
     ParTokioMt,
-    Reqwest,
-    HyperUtil,
+    ReqwestMt,
+    ReqwestCt,
+    HyperUtilMt,
+    HyperUtilCt,
     Ureq,
 }
 
 impl ClientName {
-    pub(crate) const ALL: [Self; 7] = [
+    pub(crate) const ALL: [Self; 9] = [
         Self::ParBlocking,
         Self::ParSmol,
         Self::ParTokioCt,
         Self::ParTokioMt,
-        Self::Reqwest,
-        Self::HyperUtil,
+        Self::ReqwestMt,
+        Self::ReqwestCt,
+        Self::HyperUtilMt,
+        Self::HyperUtilCt,
         Self::Ureq,
     ];
 
@@ -83,8 +89,10 @@ impl ClientName {
             Self::ParSmol => "par-http-smol",
             Self::ParTokioCt => "par-http-tokio-ct",
             Self::ParTokioMt => "par-http-tokio-mt",
-            Self::Reqwest => "reqwest",
-            Self::HyperUtil => "hyper-util",
+            Self::ReqwestMt => "reqwest-mt",
+            Self::ReqwestCt => "reqwest-ct",
+            Self::HyperUtilMt => "hyper-util-mt",
+            Self::HyperUtilCt => "hyper-util-ct",
             Self::Ureq => "ureq",
         }
     }
@@ -96,10 +104,17 @@ impl ClientName {
             Self::ParSmol => "par-http smol",
             Self::ParTokioCt => "par-http tokio-ct",
             Self::ParTokioMt => "par-http tokio-mt",
-            Self::Reqwest => "reqwest",
-            Self::HyperUtil => "hyper-util",
+            Self::ReqwestMt => "reqwest mt",
+            Self::ReqwestCt => "reqwest ct",
+            Self::HyperUtilMt => "hyper-util mt",
+            Self::HyperUtilCt => "hyper-util ct",
             Self::Ureq => "ureq",
         }
+    }
+
+    /// True for the two variants of hyper-util's legacy client.
+    pub(crate) fn is_hyper_util(self) -> bool {
+        matches!(self, Self::HyperUtilMt | Self::HyperUtilCt)
     }
 
     /// True for par-http's own clients.
@@ -162,8 +177,8 @@ pub(crate) fn make(name: ClientName, max_connections: usize) -> Result<Box<dyn F
             };
             Box::new(ParTokio { runtime, client })
         }
-        ClientName::Reqwest => {
-            let runtime = tokio_runtime(true)?;
+        ClientName::ReqwestMt | ClientName::ReqwestCt => {
+            let runtime = tokio_runtime(name == ClientName::ReqwestMt)?;
             let client = {
                 let _inside = runtime.enter();
                 reqwest::Client::builder()
@@ -174,8 +189,8 @@ pub(crate) fn make(name: ClientName, max_connections: usize) -> Result<Box<dyn F
             };
             Box::new(Reqwest { runtime, client })
         }
-        ClientName::HyperUtil => {
-            let runtime = tokio_runtime(true)?;
+        ClientName::HyperUtilMt | ClientName::HyperUtilCt => {
+            let runtime = tokio_runtime(name == ClientName::HyperUtilMt)?;
             let client = {
                 let _inside = runtime.enter();
                 let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -202,7 +217,7 @@ pub(crate) fn make(name: ClientName, max_connections: usize) -> Result<Box<dyn F
 }
 
 fn tokio_runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, BoxError> {
-    let mut builder = if multi_thread && std::env::var_os("PEER_CT").is_none() {
+    let mut builder = if multi_thread {
         tokio::runtime::Builder::new_multi_thread()
     } else {
         tokio::runtime::Builder::new_current_thread()

@@ -34,15 +34,20 @@ pub type AsyncClient = AsyncClientOn<DefaultRuntime>;
 ///
 /// # Examples
 ///
-/// ```no_run
+/// ```
+/// # use par_http::mock::{MockDispatch, MockResponse};
+/// # let mock = MockDispatch::new().route_fn(|r| Some(MockResponse::text(r.url.path().to_owned())));
 /// # futures_lite::future::block_on(async {
-/// let client = par_http::AsyncClient::new();
+/// // Without the (hidden) mock dispatch, this goes to the network.
+/// let client = par_http::AsyncClient::builder().dispatch(mock).build()?;
 /// let parallel = client.parallel();
 /// let one = parallel.get("http://127.0.0.1:8080/1").await;
 /// let two = parallel.get("http://127.0.0.1:8080/2").await;
 /// let (r1, r2) = (one.get_response().await?, two.get_response().await?);
+/// assert_eq!(r1.text().await?, "/1");
+/// assert_eq!(r2.text().await?, "/2");
 /// # Ok::<(), par_http::Error>(())
-/// # });
+/// # }).unwrap();
 /// ```
 pub struct AsyncClientOn<R: AsyncRuntime> {
     core: par_http_core::Client,

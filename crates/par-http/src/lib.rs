@@ -13,20 +13,33 @@
 //! # Ok::<(), par_http::Error>(())
 //! ```
 //!
-//! In completion order, on a configured client:
+//! In completion order, on a configured client (here answered offline by the
+//! [`mock`] dispatch; without `.dispatch(..)` it is the network):
 //!
-//! ```no_run
-//! let client = par_http::Client::builder().max_connections_per_host(8).build()?;
-//! client.parallel(|p| {
+//! ```
+//! use par_http::mock::{MockDispatch, MockResponse};
+//!
+//! let mock = MockDispatch::new().route_fn(|r| Some(MockResponse::text(r.url.path().to_owned())));
+//! let client = par_http::Client::builder()
+//!     .max_connections_per_host(8)
+//!     .dispatch(mock)
+//!     .build()?;
+//! let mut paths = client.parallel(|p| {
 //!     for n in 1..10 {
 //!         p.get(format!("http://127.0.0.1:8080/{n}"));
 //!     }
+//!     let mut paths = Vec::new();
 //!     while p.has_pending_responses() {
 //!         let response = p.next_response()?; // the first to finish comes first
-//!         println!("{} {}", response.url(), response.status());
+//!         assert_eq!(response.status(), 200);
+//!         paths.push(response.text()?);
 //!     }
-//!     Ok(())
+//!     assert!(p.next_response().unwrap_err().is_no_pending());
+//!     Ok(paths)
 //! })?;
+//! paths.sort();
+//! assert_eq!(paths.len(), 9);
+//! assert_eq!(paths[0], "/1");
 //! # Ok::<(), par_http::Error>(())
 //! ```
 //!
