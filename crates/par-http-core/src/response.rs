@@ -132,7 +132,8 @@ impl Response {
 
     /// Turns a 4xx or 5xx response into an error of kind [`ErrorKind::Status`].
     pub fn error_for_status(self) -> Result<Self> {
-        if self.status.is_client_error() || self.status.is_server_error() {
+        // 600-999 are not defined; RFC 9110 §15 says to treat them like 5xx.
+        if self.status.as_u16() >= 400 {
             Err(Error::new(ErrorKind::Status(self.status))
                 .with_request(&self.method, self.url.as_str()))
         } else {
