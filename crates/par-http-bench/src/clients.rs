@@ -195,11 +195,9 @@ pub(crate) fn make(name: ClientName, max_connections: usize) -> Result<Box<dyn F
                 let _inside = runtime.enter();
                 let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
                 connector.set_nodelay(true);
-                hyper_util::client::legacy::Client::builder(
-                    hyper_util::rt::TokioExecutor::new(),
-                )
-                .pool_max_idle_per_host(max)
-                .build(connector)
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .pool_max_idle_per_host(max)
+                    .build(connector)
             };
             Box::new(HyperUtil { runtime, client })
         }
@@ -253,7 +251,9 @@ impl Fetcher for ParBlocking {
     fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
         let mut buf = job.buffer();
         let config = ParallelConfig::new().max_in_flight(job.c);
-        let outcome = self.client.parallel_with(config, |p| {
+        // The scope's closure returns par-http's `Result`; the job's own errors travel
+        // inside it.
+        self.client.parallel_with(config, |p| {
             let mut work = || -> Result<u64, BoxError> {
                 let url = job.url.as_str();
                 let mut started = 0;
@@ -274,17 +274,13 @@ impl Fetcher for ParBlocking {
                 Ok(total)
             };
             Ok(work())
-        })?;
-        outcome
+        })?
     }
 }
 
 /// par-http's async scope on runtime `R`: C requests started, then each response taken
 /// in completion order, its body read, and a new request started in its place.
-async fn par_async<R: AsyncRuntime>(
-    client: &AsyncClientOn<R>,
-    job: &Job,
-) -> Result<u64, BoxError> {
+async fn par_async<R: AsyncRuntime>(client: &AsyncClientOn<R>, job: &Job) -> Result<u64, BoxError> {
     let mut buf = job.buffer();
     let url = job.url.as_str();
     let scope = client.parallel_with(ParallelConfig::new().max_in_flight(job.c));
@@ -356,23 +352,26 @@ struct Reqwest {
 impl Fetcher for Reqwest {
     fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
         let client = self.client.clone();
-        self.runtime.block_on(unordered(Arc::new(job.clone()), move |job| {
-            let client = client.clone();
-            async move {
-                let mut response = client.get(job.url.as_str()).send().await?;
-                check(response.status().as_u16(), &job.url)?;
-                let mut total = 0;
-                while let Some(chunk) = response.chunk().await? {
-                    total += chunk.len() as u64;
+        self.runtime
+            .block_on(unordered(Arc::new(job.clone()), move |job| {
+                let client = client.clone();
+                async move {
+                    let mut response = client.get(job.url.as_str()).send().await?;
+                    check(response.status().as_u16(), &job.url)?;
+                    let mut total = 0;
+                    while let Some(chunk) = response.chunk().await? {
+                        total += chunk.len() as u64;
+                    }
+                    Ok(total)
                 }
-                Ok(total)
-            }
-        }))
+            }))
     }
 }
 
-type HyperClient =
-    hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
+type HyperClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    Empty<Bytes>,
+>;
 
 struct HyperUtil {
     runtime: tokio::runtime::Runtime,
@@ -382,22 +381,23 @@ struct HyperUtil {
 impl Fetcher for HyperUtil {
     fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
         let client = self.client.clone();
-        self.runtime.block_on(unordered(Arc::new(job.clone()), move |job| {
-            let client = client.clone();
-            async move {
-                let uri: hyper::Uri = job.url.parse()?;
-                let response = client.get(uri).await?;
-                check(response.status().as_u16(), &job.url)?;
-                let mut body = response.into_body();
-                let mut total = 0;
-                while let Some(frame) = body.frame().await {
-                    if let Some(data) = frame?.data_ref() {
-                        total += data.len() as u64;
+        self.runtime
+            .block_on(unordered(Arc::new(job.clone()), move |job| {
+                let client = client.clone();
+                async move {
+                    let uri: hyper::Uri = job.url.parse()?;
+                    let response = client.get(uri).await?;
+                    check(response.status().as_u16(), &job.url)?;
+                    let mut body = response.into_body();
+                    let mut total = 0;
+                    while let Some(frame) = body.frame().await {
+                        if let Some(data) = frame?.data_ref() {
+                            total += data.len() as u64;
+                        }
                     }
+                    Ok(total)
                 }
-                Ok(total)
-            }
-        }))
+            }))
     }
 }
 

@@ -53,6 +53,8 @@ struct Sample {
     value: f64,
     /// Client CPU seconds per 10,000 requests.
     cpu_per_10k: f64,
+    /// S4: the most requests the server had in flight at once.
+    in_flight: Option<usize>,
 }
 
 /// Who ran a measurement: one of the clients, or wrk.
@@ -113,10 +115,7 @@ fn parse_options(scenarios: &str, args: &[String]) -> Result<Options, BoxError> 
             }
             "--clients" => {
                 let list = args.next().ok_or("--clients needs a list")?;
-                options.clients = list
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()?;
+                options.clients = list.split(',').map(str::parse).collect::<Result<_, _>>()?;
             }
             _ => return Err(format!("unknown option `{arg}` (see --help)").into()),
         }
@@ -326,25 +325,20 @@ fn measure_client(server: &Server, case: &Case, client: ClientName) -> Result<Sa
     let wall = field("wall_us")? / 1e6;
     let cpu = field("cpu_us")? / 1e6;
     let requests = case.n as f64;
+    let mut in_flight = None;
     let value = match case.metric {
         Metric::Throughput => requests / wall,
         Metric::WallTime => wall * 1e3,
         Metric::Bandwidth => field("bytes")? / wall / 1e6,
         Metric::Memory => {
-            let seen = server.max_in_flight()?;
-            if seen < case.n {
-                return Err(format!(
-                    "only {seen} of {} requests were in flight at once at the server",
-                    case.n
-                )
-                .into());
-            }
+            in_flight = Some(server.max_in_flight()?);
             (field("peak_kib")? - field("baseline_kib")?) / requests
         }
     };
     Ok(Sample {
         value,
         cpu_per_10k: cpu * 10_000.0 / requests,
+        in_flight,
     })
 }
 
@@ -401,7 +395,10 @@ fn measure_wrk(wrk: &PathBuf, server: &Server, case: &Case, secs: u64) -> Result
             Some((count.parse::<f64>().ok()?, secs.parse::<f64>().ok()?))
         })
         .ok_or("no request count in wrk's report")?;
-    if let Some(errors) = output.lines().find(|line| line.contains("Non-2xx") || line.contains("Socket errors")) {
+    if let Some(errors) = output
+        .lines()
+        .find(|line| line.contains("Non-2xx") || line.contains("Socket errors"))
+    {
         return Err(format!("wrk: {}", errors.trim()).into());
     }
     let value = match case.metric {
@@ -412,6 +409,7 @@ fn measure_wrk(wrk: &PathBuf, server: &Server, case: &Case, secs: u64) -> Result
     Ok(Sample {
         value,
         cpu_per_10k: cpu * 10_000.0 / requests.max(1.0),
+        in_flight: None,
     })
 }
 
@@ -438,10 +436,10 @@ pub(crate) fn run(scenarios: &str, args: &[String]) -> Result<(), BoxError> {
             .map(|c| c.id())
             .collect::<Vec<_>>()
             .join(", "),
-        options
-            .wrk
-            .as_ref()
-            .map_or("not installed or left out".into(), |path| path.display().to_string()),
+        options.wrk.as_ref().map_or_else(
+            || "not installed or left out".into(),
+            |path| path.display().to_string()
+        ),
     )?;
     let wrk_secs = if options.quick { 1 } else { 2 };
     let mut samples: HashMap<(usize, Runner), Vec<Sample>> = HashMap::new();
@@ -452,7 +450,12 @@ pub(crate) fn run(scenarios: &str, args: &[String]) -> Result<(), BoxError> {
             if round >= case.runs {
                 continue;
             }
-            let mut runners: Vec<Runner> = options.clients.iter().copied().map(Runner::Client).collect();
+            let mut runners: Vec<Runner> = options
+                .clients
+                .iter()
+                .copied()
+                .map(Runner::Client)
+                .collect();
             if case.wrk && options.wrk.is_some() {
                 runners.push(Runner::Wrk);
             }
@@ -501,7 +504,12 @@ pub(crate) fn run(scenarios: &str, args: &[String]) -> Result<(), BoxError> {
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg").map_or_else(
         |_| "unknown".into(),
-        |text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        |text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
     )
 }
 
@@ -551,6 +559,8 @@ struct Row {
 struct Medians {
     values: HashMap<(usize, bool, Runner), f64>,
     counts: HashMap<(usize, Runner), usize>,
+    /// S4: the fewest requests the server saw in flight at once, over the runs.
+    in_flight: HashMap<(usize, Runner), usize>,
 }
 
 impl Medians {
@@ -562,6 +572,7 @@ impl Medians {
 fn medians(samples: &HashMap<(usize, Runner), Vec<Sample>>) -> Medians {
     let mut values = HashMap::new();
     let mut counts = HashMap::new();
+    let mut in_flight = HashMap::new();
     for (&(case, runner), list) in samples {
         let mut value: Vec<f64> = list.iter().map(|s| s.value).collect();
         let mut cpu: Vec<f64> = list.iter().map(|s| s.cpu_per_10k).collect();
@@ -572,8 +583,15 @@ fn medians(samples: &HashMap<(usize, Runner), Vec<Sample>>) -> Medians {
             values.insert((case, true, runner), m);
         }
         counts.insert((case, runner), list.len());
+        if let Some(fewest) = list.iter().filter_map(|s| s.in_flight).min() {
+            in_flight.insert((case, runner), fewest);
+        }
     }
-    Medians { values, counts }
+    Medians {
+        values,
+        counts,
+        in_flight,
+    }
 }
 
 fn report(
@@ -584,15 +602,25 @@ fn report(
     elapsed: Duration,
 ) -> String {
     let medians = medians(samples);
-    let mut runners: Vec<Runner> = options.clients.iter().copied().map(Runner::Client).collect();
+    let mut runners: Vec<Runner> = options
+        .clients
+        .iter()
+        .copied()
+        .map(Runner::Client)
+        .collect();
     if options.wrk.is_some() && cases.iter().any(|case| case.wrk) {
         runners.push(Runner::Wrk);
     }
     // The par-http client the peers are compared with: smol, the default runtime.
-    let reference = [ClientName::ParSmol, ClientName::ParTokioCt, ClientName::ParTokioMt, ClientName::ParBlocking]
-        .into_iter()
-        .find(|name| options.clients.contains(name))
-        .map(Runner::Client);
+    let reference = [
+        ClientName::ParSmol,
+        ClientName::ParTokioCt,
+        ClientName::ParTokioMt,
+        ClientName::ParBlocking,
+    ]
+    .into_iter()
+    .find(|name| options.clients.contains(name))
+    .map(Runner::Client);
     let mut rows = Vec::new();
     for (index, case) in cases.iter().enumerate() {
         let unit = match case.metric {
@@ -657,9 +685,20 @@ fn report(
                             let _ = write!(cell, " ({:.2}×)", value / base);
                         }
                     }
-                    let missing = cases[row.case].runs - medians.counts.get(&(row.case, runner)).copied().unwrap_or(0);
+                    let missing = cases[row.case].runs
+                        - medians
+                            .counts
+                            .get(&(row.case, runner))
+                            .copied()
+                            .unwrap_or(0);
                     if missing > 0 && runner != Runner::Wrk {
                         let _ = write!(cell, " [{missing} failed]");
+                    }
+                    match medians.in_flight.get(&(row.case, runner)) {
+                        Some(&seen) if seen < cases[row.case].n => {
+                            let _ = write!(cell, " [only {} at once]", grouped(seen as f64));
+                        }
+                        _ => {}
                     }
                     cell
                 }
@@ -682,17 +721,22 @@ fn report(
 /// The targets, each checked for every par-http async client of the run.
 fn targets(options: &Options, cases: &[Case], medians: &Medians) -> String {
     let mut out = String::from("\nTargets:\n");
-    let asyncs: Vec<ClientName> = [ClientName::ParSmol, ClientName::ParTokioCt, ClientName::ParTokioMt]
-        .into_iter()
-        .filter(|name| options.clients.contains(name))
-        .collect();
+    let asyncs: Vec<ClientName> = [
+        ClientName::ParSmol,
+        ClientName::ParTokioCt,
+        ClientName::ParTokioMt,
+    ]
+    .into_iter()
+    .filter(|name| options.clients.contains(name))
+    .collect();
     let peers: Vec<ClientName> = options
         .clients
         .iter()
         .copied()
         .filter(|name| !name.is_par_http())
         .collect();
-    let get = |case: usize, cpu: bool, name: ClientName| medians.get(case, cpu, Runner::Client(name));
+    let get =
+        |case: usize, cpu: bool, name: ClientName| medians.get(case, cpu, Runner::Client(name));
     let mark = |ok: bool| if ok { "met" } else { "MISSED" };
     let mut line = |text: String| {
         out.push_str("- ");
@@ -748,11 +792,20 @@ fn targets(options: &Options, cases: &[Case], medians: &Medians) -> String {
                         .iter()
                         .filter_map(|&name| {
                             let ratio = blocking / get(index, false, name)?;
-                            Some(format!("{:.2}× of {} {}", ratio, name.id(), mark(ratio >= 0.9)))
+                            Some(format!(
+                                "{:.2}× of {} {}",
+                                ratio,
+                                name.id(),
+                                mark(ratio >= 0.9)
+                            ))
                         })
                         .collect();
                     if !parts.is_empty() {
-                        line(format!("S1 c={}: blocking within 10% of async: {}", case.c, parts.join(", ")));
+                        line(format!(
+                            "S1 c={}: blocking within 10% of async: {}",
+                            case.c,
+                            parts.join(", ")
+                        ));
                     }
                 }
             }
@@ -776,7 +829,12 @@ fn targets(options: &Options, cases: &[Case], medians: &Medians) -> String {
                         .iter()
                         .filter_map(|&name| {
                             let value = get(index, false, name)?;
-                            Some(format!("{} {:.2}× {}", name.id(), value / best, mark(value >= best)))
+                            Some(format!(
+                                "{} {:.2}× {}",
+                                name.id(),
+                                value / best,
+                                mark(value >= best)
+                            ))
                         })
                         .collect();
                     line(format!(
@@ -796,7 +854,10 @@ fn targets(options: &Options, cases: &[Case], medians: &Medians) -> String {
                         Some(format!("{} {kib:.1} KiB {}", name.id(), mark(kib <= 8.0)))
                     })
                     .collect();
-                line(format!("S4 ≤ 8 KiB per request in flight: {}", parts.join(", ")));
+                line(format!(
+                    "S4 ≤ 8 KiB per request in flight: {}",
+                    parts.join(", ")
+                ));
             }
             Metric::Throughput => {}
         }

@@ -160,7 +160,11 @@ impl Body for Answer {
 fn query_number(req: &Request<Incoming>, name: &str) -> Option<u64> {
     req.uri().query()?.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=')?;
-        if key == name { value.parse().ok() } else { None }
+        if key == name {
+            value.parse().ok()
+        } else {
+            None
+        }
     })
 }
 
@@ -170,7 +174,10 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Answer> {
     response
 }
 
-async fn route(gauges: Arc<Gauges>, req: Request<Incoming>) -> Result<Response<Answer>, Infallible> {
+async fn route(
+    gauges: Arc<Gauges>,
+    req: Request<Incoming>,
+) -> Result<Response<Answer>, Infallible> {
     gauges.in_flight.up();
     let _in_flight = Down(&gauges.in_flight);
     let response = match req.uri().path() {

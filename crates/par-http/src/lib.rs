@@ -115,11 +115,11 @@ pub mod tokio {
     pub use crate::Tokio;
 }
 pub use http::{HeaderMap, Method, StatusCode};
+pub use par_http_core::DecompressError;
 pub use par_http_core::{
     Body, Bytes, Dispatch, Error, ErrorKind, IntoUrl, Request, Result, TimeoutPhase, Url, http,
 };
 pub use par_http_core::{RedirectError, RedirectPolicy};
-pub use par_http_core::DecompressError;
 
 /// The core crate, for custom [`Dispatch`] implementations and runtime adapters.
 pub use par_http_core as core;
