@@ -12,11 +12,9 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use futures_lite::Stream;
 use http::Method;
-use http::header::{HeaderMap, HeaderName, HeaderValue};
 use par_http_core::{Body, Boxed, IntoUrl, Response, Result, Scope};
 
 use crate::blocking::ParallelConfig;
@@ -139,43 +137,8 @@ pub struct AsyncRequestBuilder {
     builder: par_http_core::RequestBuilder,
 }
 
-/// The builder methods shared by the request builders of this module.
-macro_rules! request_options {
-    () => {
-        /// Appends a header field. An invalid name or value becomes the request's error.
-        pub fn header<K, V>(mut self, name: K, value: V) -> Self
-        where
-            K: TryInto<HeaderName>,
-            K::Error: Into<http::Error>,
-            V: TryInto<HeaderValue>,
-            V::Error: Into<http::Error>,
-        {
-            self.builder = self.builder.header(name, value);
-            self
-        }
-
-        /// Appends every field of `headers`.
-        pub fn headers(mut self, headers: HeaderMap) -> Self {
-            self.builder = self.builder.headers(headers);
-            self
-        }
-
-        /// Sets the body.
-        pub fn body(mut self, body: impl Into<Body>) -> Self {
-            self.builder = self.builder.body(body);
-            self
-        }
-
-        /// Sets a time limit for this whole request, its body included (overrides the client's).
-        pub fn timeout(mut self, timeout: Duration) -> Self {
-            self.builder = self.builder.timeout(timeout);
-            self
-        }
-    };
-}
-
 impl AsyncRequestBuilder {
-    request_options!();
+    crate::request_options::builder_options!();
     crate::request_options::policy_options!();
 
     /// Sends the request and waits for its response head.
@@ -343,7 +306,7 @@ pub struct AsyncScopedRequest<'scope> {
 }
 
 impl<'scope> AsyncScopedRequest<'scope> {
-    request_options!();
+    crate::request_options::builder_options!();
     crate::request_options::policy_options!();
 
     /// Starts the request once the scope has a free slot, and returns its handle.

@@ -2,9 +2,49 @@
 //! builder of the facade (blocking one-off and scoped, async one-off and scoped).
 //!
 //! Each builder holds a `par_http_core::RequestBuilder` in a field named `builder`;
-//! [`policy_options!`] expands, inside the builder's `impl`, to one-line delegations to it,
-//! so the four builders cannot drift apart. The examples are on the core builder's methods
+//! [`builder_options!`] (headers, body, timeout) and [`policy_options!`] (auth, query, form,
+//! json) expand, inside the builder's `impl`, to one-line delegations to it, so the four
+//! builders cannot drift apart. The examples are on the core builder's methods
 //! (`par_http_core::RequestBuilder::query`, ...) and on [`ClientBuilder`](crate::ClientBuilder).
+
+/// Expands to `header`, `headers`, `body` and `timeout`, delegating to the `builder` field.
+macro_rules! builder_options {
+    () => {
+        /// Appends a header field. An invalid name or value becomes the request's error,
+        /// reported when its outcome is collected.
+        pub fn header<K, V>(mut self, name: K, value: V) -> Self
+        where
+            K: TryInto<::http::header::HeaderName>,
+            K::Error: Into<::http::Error>,
+            V: TryInto<::http::header::HeaderValue>,
+            V::Error: Into<::http::Error>,
+        {
+            self.builder = self.builder.header(name, value);
+            self
+        }
+
+        /// Appends every field of `headers`.
+        pub fn headers(mut self, headers: ::http::header::HeaderMap) -> Self {
+            self.builder = self.builder.headers(headers);
+            self
+        }
+
+        /// Sets the body.
+        pub fn body(mut self, body: impl Into<::par_http_core::Body>) -> Self {
+            self.builder = self.builder.body(body);
+            self
+        }
+
+        /// Sets a time limit for this whole request, its body included (overrides the
+        /// client's).
+        pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
+            self.builder = self.builder.timeout(timeout);
+            self
+        }
+    };
+}
+
+pub(crate) use builder_options;
 
 /// Expands to `basic_auth`, `bearer_auth`, `query`, `form` and (with the `json` feature)
 /// `json`, delegating to the `builder` field.

@@ -9,13 +9,12 @@ pub(crate) mod scope;
 use std::fmt;
 use std::io::{self, Read};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_lite::io::AsyncReadExt;
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::HeaderMap;
 use http::{Method, StatusCode, Version};
-use par_http_core::{Body, Error, ErrorKind, IntoUrl, Result, Url};
+use par_http_core::{Error, ErrorKind, IntoUrl, Result, Url};
 
 use crate::agent::{Agent, wait};
 use crate::builder::ClientBuilder;
@@ -127,45 +126,14 @@ impl fmt::Debug for Client {
 }
 
 /// A one-off request being built; [`send`](Self::send) sends it and waits.
-// Its option methods mirror the async builders' (`request_options!` there): each is a
-// one-line delegation to the core builder.
 pub struct RequestBuilder {
     client: Client,
     builder: par_http_core::RequestBuilder,
 }
 
 impl RequestBuilder {
+    crate::request_options::builder_options!();
     crate::request_options::policy_options!();
-
-    /// Appends a header field. An invalid name or value makes `send` fail.
-    pub fn header<K, V>(mut self, name: K, value: V) -> Self
-    where
-        K: TryInto<HeaderName>,
-        K::Error: Into<http::Error>,
-        V: TryInto<HeaderValue>,
-        V::Error: Into<http::Error>,
-    {
-        self.builder = self.builder.header(name, value);
-        self
-    }
-
-    /// Appends every field of `headers`.
-    pub fn headers(mut self, headers: HeaderMap) -> Self {
-        self.builder = self.builder.headers(headers);
-        self
-    }
-
-    /// Sets the body.
-    pub fn body(mut self, body: impl Into<Body>) -> Self {
-        self.builder = self.builder.body(body);
-        self
-    }
-
-    /// Sets a time limit for this whole request, its body included (overrides the client's).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.builder = self.builder.timeout(timeout);
-        self
-    }
 
     /// Sends the request and waits for the response head.
     ///

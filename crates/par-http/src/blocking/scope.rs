@@ -11,7 +11,6 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use http::Method;
-use http::header::{HeaderName, HeaderValue};
 use par_http_core::{Body, IntoUrl, Result, ScopeOptions};
 
 use crate::agent::wait;
@@ -242,31 +241,8 @@ pub struct ScopedRequest<'a, 'scope> {
 }
 
 impl<'scope> ScopedRequest<'_, 'scope> {
+    crate::request_options::builder_options!();
     crate::request_options::policy_options!();
-
-    /// Appends a header field. An invalid name or value becomes the request's error.
-    pub fn header<K, V>(mut self, name: K, value: V) -> Self
-    where
-        K: TryInto<HeaderName>,
-        K::Error: Into<http::Error>,
-        V: TryInto<HeaderValue>,
-        V::Error: Into<http::Error>,
-    {
-        self.builder = self.builder.header(name, value);
-        self
-    }
-
-    /// Sets the body.
-    pub fn body(mut self, body: impl Into<Body>) -> Self {
-        self.builder = self.builder.body(body);
-        self
-    }
-
-    /// Sets a time limit for this whole request, its body included (overrides the client's).
-    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.builder = self.builder.timeout(timeout);
-        self
-    }
 
     /// Starts the request in the scope and returns its handle.
     pub fn send(self) -> Pending<'scope> {
