@@ -170,3 +170,24 @@ fn one_off_async_requests_and_body_streaming() {
     });
     let _ = rt::NAME;
 }
+
+/// A tokio user spawns tasks that hold a scope across awaits: the scope and its futures
+/// must be `Send` and `Sync`.
+#[test]
+fn the_async_scope_and_its_futures_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let server = HyperServer::start();
+    rt::block_on(async {
+        let client = rt::AsyncClient::new();
+        let parallel = client.parallel();
+        send_sync(&parallel);
+        let get = parallel.get(server.url("/small"));
+        send(&get);
+        let pending = get.await;
+        send_sync(&pending);
+        let response = pending.get_response();
+        send(&response);
+        assert_eq!(response.await.unwrap().status(), 200);
+    });
+}

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use futures_lite::Stream;
@@ -106,7 +106,7 @@ impl<R: AsyncRuntime> AsyncClientOn<R> {
         AsyncParallel {
             scope: Arc::new(self.core.scope(config.into_options())),
             client: self.core.clone(),
-            next: None,
+            next: Mutex::new(None),
         }
     }
 }
@@ -170,7 +170,10 @@ impl fmt::Debug for AsyncRequestBuilder {
 pub struct AsyncParallel {
     scope: Arc<Scope>,
     client: par_http_core::Client,
-    next: Option<Boxed<Result<Response>>>,
+    // In a Mutex only so that the scope is `Sync` (futures that hold `&AsyncParallel`
+    // across an await must be `Send`); it is only ever reached through `&mut self`
+    // (`get_mut`), so it is never locked.
+    next: Mutex<Option<Boxed<Result<Response>>>>,
 }
 
 impl AsyncParallel {
@@ -278,12 +281,13 @@ impl Stream for AsyncParallel {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        let next = this.next.get_or_insert_with(|| {
+        let slot = this.next.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let next = slot.get_or_insert_with(|| {
             let scope = this.scope.clone();
             Box::pin(async move { scope.next_response().await })
         });
         let outcome = futures_lite::ready!(next.as_mut().poll(cx));
-        this.next = None;
+        *slot = None;
         match outcome {
             Err(err) if err.is_no_pending() => Poll::Ready(None),
             outcome => Poll::Ready(Some(outcome)),
