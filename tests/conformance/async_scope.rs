@@ -2,24 +2,15 @@
 //! Waits inside async code poll the server's gauges with the runtime's own timer, never
 //! by blocking the runtime's thread (a current-thread runtime would stall).
 
-use std::time::{Duration, Instant};
-
 use futures_lite::StreamExt;
 use futures_lite::future;
 
 use crate::rt;
 use crate::support::{HyperServer, ScriptedServer, ScriptedStats, WAIT, holding_server};
 
-/// Polls `cond` on the server's gauges until it holds or `WAIT` passes.
+/// Waits, without blocking the runtime, until the server's gauges satisfy `cond`.
 async fn eventually(server: &ScriptedServer, cond: impl Fn(&ScriptedStats) -> bool) -> bool {
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        if cond(&server.stats()) {
-            return true;
-        }
-        rt::sleep(Duration::from_millis(5)).await;
-    }
-    cond(&server.stats())
+    super::eventually(|| server.stats(), cond).await
 }
 
 #[test]

@@ -24,3 +24,17 @@ mod scope_cancel;
 mod scope_rules;
 mod timeouts;
 mod tls;
+
+/// Polls `cond` on fresh `stats()` until it holds or `WAIT` passes, sleeping on the
+/// runtime's own timer: async tests never block a runtime thread (a current-thread
+/// runtime would stall).
+pub(crate) async fn eventually<S>(stats: impl Fn() -> S, cond: impl Fn(&S) -> bool) -> bool {
+    let deadline = std::time::Instant::now() + crate::support::WAIT;
+    while std::time::Instant::now() < deadline {
+        if cond(&stats()) {
+            return true;
+        }
+        crate::rt::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    cond(&stats())
+}

@@ -7,7 +7,7 @@
 //! elapsed time.
 
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_lite::StreamExt;
 use par_http::{ParallelConfig, TimeoutPhase};
@@ -17,17 +17,9 @@ use crate::support::{ScriptedServer, ScriptedStats, WAIT, holding_server};
 
 const SHORT: Duration = Duration::from_millis(300);
 
-/// Polls `cond` on the server's gauges until it holds or `WAIT` passes, without blocking
-/// the runtime's thread.
+/// Waits, without blocking the runtime, until the server's gauges satisfy `cond`.
 async fn eventually(server: &ScriptedServer, cond: impl Fn(&ScriptedStats) -> bool) -> bool {
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        if cond(&server.stats()) {
-            return true;
-        }
-        rt::sleep(Duration::from_millis(5)).await;
-    }
-    cond(&server.stats())
+    super::eventually(|| server.stats(), cond).await
 }
 
 fn assert_timeout(err: &par_http::Error, phase: TimeoutPhase) {

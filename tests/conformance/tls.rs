@@ -6,7 +6,7 @@
 
 use std::error::Error as _;
 use std::io::Read;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_lite::StreamExt;
 
@@ -52,16 +52,9 @@ fn assert_invalid_certificate(err: &par_http::Error, url: &str, what: &str) {
     );
 }
 
-/// Waits (without blocking an async runtime) until the server's gauges satisfy `cond`.
+/// Waits, without blocking the runtime, until the server's gauges satisfy `cond`.
 async fn eventually(server: &TlsServer, cond: impl Fn(&TlsStats) -> bool) -> bool {
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        if cond(&server.stats()) {
-            return true;
-        }
-        rt::sleep(Duration::from_millis(5)).await;
-    }
-    cond(&server.stats())
+    super::eventually(|| server.stats(), cond).await
 }
 
 #[test]
