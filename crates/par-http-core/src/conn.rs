@@ -143,6 +143,26 @@ impl Connection {
             }
             result
         };
+        self.after_read(cx, result)
+    }
+
+    /// Reads straight into `dst`, bypassing the buffer (for large body reads whose bytes
+    /// the decoder knows to be plain data). Only valid while the buffer is empty.
+    pub(crate) fn poll_read_direct(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.io).poll_read(cx, dst);
+        self.after_read(cx, result)
+    }
+
+    /// Applies the read timeout to the outcome of a read.
+    fn after_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
         if let Some(idle) = self.idle.as_mut() {
             if result.is_ready() {
                 idle.progress();

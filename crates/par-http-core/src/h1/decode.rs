@@ -283,6 +283,19 @@ impl ResponseDecoder {
         self.close.get_or_insert(reason);
     }
 
+    /// How many of the next input bytes are certainly body data of a `Content-Length`
+    /// body, with no framing among them: a caller may read up to that many bytes straight
+    /// into its own destination and then pass them to [`decode`](Self::decode), which
+    /// returns them as one `Data` event. `None` outside a length-delimited body, or once it
+    /// is complete.
+    #[must_use]
+    pub fn body_bytes_ahead(&self) -> Option<u64> {
+        match self.state {
+            State::Length { remaining } if remaining > 0 => Some(remaining),
+            _ => None,
+        }
+    }
+
     /// True once `End` has been returned.
     #[must_use]
     pub fn is_done(&self) -> bool {
@@ -709,3 +722,30 @@ mod chunked_tests;
 #[cfg(test)]
 #[path = "proptests.rs"]
 mod proptests;
+
+#[cfg(test)]
+mod body_bytes_ahead_tests {
+    use super::*;
+
+    #[test]
+    fn only_a_length_body_in_progress_has_plain_bytes_ahead() {
+        let limits = Limits::default();
+        let mut decoder = ResponseDecoder::new(&Method::GET, &limits);
+        assert_eq!(decoder.body_bytes_ahead(), None);
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
+        let (used, event) = decoder.decode(head).unwrap();
+        assert_eq!(used, head.len());
+        assert!(matches!(event, Some(Event::Head(_))));
+        assert_eq!(decoder.body_bytes_ahead(), Some(10));
+        let (used, event) = decoder.decode(b"0123").unwrap();
+        assert_eq!((used, matches!(event, Some(Event::Data(b"0123")))), (4, true));
+        assert_eq!(decoder.body_bytes_ahead(), Some(6));
+        let _ = decoder.decode(b"456789").unwrap();
+        assert_eq!(decoder.body_bytes_ahead(), None);
+
+        let mut chunked = ResponseDecoder::new(&Method::GET, &limits);
+        let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let _ = chunked.decode(head).unwrap();
+        assert_eq!(chunked.body_bytes_ahead(), None);
+    }
+}
