@@ -738,7 +738,10 @@ mod body_bytes_ahead_tests {
         assert!(matches!(event, Some(Event::Head(_))));
         assert_eq!(decoder.body_bytes_ahead(), Some(10));
         let (used, event) = decoder.decode(b"0123").unwrap();
-        assert_eq!((used, matches!(event, Some(Event::Data(b"0123")))), (4, true));
+        assert_eq!(
+            (used, matches!(event, Some(Event::Data(b"0123")))),
+            (4, true)
+        );
         assert_eq!(decoder.body_bytes_ahead(), Some(6));
         let _ = decoder.decode(b"456789").unwrap();
         assert_eq!(decoder.body_bytes_ahead(), None);
