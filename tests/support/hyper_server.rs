@@ -236,24 +236,9 @@ impl HyperServer {
     }
 
     /// Waits until `cond` holds for the gauges or `timeout` passes; returns whether it held.
-    pub fn wait_until(&self, mut cond: impl FnMut(&HyperStats) -> bool, timeout: Duration) -> bool {
+    pub fn wait_until(&self, cond: impl FnMut(&HyperStats) -> bool, timeout: Duration) -> bool {
         let gauges = &self.state.gauges;
-        let deadline = Instant::now() + timeout;
-        let mut stats = gauges.lock();
-        loop {
-            if cond(&stats) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            stats = gauges
-                .changed
-                .wait_timeout(stats, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        super::wait_on(gauges.lock(), &gauges.changed, cond, timeout, || false)
     }
 }
 

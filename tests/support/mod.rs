@@ -149,3 +149,29 @@ pub fn isolated(module: &str, test: &str) -> Option<bool> {
         .status();
     Some(status.is_ok_and(|status| status.success()))
 }
+
+/// Waits on `changed` until `cond` holds for the gauges behind `gauges`, `timeout` passes,
+/// or `give_up()` says the server is stopping; returns whether `cond` held. The one wait
+/// loop of every test server's `wait_until`.
+pub fn wait_on<T>(
+    mut gauges: std::sync::MutexGuard<'_, T>,
+    changed: &std::sync::Condvar,
+    mut cond: impl FnMut(&T) -> bool,
+    timeout: Duration,
+    give_up: impl Fn() -> bool,
+) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if cond(&gauges) {
+            return true;
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline || give_up() {
+            return false;
+        }
+        gauges = changed
+            .wait_timeout(gauges, deadline - now)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0;
+    }
+}

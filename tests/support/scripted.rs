@@ -71,23 +71,10 @@ impl Shared {
         self.changed.notify_all();
     }
 
-    fn wait_until(&self, mut cond: impl FnMut(&ScriptedStats) -> bool, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut stats = self.stats();
-        loop {
-            if cond(&stats) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline || self.stop.load(Ordering::SeqCst) {
-                return false;
-            }
-            stats = self
-                .changed
-                .wait_timeout(stats, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+    fn wait_until(&self, cond: impl FnMut(&ScriptedStats) -> bool, timeout: Duration) -> bool {
+        super::wait_on(self.stats(), &self.changed, cond, timeout, || {
+            self.stop.load(Ordering::SeqCst)
+        })
     }
 }
 

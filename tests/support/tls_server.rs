@@ -215,24 +215,14 @@ impl TlsServer {
     }
 
     /// Waits until `cond` holds on the gauges, at most `timeout`; returns whether it does.
-    pub fn wait_until(&self, mut cond: impl FnMut(&TlsStats) -> bool, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut stats = self.shared.lock();
-        loop {
-            if cond(&stats) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            stats = self
-                .shared
-                .changed
-                .wait_timeout(stats, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+    pub fn wait_until(&self, cond: impl FnMut(&TlsStats) -> bool, timeout: Duration) -> bool {
+        super::wait_on(
+            self.shared.lock(),
+            &self.shared.changed,
+            cond,
+            timeout,
+            || false,
+        )
     }
 }
 
