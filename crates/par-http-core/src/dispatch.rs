@@ -87,6 +87,19 @@ struct Inner {
     sweeping: Arc<AtomicBool>,
     /// The TLS connector, built from `config.tls` at the first `https` connection.
     tls: OnceLock<Result<TlsConnector, rustls::Error>>,
+    /// Pool keys and `Host` values of the origins seen recently, so that a request to a
+    /// known origin formats neither.
+    origins: Mutex<Vec<Origin>>,
+}
+
+/// Origins remembered by [`Inner::origin`], at most.
+const ORIGINS_MAX: usize = 32;
+
+/// What a request needs to know of its origin: its pool key and `Host` header value.
+#[derive(Clone)]
+struct Origin {
+    key: PoolKey,
+    host: Arc<str>,
 }
 
 impl Http1Dispatch {
@@ -105,6 +118,7 @@ impl Http1Dispatch {
                 sweeper: Mutex::new(None),
                 sweeping: Arc::new(AtomicBool::new(false)),
                 tls: OnceLock::new(),
+                origins: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -125,18 +139,33 @@ impl fmt::Debug for Http1Dispatch {
 
 impl Dispatch for Http1Dispatch {
     fn send(&self, request: Request) -> Boxed<Result<Response>> {
-        let inner = self.inner.clone();
-        Box::pin(async move {
-            let method = request.method.clone();
-            let url = request.url.clone();
-            let result = send(&inner, request).await;
-            inner.ensure_sweeper();
-            result.map_err(|err| err.with_request(&method, url.as_str()))
-        })
+        Box::pin(send(self.inner.clone(), request))
     }
 }
 
 impl Inner {
+    /// The pool key and `Host` value of `url`'s origin, from the cache when it is there.
+    fn origin(&self, url: &url::Url) -> Origin {
+        let mut origins = self.origins.lock().unwrap_or_else(|p| p.into_inner());
+        let known = origins
+            .iter()
+            .position(|origin| is_origin_of(&origin.key, url));
+        if let Some(index) = known {
+            if let Some(origin) = origins.get(index) {
+                return origin.clone();
+            }
+        }
+        let origin = Origin {
+            key: pool_key(url),
+            host: host_header(url).into(),
+        };
+        if origins.len() >= ORIGINS_MAX {
+            origins.remove(0);
+        }
+        origins.push(origin.clone());
+        origin
+    }
+
     /// The TLS connector for `url`: `None` for `http`, built once for the client.
     fn tls_for(&self, url: &url::Url) -> Result<Option<&TlsConnector>> {
         if url.scheme() != "https" {
@@ -190,6 +219,26 @@ fn pool_key(url: &url::Url) -> PoolKey {
     format!("{}://{}:{}", url.scheme(), host, port).into()
 }
 
+/// True when `key` (from [`pool_key`]) is the pool key of `url`, compared without
+/// formatting the key.
+fn is_origin_of(key: &str, url: &url::Url) -> bool {
+    let port = url.port_or_known_default().unwrap_or(80);
+    let host = url.host_str().unwrap_or_default();
+    let Some(rest) = key.strip_prefix(url.scheme()) else {
+        return false;
+    };
+    let Some(rest) = rest.strip_prefix("://") else {
+        return false;
+    };
+    let Some(rest) = rest.strip_prefix(host) else {
+        return false;
+    };
+    let Some(digits) = rest.strip_prefix(':') else {
+        return false;
+    };
+    digits.parse::<u16>() == Ok(port)
+}
+
 /// The `Host` header value: host, and port when it is not the scheme's default.
 fn host_header(url: &url::Url) -> String {
     let host = url.host_str().unwrap_or_default();
@@ -206,54 +255,47 @@ fn is_idempotent(method: &Method) -> bool {
     )
 }
 
-async fn send(inner: &Arc<Inner>, mut request: Request) -> Result<Response> {
-    let key = pool_key(&request.url);
-    let host = host_header(&request.url);
+/// Sends `request` on a pooled connection; every error names the request.
+async fn send(inner: Arc<Inner>, mut request: Request) -> Result<Response> {
+    let result = exchange(&inner, &mut request).await;
+    inner.ensure_sweeper();
+    match result {
+        Ok((head, body)) => {
+            let mut response =
+                Response::new(request.method, request.url, head.status, head.headers, body);
+            response.set_version(head.version);
+            Ok(response)
+        }
+        Err(err) => Err(err.with_request(&request.method, request.url.as_str())),
+    }
+}
+
+/// Writes `request` and reads the response head (and whatever of the body is already
+/// there), on an idle connection or a new one.
+async fn exchange(
+    inner: &Arc<Inner>,
+    request: &mut Request,
+) -> Result<(crate::h1::ResponseHead, ResponseBody)> {
+    let origin = inner.origin(&request.url);
     let may_retry = is_idempotent(&request.method) && request.body.as_bytes().is_some();
     let mut fresh_only = false;
     loop {
-        let grant = inner
-            .pool
-            .checkout(&key, !fresh_only, inner.runtime.now())
-            .await;
-        let mut pooled = match grant {
-            Grant::Conn(pooled) => pooled,
-            Grant::Slot(slot) => {
-                let io = connect(
-                    inner.runtime.as_ref(),
-                    &request.url,
-                    inner.config.connect_timeout,
-                    inner.tls_for(&request.url)?,
-                )
-                .await?;
-                let idle = (inner.config.read_timeout)
-                    .map(|limit| IdleTimer::new(inner.runtime.clone(), limit));
-                slot.fill(Connection::new(io).with_read_timeout(idle))
-            }
-        };
+        let mut pooled = checkout(inner, &request.url, &origin.key, fresh_only).await?;
         let reused = pooled.was_reused();
         let Some(conn) = pooled.conn_mut() else {
             return Err(Error::new(ErrorKind::Io));
         };
         let mut decoder = ResponseDecoder::new(&request.method, &inner.config.limits);
-        match conn.exchange(&mut request, &host, &mut decoder).await {
+        match conn.exchange(request, &origin.host, &mut decoder).await {
             Ok(head) => {
-                let mut response = Response::new(
-                    request.method,
-                    request.url,
-                    head.status,
-                    head.headers,
-                    ResponseBody::empty(),
-                );
-                response.set_version(head.version);
                 let mut body = H1Body::new(pooled, decoder);
                 let received = prefetch(&mut body).await?;
-                *response.body_mut() = if body.is_done() {
+                let body = if body.is_done() {
                     ResponseBody::from(received)
                 } else {
                     ResponseBody::from_parts(received, body)
                 };
-                return Ok(response);
+                return Ok((head, body));
             }
             Err(failure) => {
                 drop(pooled);
@@ -263,6 +305,38 @@ async fn send(inner: &Arc<Inner>, mut request: Request) -> Result<Response> {
                 }
                 return Err(crate::tls::reclassify(failure.error));
             }
+        }
+    }
+}
+
+/// A connection for `url`: an idle one of its origin (unless `fresh_only`), or a new
+/// one once the pool grants a slot. Connecting is boxed: it is rare under keep-alive, and
+/// its state (the TLS handshake's above all) would otherwise sit in every request's
+/// future.
+async fn checkout(
+    inner: &Arc<Inner>,
+    url: &url::Url,
+    key: &PoolKey,
+    fresh_only: bool,
+) -> Result<crate::pool::Pooled> {
+    match inner
+        .pool
+        .checkout(key, !fresh_only, inner.runtime.now())
+        .await
+    {
+        Grant::Conn(pooled) => Ok(pooled),
+        Grant::Slot(slot) => {
+            let tls = inner.tls_for(url)?;
+            let io = Box::pin(connect(
+                inner.runtime.as_ref(),
+                url,
+                inner.config.connect_timeout,
+                tls,
+            ))
+            .await?;
+            let idle = (inner.config.read_timeout)
+                .map(|limit| IdleTimer::new(inner.runtime.clone(), limit));
+            Ok(slot.fill(Connection::new(io).with_read_timeout(idle)))
         }
     }
 }
@@ -291,4 +365,36 @@ async fn prefetch(body: &mut H1Body) -> Result<bytes::Bytes> {
     })
     .await?;
     Ok(received.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pool_key_matches_only_its_own_origin() {
+        let urls = [
+            "http://a.test/x",
+            "http://a.test:8080/",
+            "https://a.test/",
+            "http://a.tes/",
+            "http://a.test.evil/",
+            "http://[::1]:99/",
+            "http://127.0.0.1/",
+            "http://127.0.0.10/",
+        ];
+        for (i, one) in urls.iter().enumerate() {
+            let one = url::Url::parse(one).unwrap();
+            let key = pool_key(&one);
+            for (j, other) in urls.iter().enumerate() {
+                let other = url::Url::parse(other).unwrap();
+                assert_eq!(is_origin_of(&key, &other), i == j, "{key} vs {other}");
+            }
+        }
+        let key = pool_key(&url::Url::parse("http://a.test/x").unwrap());
+        assert!(is_origin_of(
+            &key,
+            &url::Url::parse("http://a.test:80/y?q").unwrap()
+        ));
+    }
 }

@@ -325,6 +325,7 @@ impl Drop for Pooled {
         };
         match self.conn.take() {
             Some(mut conn) if self.reusable && conn.is_buffer_empty() => {
+                conn.release_buffer();
                 conn.completed = conn.completed.saturating_add(1);
                 pool.put_back(self.key.clone(), conn, Instant::now());
             }

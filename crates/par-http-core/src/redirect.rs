@@ -145,50 +145,69 @@ pub(crate) fn follow(client: &Client, mut request: Request) -> Boxed<Result<Resp
     let Some(max) = client.config().redirect.max_redirects() else {
         return client.dispatch().send(request);
     };
-    let (origin_method, origin_url) = (request.method.clone(), request.url.clone());
-    let mut visited = vec![(request.method.clone(), without_fragment(&request.url))];
-    let (mut again, mut replayable) = copy_for_next_hop(&mut request);
-    let mut sent = client.dispatch().send(request);
+    let (again, replayable) = copy_for_next_hop(&mut request);
+    let sent = client.dispatch().send(request);
     let client = client.clone();
+    // While the first response is awaited (nearly every request's whole life), the
+    // future holds only this; the redirect loop is boxed, for the few that need it.
     Box::pin(async move {
-        let policy = &client.config().redirect;
-        let fail = |cause: RedirectError| {
-            Error::new(ErrorKind::Redirect)
-                .with_source(cause)
-                .with_request(&origin_method, origin_url.as_str())
-        };
-        let mut history: Vec<Url> = Vec::new();
-        loop {
-            let response = sent.await?;
-            let Some(location) = redirect_location(&response) else {
-                return Ok(with_history(response, history));
-            };
-            let Some(next) = next_request(again, replayable, &response, location) else {
-                // The method and body must be repeated, but the body was a stream.
-                return Ok(with_history(response, history));
-            };
-            let mut next = next.map_err(&fail)?;
-            if history.len() >= max {
-                return Err(fail(RedirectError::TooMany(max)));
-            }
-            let current = response.url().clone();
-            if current.scheme() == "https"
-                && next.url.scheme() == "http"
-                && !policy.allows_https_downgrade()
-            {
-                return Err(fail(RedirectError::HttpsDowngrade(next.url.clone())));
-            }
-            let key = (next.method.clone(), without_fragment(&next.url));
-            if visited.contains(&key) {
-                return Err(fail(RedirectError::Loop(next.url.clone())));
-            }
-            discard_body(&client, response).await;
-            history.push(current);
-            visited.push(key);
-            (again, replayable) = copy_for_next_hop(&mut next);
-            sent = client.dispatch().send(next);
+        let response = sent.await?;
+        if redirect_location(&response).is_none() {
+            return Ok(response);
         }
+        Box::pin(follow_from(client, max, again, replayable, response)).await
     })
+}
+
+/// Follows the redirect that `response` (the answer to `first`) asks for, and those
+/// after it, up to `max`.
+async fn follow_from(
+    client: Client,
+    max: usize,
+    first: Request,
+    replayable: bool,
+    response: Response,
+) -> Result<Response> {
+    let policy = &client.config().redirect;
+    let (origin_method, origin_url) = (first.method.clone(), first.url.clone());
+    let fail = |cause: RedirectError| {
+        Error::new(ErrorKind::Redirect)
+            .with_source(cause)
+            .with_request(&origin_method, origin_url.as_str())
+    };
+    let mut visited = vec![(first.method.clone(), without_fragment(&first.url))];
+    let mut history: Vec<Url> = Vec::new();
+    let (mut again, mut replayable) = (first, replayable);
+    let mut response = response;
+    loop {
+        let Some(location) = redirect_location(&response) else {
+            return Ok(with_history(response, history));
+        };
+        let Some(next) = next_request(again, replayable, &response, location) else {
+            // The method and body must be repeated, but the body was a stream.
+            return Ok(with_history(response, history));
+        };
+        let mut next = next.map_err(&fail)?;
+        if history.len() >= max {
+            return Err(fail(RedirectError::TooMany(max)));
+        }
+        let current = response.url().clone();
+        if current.scheme() == "https"
+            && next.url.scheme() == "http"
+            && !policy.allows_https_downgrade()
+        {
+            return Err(fail(RedirectError::HttpsDowngrade(next.url.clone())));
+        }
+        let key = (next.method.clone(), without_fragment(&next.url));
+        if visited.contains(&key) {
+            return Err(fail(RedirectError::Loop(next.url.clone())));
+        }
+        discard_body(&client, response).await;
+        history.push(current);
+        visited.push(key);
+        (again, replayable) = copy_for_next_hop(&mut next);
+        response = client.dispatch().send(next).await?;
+    }
 }
 
 /// The request to send for a redirect, or `None` when the redirect cannot be followed
