@@ -59,6 +59,7 @@ impl Job {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum ClientName {
     ParBlocking,
+    ParBlockingTokio,
     ParSmol,
     ParTokioCt,
     ParTokioMt,
@@ -70,8 +71,9 @@ pub(crate) enum ClientName {
 }
 
 impl ClientName {
-    pub(crate) const ALL: [Self; 9] = [
+    pub(crate) const ALL: [Self; 10] = [
         Self::ParBlocking,
+        Self::ParBlockingTokio,
         Self::ParSmol,
         Self::ParTokioCt,
         Self::ParTokioMt,
@@ -86,6 +88,7 @@ impl ClientName {
     pub(crate) fn id(self) -> &'static str {
         match self {
             Self::ParBlocking => "par-http-blocking",
+            Self::ParBlockingTokio => "par-http-blocking-tokio",
             Self::ParSmol => "par-http-smol",
             Self::ParTokioCt => "par-http-tokio-ct",
             Self::ParTokioMt => "par-http-tokio-mt",
@@ -101,6 +104,7 @@ impl ClientName {
     pub(crate) fn heading(self) -> &'static str {
         match self {
             Self::ParBlocking => "par-http blocking",
+            Self::ParBlockingTokio => "par-http blocking (tokio)",
             Self::ParSmol => "par-http smol",
             Self::ParTokioCt => "par-http tokio-ct",
             Self::ParTokioMt => "par-http tokio-mt",
@@ -121,7 +125,11 @@ impl ClientName {
     pub(crate) fn is_par_http(self) -> bool {
         matches!(
             self,
-            Self::ParBlocking | Self::ParSmol | Self::ParTokioCt | Self::ParTokioMt
+            Self::ParBlocking
+                | Self::ParBlockingTokio
+                | Self::ParSmol
+                | Self::ParTokioCt
+                | Self::ParTokioMt
         )
     }
 }
@@ -155,6 +163,13 @@ pub(crate) fn make(name: ClientName, max_connections: usize) -> Result<Box<dyn F
     Ok(match name {
         ClientName::ParBlocking => Box::new(ParBlocking {
             client: par_http::Client::builder()
+                .max_connections_per_host(max)
+                .max_idle_per_host(max)
+                .build()?,
+        }),
+        ClientName::ParBlockingTokio => Box::new(ParBlocking {
+            client: par_http::Client::builder()
+                .executor(par_http::Executor::Tokio)
                 .max_connections_per_host(max)
                 .max_idle_per_host(max)
                 .build()?,
@@ -281,6 +296,9 @@ impl Fetcher for ParBlocking {
 /// par-http's async scope on runtime `R`: C requests started, then each response taken
 /// in completion order, its body read, and a new request started in its place.
 async fn par_async<R: AsyncRuntime>(client: &AsyncClientOn<R>, job: &Job) -> Result<u64, BoxError> {
+    if job.n <= job.c && job.body_len > 64 * 1024 {
+        return par_async_bodies(client, job).await;
+    }
     let mut buf = job.buffer();
     let url = job.url.as_str();
     let scope = client.parallel_with(ParallelConfig::new().max_in_flight(job.c));
@@ -307,6 +325,43 @@ async fn par_async<R: AsyncRuntime>(client: &AsyncClientOn<R>, job: &Job) -> Res
     }
     scope.close().await;
     Ok(total)
+}
+
+/// par-http's async scope with large bodies, all started at once: the scope is a stream
+/// of responses in completion order, and their bodies are read concurrently as they
+/// come (as the peers' `buffer_unordered` reads theirs), so no connection stalls while
+/// another body is read.
+async fn par_async_bodies<R: AsyncRuntime>(
+    client: &AsyncClientOn<R>,
+    job: &Job,
+) -> Result<u64, BoxError> {
+    let url = job.url.as_str();
+    let mut scope = client.parallel_with(ParallelConfig::new().max_in_flight(job.c));
+    for _ in 0..job.n {
+        scope.get(url).await;
+    }
+    let total = AtomicU64::new(0);
+    scope
+        .by_ref()
+        .map_err(BoxError::from)
+        .try_for_each_concurrent(None, |response| {
+            let total = &total;
+            async move {
+                check(response.status().as_u16(), url)?;
+                let mut body = response.into_body();
+                let mut buf = job.buffer();
+                loop {
+                    match body.read(&mut buf).await? {
+                        0 => break,
+                        n => total.fetch_add(n as u64, Ordering::Relaxed),
+                    };
+                }
+                Ok::<(), BoxError>(())
+            }
+        })
+        .await?;
+    scope.close().await;
+    Ok(total.load(Ordering::Relaxed))
 }
 
 struct ParSmol {

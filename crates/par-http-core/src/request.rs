@@ -83,10 +83,39 @@ impl IntoUrl for &str {
     fn into_url(self, base: Option<&Url>) -> std::result::Result<Url, (String, url::ParseError)> {
         let parsed = match base {
             Some(base) => base.join(self),
-            None => Url::parse(self),
+            None => parse_remembered(self),
         };
         parsed.map_err(|err| (self.to_owned(), err))
     }
+}
+
+thread_local! {
+    /// The last absolute URL parsed on this thread.
+    static LAST_PARSED: std::cell::RefCell<Option<Url>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Parses an absolute URL. The same string as the last one parsed on this thread (a
+/// scope starting many requests to one endpoint) is a copy of that result: a URL's
+/// serialization parses back to the same URL, so only a string equal to it is taken from
+/// there, and everything else is parsed.
+fn parse_remembered(input: &str) -> std::result::Result<Url, url::ParseError> {
+    let remembered = LAST_PARSED
+        .try_with(|last| {
+            let last = last.try_borrow().ok()?;
+            last.as_ref().filter(|url| url.as_str() == input).cloned()
+        })
+        .ok()
+        .flatten();
+    if let Some(url) = remembered {
+        return Ok(url);
+    }
+    let url = Url::parse(input)?;
+    let _ = LAST_PARSED.try_with(|last| {
+        if let Ok(mut last) = last.try_borrow_mut() {
+            *last = Some(url.clone());
+        }
+    });
+    Ok(url)
 }
 
 impl IntoUrl for String {
@@ -446,5 +475,37 @@ mod redact_tests {
         assert_eq!(redact_userinfo("http://a@b@c/"), "http://***@c/");
         assert_eq!(redact_userinfo("http://host/p@q"), "http://host/p@q");
         assert_eq!(redact_userinfo("not a url"), "not a url");
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    #[test]
+    fn a_remembered_url_is_the_same_as_a_fresh_parse() {
+        let inputs = [
+            "http://a.test/x?q=1",
+            "http://a.test/x?q=1",
+            "HTTP://A.test:80/./y/../x",
+            "http://a.test/x",
+            "http://a.test/x",
+            "http://[::1]:8080/p#frag",
+            "http://[::1]:8080/p#frag",
+            "https://user:pw@b.test/",
+            "https://user:pw@b.test/",
+            "http://a.test/%7e",
+            "http://a.test/%7e",
+            "not a url",
+            "not a url",
+        ];
+        for input in inputs {
+            assert_eq!(parse_remembered(input), Url::parse(input), "{input}");
+        }
+        // The remembered URL never stands in for a different string.
+        assert_eq!(
+            parse_remembered("http://a.test/y").unwrap().as_str(),
+            "http://a.test/y"
+        );
     }
 }

