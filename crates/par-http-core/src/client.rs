@@ -5,6 +5,7 @@
 //! requests are prepared (default headers applied) in one place.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 
 use futures_lite::future;
@@ -17,7 +18,7 @@ use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
 use crate::redirect;
 use crate::request::{IntoUrl, Request, RequestBuilder};
 use crate::response::Response;
-use crate::runtime::{Boxed, Runtime};
+use crate::runtime::Runtime;
 use crate::scope::{Scope, ScopeOptions};
 use crate::timeout::DeadlineBody;
 
@@ -104,32 +105,36 @@ impl Client {
     ///
     /// The total time limit (the request's own, else the client's) is one deadline for the
     /// whole exchange, every redirect hop and the body included, whatever the dispatch.
-    pub fn execute(&self, request: Request) -> Boxed<Result<Response>> {
+    pub fn execute(
+        &self,
+        request: Request,
+    ) -> impl Future<Output = Result<Response>> + Send + 'static + use<> {
         let timeout = request.timeout.or(self.config.timeout);
         // A limit too far away to represent is no limit.
         let deadline = timeout.and_then(|limit| self.runtime.now().checked_add(limit));
-        let name = deadline.map(|_| (request.method.clone(), request.url.clone()));
+        let limit = deadline.map(|deadline| {
+            let name = (request.method.clone(), request.url.clone());
+            (deadline, name, self.runtime.clone())
+        });
         let redirected = redirect::follow(self, request);
         let decoded = crate::decompress::decoded(&self.config, redirected);
-        match (deadline, name) {
-            (Some(deadline), Some((method, url))) => {
-                let runtime = self.runtime.clone();
-                Box::pin(async move {
-                    let sleep = runtime.sleep_until(deadline);
-                    let timed_out = async move {
-                        sleep.await;
-                        Err(Error::new(ErrorKind::Timeout(TimeoutPhase::Total)))
-                    };
-                    let mut response = future::or(decoded, timed_out)
-                        .await
-                        .map_err(|err| err.with_request(&method, url.as_str()))?;
-                    let body = std::mem::take(response.body_mut());
-                    *response.body_mut() =
-                        DeadlineBody::wrap(body, &runtime, deadline, TimeoutPhase::Total);
-                    Ok(response)
-                })
-            }
-            _ => Box::pin(decoded),
+        // One future for the whole request: the layers are inlined, not boxed one by one.
+        async move {
+            let Some((deadline, (method, url), runtime)) = limit else {
+                return decoded.await;
+            };
+            let sleep = runtime.sleep_until(deadline);
+            let timed_out = async move {
+                sleep.await;
+                Err(Error::new(ErrorKind::Timeout(TimeoutPhase::Total)))
+            };
+            let mut response = future::or(decoded, timed_out)
+                .await
+                .map_err(|err| err.with_request(&method, url.as_str()))?;
+            let body = std::mem::take(response.body_mut());
+            *response.body_mut() =
+                DeadlineBody::wrap(body, &runtime, deadline, TimeoutPhase::Total);
+            Ok(response)
         }
     }
 

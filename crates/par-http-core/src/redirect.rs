@@ -24,6 +24,7 @@
 //! closes the connection).
 
 use std::fmt;
+use std::future::Future;
 use std::time::Duration;
 
 use futures_lite::future;
@@ -36,7 +37,6 @@ use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::request::{Request, check_url};
 use crate::response::Response;
-use crate::runtime::Boxed;
 
 /// The number of redirects followed by default.
 pub const DEFAULT_MAX_REDIRECTS: usize = 10;
@@ -141,22 +141,27 @@ impl std::error::Error for RedirectError {}
 ///
 /// The first hop is handed to the dispatch at once (before the returned future is first
 /// polled), as a bare dispatch call would be.
-pub(crate) fn follow(client: &Client, mut request: Request) -> Boxed<Result<Response>> {
-    let Some(max) = client.config().redirect.max_redirects() else {
-        return client.dispatch().send(request);
-    };
-    let (again, replayable) = copy_for_next_hop(&mut request);
+pub(crate) fn follow(
+    client: &Client,
+    mut request: Request,
+) -> impl Future<Output = Result<Response>> + Send + 'static + use<> {
+    let next_hop = client.config().redirect.max_redirects().map(|max| {
+        let (again, replayable) = copy_for_next_hop(&mut request);
+        (max, again, replayable, client.clone())
+    });
     let sent = client.dispatch().send(request);
-    let client = client.clone();
     // While the first response is awaited (nearly every request's whole life), the
     // future holds only this; the redirect loop is boxed, for the few that need it.
-    Box::pin(async move {
+    async move {
         let response = sent.await?;
+        let Some((max, again, replayable, client)) = next_hop else {
+            return Ok(response);
+        };
         if redirect_location(&response).is_none() {
             return Ok(response);
         }
         Box::pin(follow_from(client, max, again, replayable, response)).await
-    })
+    }
 }
 
 /// Follows the redirect that `response` (the answer to `first`) asks for, and those

@@ -37,7 +37,7 @@ use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
 use crate::pending::{Outcomes, Pending, RequestName};
 use crate::request::{Request, RequestBuilder};
 use crate::response::Response;
-use crate::runtime::{Boxed, Runtime, Task};
+use crate::runtime::{Runtime, Task};
 use crate::timeout::DeadlineBody;
 
 /// Settings of one scope.
@@ -201,9 +201,12 @@ impl Scope {
         };
         let outcomes = self.outcomes.clone();
         let send = self.client.execute(request);
-        let send = match deadline {
-            None => send,
-            Some(deadline) => deadline.bound(send, self.client.runtime().clone()),
+        let bound = deadline.map(|deadline| (deadline, self.client.runtime().clone()));
+        let send = async move {
+            match bound {
+                None => send.await,
+                Some((deadline, runtime)) => deadline.bound(send, runtime).await,
+            }
         };
         let task_name = name.clone();
         // Made outside the future: if the future is dropped before it completes, even
@@ -378,22 +381,20 @@ impl ScopeDeadline {
 
     /// `send`, failing with a scope-deadline timeout if the deadline passes first; the
     /// response it gives keeps the deadline on its body.
-    fn bound(
+    async fn bound(
         self: Arc<Self>,
-        send: Boxed<Result<Response>>,
+        send: impl Future<Output = Result<Response>>,
         runtime: Arc<dyn Runtime>,
-    ) -> Boxed<Result<Response>> {
-        Box::pin(async move {
-            let expired = async {
-                self.wait().await;
-                Err(Error::new(ErrorKind::Timeout(TimeoutPhase::ScopeDeadline)))
-            };
-            let mut response = future::or(send, expired).await?;
-            let body = std::mem::take(response.body_mut());
-            *response.body_mut() =
-                DeadlineBody::wrap(body, &runtime, self.at, TimeoutPhase::ScopeDeadline);
-            Ok(response)
-        })
+    ) -> Result<Response> {
+        let expired = async {
+            self.wait().await;
+            Err(Error::new(ErrorKind::Timeout(TimeoutPhase::ScopeDeadline)))
+        };
+        let mut response = future::or(send, expired).await?;
+        let body = std::mem::take(response.body_mut());
+        *response.body_mut() =
+            DeadlineBody::wrap(body, &runtime, self.at, TimeoutPhase::ScopeDeadline);
+        Ok(response)
     }
 }
 
