@@ -5,7 +5,6 @@
 //! requests are prepared (default headers applied) in one place.
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 
 use futures_lite::future;
@@ -18,7 +17,7 @@ use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
 use crate::redirect;
 use crate::request::{IntoUrl, Request, RequestBuilder};
 use crate::response::Response;
-use crate::runtime::Runtime;
+use crate::runtime::{Boxed, Runtime};
 use crate::scope::{Scope, ScopeOptions};
 use crate::timeout::DeadlineBody;
 
@@ -105,24 +104,20 @@ impl Client {
     ///
     /// The total time limit (the request's own, else the client's) is one deadline for the
     /// whole exchange, every redirect hop and the body included, whatever the dispatch.
-    pub fn execute(
-        &self,
-        request: Request,
-    ) -> impl Future<Output = Result<Response>> + Send + 'static + use<> {
+    pub fn execute(&self, request: Request) -> Boxed<Result<Response>> {
         let timeout = request.timeout.or(self.config.timeout);
         // A limit too far away to represent is no limit.
         let deadline = timeout.and_then(|limit| self.runtime.now().checked_add(limit));
-        let limit = deadline.map(|deadline| {
-            let name = (request.method.clone(), request.url.clone());
-            (deadline, name, self.runtime.clone())
-        });
+        let name = deadline.map(|_| (request.method.clone(), request.url.clone()));
+        // The layers (redirects, decoding) are one future in one box; the usual request,
+        // without a time limit, holds nothing else while it waits.
         let redirected = redirect::follow(self, request);
         let decoded = crate::decompress::decoded(&self.config, redirected);
-        // One future for the whole request: the layers are inlined, not boxed one by one.
-        async move {
-            let Some((deadline, (method, url), runtime)) = limit else {
-                return decoded.await;
-            };
+        let (Some(deadline), Some((method, url))) = (deadline, name) else {
+            return Box::pin(decoded);
+        };
+        let runtime = self.runtime.clone();
+        Box::pin(async move {
             let sleep = runtime.sleep_until(deadline);
             let timed_out = async move {
                 sleep.await;
@@ -135,7 +130,7 @@ impl Client {
             *response.body_mut() =
                 DeadlineBody::wrap(body, &runtime, deadline, TimeoutPhase::Total);
             Ok(response)
-        }
+        })
     }
 
     /// Opens a parallel scope on this client.

@@ -263,18 +263,39 @@ fn looks_zlib(first: &[u8]) -> bool {
 ///
 /// The one step of [`Client::execute`](crate::Client::execute) that belongs to this
 /// module; everything else here serves it.
-pub(crate) fn decoded<F>(
-    config: &Config,
-    response: F,
-) -> impl Future<Output = Result<Response>> + use<F>
+pub(crate) fn decoded<F>(config: &Config, response: F) -> DecodedResponse<F>
 where
-    F: Future<Output = Result<Response>>,
+    F: Future<Output = Result<Response>> + Unpin,
 {
-    let settings = Settings {
-        enabled: config.decompress,
-        limit: config.max_decompressed_bytes,
-    };
-    async move { response.await.map(|response| settings.decode(response)) }
+    DecodedResponse {
+        response,
+        settings: Settings {
+            enabled: config.decompress,
+            limit: config.max_decompressed_bytes,
+        },
+    }
+}
+
+/// The future of [`decoded`]: `F` with its response decoded. A plain struct rather than
+/// an `async` block, which would hold `F` twice (every request's future carries this).
+#[derive(Debug)]
+pub(crate) struct DecodedResponse<F> {
+    response: F,
+    settings: Settings,
+}
+
+impl<F> Future for DecodedResponse<F>
+where
+    F: Future<Output = Result<Response>> + Unpin,
+{
+    type Output = Result<Response>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let settings = self.settings;
+        Pin::new(&mut self.response)
+            .poll(cx)
+            .map(|response| response.map(|response| settings.decode(response)))
+    }
 }
 
 /// The part of the client's configuration that decoding needs.

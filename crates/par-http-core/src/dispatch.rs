@@ -16,6 +16,7 @@
 //! redirect hop and the body, whatever the dispatch.
 
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -256,17 +257,30 @@ fn is_idempotent(method: &Method) -> bool {
 }
 
 /// Sends `request` on a pooled connection; every error names the request.
-async fn send(inner: Arc<Inner>, mut request: Request) -> Result<Response> {
-    let result = exchange(&inner, &mut request).await;
-    inner.ensure_sweeper();
-    match result {
-        Ok((head, body)) => {
-            let mut response =
-                Response::new(request.method, request.url, head.status, head.headers, body);
-            response.set_version(head.version);
-            Ok(response)
+///
+/// An `async` block rather than an `async fn`: the function's arguments would be held
+/// twice in the future (once as arguments, once as locals), the request included.
+fn send(
+    inner: Arc<Inner>,
+    mut request: Request,
+) -> impl Future<Output = Result<Response>> + Send + 'static {
+    async move {
+        let result = exchange(&inner, &mut request).await;
+        inner.ensure_sweeper();
+        match result {
+            Ok((head, body)) => {
+                let mut response = Response::new(
+                    request.method,
+                    request.url,
+                    head.status,
+                    head.headers,
+                    body,
+                );
+                response.set_version(head.version);
+                Ok(response)
+            }
+            Err(err) => Err(err.with_request(&request.method, request.url.as_str())),
         }
-        Err(err) => Err(err.with_request(&request.method, request.url.as_str())),
     }
 }
 

@@ -25,6 +25,8 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_lite::future;
@@ -37,6 +39,7 @@ use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::request::{Request, check_url};
 use crate::response::Response;
+use crate::runtime::Boxed;
 
 /// The number of redirects followed by default.
 pub const DEFAULT_MAX_REDIRECTS: usize = 10;
@@ -141,26 +144,78 @@ impl std::error::Error for RedirectError {}
 ///
 /// The first hop is handed to the dispatch at once (before the returned future is first
 /// polled), as a bare dispatch call would be.
-pub(crate) fn follow(
-    client: &Client,
-    mut request: Request,
-) -> impl Future<Output = Result<Response>> + Send + 'static + use<> {
+pub(crate) fn follow(client: &Client, mut request: Request) -> Follow {
     let next_hop = client.config().redirect.max_redirects().map(|max| {
         let (again, replayable) = copy_for_next_hop(&mut request);
-        (max, again, replayable, client.clone())
+        NextHop {
+            max,
+            again,
+            replayable,
+            client: client.clone(),
+        }
     });
-    let sent = client.dispatch().send(request);
-    // While the first response is awaited (nearly every request's whole life), the
-    // future holds only this; the redirect loop is boxed, for the few that need it.
-    async move {
-        let response = sent.await?;
-        let Some((max, again, replayable, client)) = next_hop else {
-            return Ok(response);
+    Follow {
+        sent: client.dispatch().send(request),
+        next_hop,
+        redirecting: None,
+    }
+}
+
+/// The future of [`follow`]. While the first response is awaited (nearly every request's
+/// whole life), it holds only the request in flight and the copy for a next hop; the
+/// redirect loop is boxed, for the few that need it. (A plain struct rather than an
+/// `async` block, which would hold the copy twice.)
+pub(crate) struct Follow {
+    sent: Boxed<Result<Response>>,
+    next_hop: Option<NextHop>,
+    redirecting: Option<Boxed<Result<Response>>>,
+}
+
+/// What following a redirect needs: the limit, a copy of the request (and whether it
+/// holds the body), and the client.
+struct NextHop {
+    max: usize,
+    again: Request,
+    replayable: bool,
+    client: Client,
+}
+
+impl Future for Follow {
+    type Output = Result<Response>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if let Some(redirecting) = this.redirecting.as_mut() {
+            return redirecting.as_mut().poll(cx);
+        }
+        let response = match this.sent.as_mut().poll(cx) {
+            Poll::Ready(Ok(response)) => response,
+            other => return other,
         };
         if redirect_location(&response).is_none() {
-            return Ok(response);
+            return Poll::Ready(Ok(response));
         }
-        Box::pin(follow_from(client, max, again, replayable, response)).await
+        let Some(hop) = this.next_hop.take() else {
+            return Poll::Ready(Ok(response));
+        };
+        let mut redirecting: Boxed<Result<Response>> = Box::pin(follow_from(
+            hop.client,
+            hop.max,
+            hop.again,
+            hop.replayable,
+            response,
+        ));
+        let poll = redirecting.as_mut().poll(cx);
+        this.redirecting = Some(redirecting);
+        poll
+    }
+}
+
+impl fmt::Debug for Follow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Follow")
+            .field("redirecting", &self.redirecting.is_some())
+            .finish_non_exhaustive()
     }
 }
 

@@ -37,7 +37,7 @@ use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
 use crate::pending::{Outcomes, Pending, RequestName};
 use crate::request::{Request, RequestBuilder};
 use crate::response::Response;
-use crate::runtime::{Runtime, Task};
+use crate::runtime::{Boxed, Runtime, Task};
 use crate::timeout::DeadlineBody;
 
 /// Settings of one scope.
@@ -383,7 +383,7 @@ impl ScopeDeadline {
     /// response it gives keeps the deadline on its body.
     async fn bound(
         self: Arc<Self>,
-        send: impl Future<Output = Result<Response>>,
+        send: Boxed<Result<Response>>,
         runtime: Arc<dyn Runtime>,
     ) -> Result<Response> {
         let expired = async {
