@@ -260,6 +260,7 @@ fn is_idempotent(method: &Method) -> bool {
 ///
 /// An `async` block rather than an `async fn`: the function's arguments would be held
 /// twice in the future (once as arguments, once as locals), the request included.
+#[allow(clippy::manual_async_fn)]
 fn send(
     inner: Arc<Inner>,
     mut request: Request,
