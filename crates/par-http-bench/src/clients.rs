@@ -370,7 +370,8 @@ struct ParSmol {
 
 impl Fetcher for ParSmol {
     fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
-        futures_lite::future::block_on(par_async(&self.client, job))
+        // As a smol application runs (`smol::block_on`): the caller drives the reactor.
+        async_io::block_on(par_async(&self.client, job))
     }
 }
 

@@ -270,13 +270,8 @@ fn send(
         inner.ensure_sweeper();
         match result {
             Ok((head, body)) => {
-                let mut response = Response::new(
-                    request.method,
-                    request.url,
-                    head.status,
-                    head.headers,
-                    body,
-                );
+                let mut response =
+                    Response::new(request.method, request.url, head.status, head.headers, body);
                 response.set_version(head.version);
                 Ok(response)
             }

@@ -37,7 +37,7 @@ use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
 use crate::pending::{Outcomes, Pending, RequestName};
 use crate::request::{Request, RequestBuilder};
 use crate::response::Response;
-use crate::runtime::{Boxed, Runtime, Task};
+use crate::runtime::{Boxed, Runtime, Spawn, Task};
 use crate::timeout::DeadlineBody;
 
 /// Settings of one scope.
@@ -55,6 +55,7 @@ use crate::timeout::DeadlineBody;
 pub struct ScopeOptions {
     max_in_flight: Option<usize>,
     deadline: Option<Duration>,
+    spawner: Option<Arc<dyn Spawn>>,
 }
 
 impl ScopeOptions {
@@ -73,6 +74,14 @@ impl ScopeOptions {
     /// The limit on requests in flight, if any.
     pub fn in_flight_limit(&self) -> Option<usize> {
         self.max_in_flight
+    }
+
+    /// Runs the scope's request tasks on `spawner` instead of the client's runtime (whose
+    /// IO, timers and connections they still use). The blocking facade gives each scope
+    /// an executor of its own, which the thread waiting on the scope runs itself.
+    pub fn spawner(mut self, spawner: Arc<dyn Spawn>) -> Self {
+        self.spawner = Some(spawner);
+        self
     }
 
     /// A deadline for the whole scope, `after` its opening: when it passes, every request
@@ -103,6 +112,8 @@ impl ScopeOptions {
 /// A parallel scope, the engine behind both the blocking and the async API.
 pub struct Scope {
     client: Client,
+    /// Where request tasks run, when not on the client's runtime.
+    spawner: Option<Arc<dyn Spawn>>,
     outcomes: Arc<Outcomes>,
     limit: Option<Arc<Semaphore>>,
     /// Cloned into every task; the scope's own copy goes at close.
@@ -133,6 +144,7 @@ impl Scope {
         });
         Self {
             client,
+            spawner: options.spawner,
             outcomes: Arc::new(Outcomes::new()),
             limit: options.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
             alive: Mutex::new(Some(alive)),
@@ -220,7 +232,7 @@ impl Scope {
         };
         // Moved into the future: counted until it ends or is dropped, whichever comes first.
         let live = LiveTask::new();
-        let task = self.client.runtime().spawn(Box::pin(async move {
+        let task = Box::pin(async move {
             // A panicking dispatch (a user's mock, say) must not take the executor down
             // or leave the handle waiting forever: the panic becomes this request's error.
             let outcome = match AssertUnwindSafe(send).catch_unwind().await {
@@ -232,7 +244,11 @@ impl Scope {
             drop(live);
             // Dropped last: the scope's close waits for this.
             drop(alive);
-        }));
+        });
+        let task = match &self.spawner {
+            Some(spawner) => spawner.spawn(task),
+            None => self.client.runtime().spawn(task),
+        };
         if let Some(task) = self.outcomes.attach_task(id, task) {
             drop(task);
         }

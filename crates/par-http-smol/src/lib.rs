@@ -28,6 +28,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod scope_executor;
+
+pub use scope_executor::ScopeExecutor;
+
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};

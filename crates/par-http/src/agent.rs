@@ -2,11 +2,13 @@
 //! an [`AsyncClient`](crate::AsyncClient) that has no runtime of its own to join.
 //!
 //! One thread, named `par-http-runtime`, runs the chosen executor until the agent is
-//! dropped. Callers never run the executor themselves: they hand futures to it and wait
-//! on channels, which is why the blocking API works from any thread, including one
-//! inside an async runtime. `start` returns only once the executor runs (a start-up
-//! handshake), and `Drop` stops the executor and joins the thread, so no task outlives
-//! its client. A tokio runtime is built and dropped on that thread, never in async code.
+//! dropped: one-off requests, the pool's sweeper, and the background drivers of scopes
+//! (with smol, a scope's request tasks run on whichever thread waits on the scope, see
+//! [`crate::local_tasks`]; this thread runs them only while nobody does). That is why
+//! the blocking API works from any thread, including one inside an async runtime.
+//! `start` returns only once the executor runs (a start-up handshake), and `Drop` stops
+//! the executor and joins the thread, so no task outlives its client. A tokio runtime
+//! is built and dropped on that thread, never in async code.
 
 use std::fmt;
 use std::future::Future;
@@ -20,6 +22,7 @@ use crate::runtimes::Executor;
 /// The thread that runs an executor.
 pub(crate) struct Agent {
     runtime: Arc<dyn Runtime>,
+    executor: Executor,
     stop: Option<async_channel::Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -35,8 +38,11 @@ impl Agent {
                 let executor = Arc::new(async_executor::Executor::new());
                 let runtime: Arc<dyn Runtime> =
                     Arc::new(par_http_smol::SmolRuntime::new(executor.clone()));
-                // Returns when every sender of `stop` is gone.
-                async_io::block_on(executor.run(async move {
+                // Returns when every sender of `stop` is gone. This thread parks without
+                // taking smol's IO reactor: a thread waiting on a scope drives it (see
+                // `ScopeExecutor`), else async-io's own thread does; two threads taking
+                // turns at it would cost a wake-up across threads for nearly every event.
+                futures_lite::future::block_on(executor.run(async move {
                     let _ = started.send(runtime);
                     let _ = stopped.recv().await;
                 }));
@@ -68,6 +74,7 @@ impl Agent {
         match has_started.recv() {
             Ok(runtime) => Ok(Self {
                 runtime,
+                executor,
                 stop: Some(stop),
                 thread: Some(thread),
             }),
@@ -78,21 +85,29 @@ impl Agent {
         }
     }
 
+    /// The kind of executor this agent runs.
+    pub(crate) fn executor(&self) -> Executor {
+        self.executor
+    }
+
     /// The runtime that spawns onto this agent's executor.
     pub(crate) fn runtime(&self) -> &Arc<dyn Runtime> {
         &self.runtime
     }
 }
 
-/// Waits for `future` on the calling thread. The executor runs elsewhere; this only
-/// parks the caller.
-///
-/// The caller does not drive smol's IO reactor while it waits (as `async_io::block_on`
-/// would): the runtime thread already does, and two threads taking turns at the reactor
-/// cost a wake-up across threads for nearly every event (measured: about 20% fewer
-/// requests per second at 64 in flight).
+/// Waits for `future` on the calling thread. The executor runs elsewhere; this parks
+/// the caller, which with smol drives the IO reactor meanwhile (the runtime thread does
+/// not: see [`Agent::start`]).
 pub(crate) fn wait<T>(future: impl Future<Output = T>) -> T {
-    futures_lite::future::block_on(future)
+    #[cfg(feature = "smol")]
+    {
+        async_io::block_on(future)
+    }
+    #[cfg(not(feature = "smol"))]
+    {
+        futures_lite::future::block_on(future)
+    }
 }
 
 impl Drop for Agent {

@@ -19,6 +19,7 @@ use par_http_core::{Body, Boxed, IntoUrl, Response, Result, Scope};
 
 use crate::blocking::ParallelConfig;
 use crate::builder::ClientBuilder;
+use crate::local_tasks::LocalTasks;
 use crate::runtimes::{AsyncRuntime, DefaultRuntime};
 
 /// The async client on the default runtime (smol when its feature is on, else tokio).
@@ -103,9 +104,11 @@ impl<R: AsyncRuntime> AsyncClientOn<R> {
 
     /// Opens a parallel scope with settings such as a limit on requests in flight.
     pub fn parallel_with(&self, config: ParallelConfig) -> AsyncParallel {
+        let local = LocalTasks::new(R::executor(), self.core.runtime().as_ref());
         AsyncParallel {
-            scope: Arc::new(self.core.scope(config.into_options())),
+            scope: Arc::new(self.core.scope(local.scope_options(config.into_options()))),
             client: self.core.clone(),
+            local,
             next: Mutex::new(None),
         }
     }
@@ -170,6 +173,8 @@ impl fmt::Debug for AsyncRequestBuilder {
 pub struct AsyncParallel {
     scope: Arc<Scope>,
     client: par_http_core::Client,
+    /// Runs the scope's tasks while the scope is awaited (smol), see [`LocalTasks`].
+    local: LocalTasks,
     // In a Mutex only so that the scope is `Sync` (futures that hold `&AsyncParallel`
     // across an await must be `Send`); it is only ever reached through `&mut self`
     // (`get_mut`), so it is never locked.
@@ -250,7 +255,7 @@ impl AsyncParallel {
     ///
     /// Cancel-safe: an outcome is only taken when the future completes.
     pub async fn next_response(&self) -> Result<Response> {
-        self.scope.next_response().await
+        self.local.run(self.scope.next_response()).await
     }
 
     /// True while a request is running or has an outcome not yet collected.
@@ -266,7 +271,7 @@ impl AsyncParallel {
     /// Cancellation happens at the first poll; dropping the future later only skips
     /// the wait.
     pub async fn close(self) {
-        self.scope.close().await;
+        self.local.run(self.scope.close()).await;
     }
 }
 
@@ -284,7 +289,8 @@ impl Stream for AsyncParallel {
         let slot = this.next.get_mut().unwrap_or_else(PoisonError::into_inner);
         let next = slot.get_or_insert_with(|| {
             let scope = this.scope.clone();
-            Box::pin(async move { scope.next_response().await })
+            let local = this.local.clone();
+            Box::pin(async move { local.run(scope.next_response()).await })
         });
         let outcome = futures_lite::ready!(next.as_mut().poll(cx));
         *slot = None;
@@ -319,9 +325,10 @@ impl<'scope> AsyncScopedRequest<'scope> {
     ///
     /// If the future is dropped while it waits for a slot, the request never starts.
     pub async fn send(self) -> AsyncPending<'scope> {
+        let parallel = self.parallel;
         AsyncPending {
-            inner: self.parallel.scope.start(self.builder).await,
-            _scope: PhantomData,
+            inner: parallel.local.run(parallel.scope.start(self.builder)).await,
+            local: &parallel.local,
         }
     }
 }
@@ -339,7 +346,8 @@ impl fmt::Debug for AsyncScopedRequest<'_> {
 /// Dropping it does not cancel the request: the outcome stays for `next_response`.
 pub struct AsyncPending<'scope> {
     inner: par_http_core::Pending,
-    _scope: PhantomData<&'scope AsyncParallel>,
+    /// Borrowed from the scope: a handle cannot outlive it.
+    local: &'scope LocalTasks,
 }
 
 impl AsyncPending<'_> {
@@ -355,7 +363,7 @@ impl AsyncPending<'_> {
     ///
     /// Cancel-safe: if dropped early, the outcome stays for `next_response`.
     pub async fn get_response(self) -> Result<Response> {
-        self.inner.get_response().await
+        self.local.run(self.inner.get_response()).await
     }
 
     /// True once the outcome has arrived (or was delivered elsewhere).

@@ -77,6 +77,7 @@ mod agent;
 mod async_client;
 mod blocking;
 mod builder;
+mod local_tasks;
 pub mod mock;
 mod request_options;
 mod runtimes;

@@ -48,6 +48,10 @@ pub trait AsyncRuntime: sealed::Sealed + Send + Sync + 'static {
     /// The runtime new clients of this kind spawn onto.
     #[doc(hidden)]
     fn runtime() -> Result<Arc<dyn Runtime>>;
+
+    /// The kind of executor.
+    #[doc(hidden)]
+    fn executor() -> Executor;
 }
 
 /// The smol runtime marker.
@@ -66,6 +70,10 @@ impl sealed::Sealed for Smol {}
 impl AsyncRuntime for Smol {
     fn runtime() -> Result<Arc<dyn Runtime>> {
         shared_agent(Executor::Smol)
+    }
+
+    fn executor() -> Executor {
+        Executor::Smol
     }
 }
 
@@ -88,6 +96,10 @@ impl AsyncRuntime for Tokio {
             Some(runtime) => Ok(Arc::new(runtime)),
             None => shared_agent(Executor::Tokio),
         }
+    }
+
+    fn executor() -> Executor {
+        Executor::Tokio
     }
 }
 

@@ -40,8 +40,8 @@ pub struct Client {
 pub(crate) struct ClientInner {
     // Dropped first: the pool and dispatch go before the runtime that serves them.
     pub(crate) core: par_http_core::Client,
-    // Kept for its Drop: stops and joins the runtime thread.
-    pub(crate) _agent: Agent,
+    // Stops and joins the runtime thread when dropped.
+    pub(crate) agent: Agent,
 }
 
 impl Client {
@@ -65,10 +65,7 @@ impl Client {
 
     pub(crate) fn from_parts(core: par_http_core::Client, agent: Agent) -> Self {
         Self {
-            inner: Arc::new(ClientInner {
-                core,
-                _agent: agent,
-            }),
+            inner: Arc::new(ClientInner { core, agent }),
         }
     }
 

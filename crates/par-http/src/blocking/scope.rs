@@ -13,8 +13,8 @@ use std::marker::PhantomData;
 use http::Method;
 use par_http_core::{Body, IntoUrl, Result, ScopeOptions};
 
-use crate::agent::wait;
 use crate::blocking::{Client, Response};
+use crate::local_tasks::LocalTasks;
 
 /// Settings for one parallel scope.
 ///
@@ -131,22 +131,30 @@ impl Client {
     where
         F: for<'scope> FnOnce(&'scope Parallel<'scope>) -> Result<T>,
     {
+        let local = LocalTasks::new(
+            self.inner.agent.executor(),
+            self.inner.core.runtime().as_ref(),
+        );
         let parallel = Parallel {
-            scope: self.inner.core.scope(config.into_options()),
+            scope: self
+                .inner
+                .core
+                .scope(local.scope_options(config.into_options())),
             client: self.clone(),
+            local,
             _scope: PhantomData,
         };
-        let _close = CloseOnExit(&parallel.scope);
+        let _close = CloseOnExit(&parallel);
         f(&parallel)
     }
 }
 
 /// Closes the scope however the closure exits, and waits for the teardown.
-struct CloseOnExit<'a>(&'a par_http_core::Scope);
+struct CloseOnExit<'a, 'scope>(&'a Parallel<'scope>);
 
-impl Drop for CloseOnExit<'_> {
+impl Drop for CloseOnExit<'_, '_> {
     fn drop(&mut self) {
-        wait(self.0.close());
+        self.0.local.wait(self.0.scope.close());
     }
 }
 
@@ -159,6 +167,8 @@ impl Drop for CloseOnExit<'_> {
 pub struct Parallel<'scope> {
     scope: par_http_core::Scope,
     client: Client,
+    /// Runs the scope's tasks while the scope is waited on (smol), see [`LocalTasks`].
+    local: LocalTasks,
     // Invariant in 'scope, like std::thread::Scope.
     _scope: PhantomData<&'scope mut &'scope ()>,
 }
@@ -166,8 +176,9 @@ pub struct Parallel<'scope> {
 impl<'scope> Parallel<'scope> {
     fn start(&self, builder: par_http_core::RequestBuilder) -> Pending<'scope> {
         Pending {
-            inner: wait(self.scope.start(builder)),
+            inner: self.local.wait(self.scope.start(builder)),
             client: self.client.clone(),
+            local: self.local.clone(),
             _scope: PhantomData,
         }
     }
@@ -217,7 +228,9 @@ impl<'scope> Parallel<'scope> {
     /// The request's own error, or at once an error with
     /// [`is_no_pending`](crate::Error::is_no_pending) when nothing is left to collect.
     pub fn next_response(&self) -> Result<Response> {
-        wait(self.scope.next_response()).map(|r| Response::new(r, self.client.inner.clone()))
+        self.local
+            .wait(self.scope.next_response())
+            .map(|r| Response::new(r, self.client.inner.clone()))
     }
 
     /// True while a request is running or has an outcome not yet collected.
@@ -265,6 +278,7 @@ impl fmt::Debug for ScopedRequest<'_, '_> {
 pub struct Pending<'scope> {
     inner: par_http_core::Pending,
     client: Client,
+    local: LocalTasks,
     _scope: PhantomData<&'scope ()>,
 }
 
@@ -277,8 +291,15 @@ impl Pending<'_> {
     /// [`is_already_collected`](crate::Error::is_already_collected) if
     /// [`Parallel::next_response`] already delivered this outcome.
     pub fn get_response(self) -> Result<Response> {
-        let Self { inner, client, .. } = self;
-        wait(inner.get_response()).map(|r| Response::new(r, client.inner.clone()))
+        let Self {
+            inner,
+            client,
+            local,
+            ..
+        } = self;
+        local
+            .wait(inner.get_response())
+            .map(|r| Response::new(r, client.inner.clone()))
     }
 
     /// True once the outcome has arrived (or was already delivered elsewhere).
