@@ -104,9 +104,10 @@ impl ScopeExecutor {
         poll_fn(|cx| {
             loop {
                 if let Poll::Ready(value) = future.as_mut().poll(cx) {
-                    // Tasks queued meanwhile (a request just started, a response that
-                    // just arrived) take their next step here rather than wait for the
-                    // background driver on another thread.
+                    // Tasks still queued (a request just started, say) go to the
+                    // background driver when the caller leaves: measured, that is faster
+                    // under load than running them here first (their writes then overlap
+                    // with the caller's own work), though a little slower one at a time.
                     return Poll::Ready(value);
                 }
                 {

@@ -140,6 +140,13 @@ impl RequestBuilder {
     pub fn send(self) -> Result<Response> {
         let Self { client, builder } = self;
         let core = client.inner.core.clone();
+        #[cfg(feature = "smol")]
+        if client.inner.agent.executor() == crate::Executor::Smol {
+            // smol's IO and timers work from any thread: the request runs right here,
+            // with no hand-off to the runtime thread and back.
+            return wait(core.send(builder))
+                .map(|response| Response::new(response, client.inner.clone()));
+        }
         let (sender, receiver) = async_channel::bounded(1);
         let task = core.runtime().clone().spawn(Box::pin(async move {
             let outcome = core.send(builder).await;
