@@ -801,6 +801,19 @@ fn targets(options: &Options, cases: &[Case], medians: &Medians) -> String {
                         mark(ratio >= 0.9)
                     ));
                 }
+                // The same on tokio: the blocking client with `Executor::Tokio`.
+                let pair = (
+                    get(index, false, ClientName::ParBlockingTokio),
+                    get(index, false, ClientName::ParTokioCt),
+                );
+                if let (Some(blocking), Some(tokio)) = pair {
+                    let ratio = blocking / tokio;
+                    line(format!(
+                        "S1 c={}: blocking (tokio) within 10% of async (tokio-ct): {ratio:.2}× {}",
+                        case.c,
+                        mark(ratio >= 0.9)
+                    ));
+                }
             }
             Metric::WallTime => {
                 let parts: Vec<String> = asyncs
