@@ -356,17 +356,34 @@ async fn checkout(
 async fn prefetch(body: &mut H1Body) -> Result<bytes::Bytes> {
     let mut received = BytesMut::new();
     future::poll_fn(|cx| {
-        // On the stack of this poll only: the future itself stays small while it waits.
-        let mut chunk = [0u8; 8 * 1024];
         loop {
             if received.len() >= PREFETCH_MAX {
                 return Poll::Ready(Ok(()));
             }
-            match Pin::new(&mut *body).poll_read(cx, &mut chunk) {
+            // Most bodies read here are small: the first read goes through a small chunk
+            // on the stack (zeroed on every poll, so kept small); later ones straight
+            // into `received`, grown (and zeroed) by what one read may bring.
+            let mut small = [0u8; 512];
+            let start = received.len();
+            let chunk: &mut [u8] = if start == 0 {
+                &mut small
+            } else {
+                received.resize(start + 8 * 1024, 0);
+                received.get_mut(start..).unwrap_or_default()
+            };
+            let result = Pin::new(&mut *body).poll_read(cx, chunk);
+            let n = match &result {
+                Poll::Ready(Ok(n)) => *n,
+                _ => 0,
+            };
+            if start == 0 {
+                received.extend_from_slice(small.get(..n).unwrap_or_default());
+            } else {
+                received.truncate(start + n);
+            }
+            match result {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Ok(())),
-                Poll::Ready(Ok(n)) => {
-                    received.extend_from_slice(chunk.get(..n).unwrap_or_default())
-                }
+                Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(err)) => return Poll::Ready(Err(crate::response::from_io(err))),
                 // Not available yet: the rest streams when the user reads.
                 Poll::Pending => return Poll::Ready(Ok(())),
