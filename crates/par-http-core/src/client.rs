@@ -79,9 +79,18 @@ impl Client {
     /// then authentication (default credentials and the auth hook).
     pub fn prepare(&self, builder: RequestBuilder) -> Result<Request> {
         let mut request = builder.build()?;
-        for (name, value) in &self.config.default_headers {
-            if !request.headers.contains_key(name) {
-                request.headers.insert(name.clone(), value.clone());
+        if request.headers.is_empty() {
+            // The usual case: a copy of the defaults, without a lookup per field.
+            request.headers.clone_from(&self.config.default_headers);
+        } else {
+            // A field the request sets itself replaces the default (all of its lines).
+            let defaults = &self.config.default_headers;
+            for name in defaults.keys() {
+                if !request.headers.contains_key(name) {
+                    for value in defaults.get_all(name) {
+                        request.headers.append(name.clone(), value.clone());
+                    }
+                }
             }
         }
         auth::apply(&self.config, &mut request)?;

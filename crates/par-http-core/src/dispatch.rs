@@ -20,11 +20,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use futures_lite::future;
 use futures_lite::io::AsyncRead;
 use http::Method;
 
@@ -296,10 +295,12 @@ async fn exchange(
             return Err(Error::new(ErrorKind::Io));
         };
         let mut decoder = ResponseDecoder::new(&request.method, &inner.config.limits);
-        match conn.exchange(request, &origin.host, &mut decoder).await {
+        // Boxed: its state (writing the head, reading the response) would otherwise make
+        // every request's future larger than the allocator's fast size classes.
+        match Box::pin(conn.exchange(request, &origin.host, &mut decoder)).await {
             Ok(head) => {
                 let mut body = H1Body::new(pooled, decoder);
-                let received = prefetch(&mut body).await?;
+                let received = prefetch(&mut body)?;
                 let body = if body.is_done() {
                     ResponseBody::from(received)
                 } else {
@@ -353,44 +354,45 @@ async fn checkout(
 
 /// Reads the body bytes that are already available (at most [`PREFETCH_MAX`]) without
 /// waiting for more, so that a small body ends and frees its connection right away.
-async fn prefetch(body: &mut H1Body) -> Result<bytes::Bytes> {
+/// Never waits, so not `async`: the request's future has no state for it.
+fn prefetch(body: &mut H1Body) -> Result<bytes::Bytes> {
+    // Nothing is awaited: a read that is not ready just ends the prefetch (the user's
+    // reads, with their own waker, take over from there).
+    let mut cx = Context::from_waker(Waker::noop());
     let mut received = BytesMut::new();
-    future::poll_fn(|cx| {
-        loop {
-            if received.len() >= PREFETCH_MAX {
-                return Poll::Ready(Ok(()));
-            }
-            // Most bodies read here are small: the first read goes through a small chunk
-            // on the stack (zeroed on every poll, so kept small); later ones straight
-            // into `received`, grown (and zeroed) by what one read may bring.
-            let mut small = [0u8; 512];
-            let start = received.len();
-            let chunk: &mut [u8] = if start == 0 {
-                &mut small
-            } else {
-                received.resize(start + 8 * 1024, 0);
-                received.get_mut(start..).unwrap_or_default()
-            };
-            let result = Pin::new(&mut *body).poll_read(cx, chunk);
-            let n = match &result {
-                Poll::Ready(Ok(n)) => *n,
-                _ => 0,
-            };
-            if start == 0 {
-                received.extend_from_slice(small.get(..n).unwrap_or_default());
-            } else {
-                received.truncate(start + n);
-            }
-            match result {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Ok(())),
-                Poll::Ready(Ok(_)) => {}
-                Poll::Ready(Err(err)) => return Poll::Ready(Err(crate::response::from_io(err))),
-                // Not available yet: the rest streams when the user reads.
-                Poll::Pending => return Poll::Ready(Ok(())),
-            }
+    // Most bodies read here are small: reads go through a small chunk on the stack (it is
+    // zeroed on every read, so it stays small) until one fills it; then straight into
+    // `received`, grown (and zeroed) by what one read may bring.
+    let mut large = false;
+    loop {
+        if received.len() >= PREFETCH_MAX {
+            break;
         }
-    })
-    .await?;
+        let mut small = [0u8; 512];
+        let start = received.len();
+        let chunk: &mut [u8] = if large {
+            received.resize(start + 8 * 1024, 0);
+            received.get_mut(start..).unwrap_or_default()
+        } else {
+            &mut small
+        };
+        let result = Pin::new(&mut *body).poll_read(&mut cx, chunk);
+        let n = match &result {
+            Poll::Ready(Ok(n)) => *n,
+            _ => 0,
+        };
+        if large {
+            received.truncate(start + n);
+        } else {
+            received.extend_from_slice(small.get(..n).unwrap_or_default());
+            large = n == small.len();
+        }
+        match result {
+            Poll::Ready(Ok(0)) | Poll::Pending => break,
+            Poll::Ready(Ok(_)) => {}
+            Poll::Ready(Err(err)) => return Err(crate::response::from_io(err)),
+        }
+    }
     Ok(received.freeze())
 }
 

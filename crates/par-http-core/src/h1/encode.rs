@@ -129,10 +129,9 @@ fn write_head(
         {
             continue;
         }
+        // A `HeaderName` holds a non-empty token by construction (the `http` crate checks
+        // every byte), so the name is not checked again here.
         let name = name.as_str().as_bytes();
-        if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
-            return Err(ProtocolError::InvalidHeaderName);
-        }
         let value = value.as_bytes();
         if !is_valid_field_value(value) {
             return Err(ProtocolError::InvalidHeaderValue);
@@ -190,25 +189,38 @@ pub fn encode_last_chunk(out: &mut Vec<u8>) {
 
 /// `tchar` of RFC 9110 §5.6.2: the bytes of a token (method, field name).
 pub(super) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
+    TCHAR.get(usize::from(b)).copied().unwrap_or(false)
 }
+
+/// [`is_tchar`] as a table: one load per byte.
+const TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        // `b` is below 256: the cast cannot truncate.
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
 
 /// A field value (RFC 9110 §5.5): visible bytes, SP, HTAB and obs-text; no CTL (so no CR,
 /// LF or NUL) and no DEL.
