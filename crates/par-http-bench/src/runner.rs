@@ -787,32 +787,32 @@ fn targets(options: &Options, cases: &[Case], medians: &Medians) -> String {
                         parts.join(", ")
                     ));
                 }
-                // The blocking client runs on smol, par-http's default executor: its
-                // async counterpart is the smol one.
-                let pair = (
-                    get(index, false, ClientName::ParBlocking),
-                    get(index, false, ClientName::ParSmol),
-                );
-                if let (Some(blocking), Some(smol)) = pair {
-                    let ratio = blocking / smol;
-                    line(format!(
-                        "S1 c={}: blocking within 10% of async (smol): {ratio:.2}× {}",
-                        case.c,
-                        mark(ratio >= 0.9)
-                    ));
-                }
-                // The same on tokio: the blocking client with `Executor::Tokio`.
-                let pair = (
-                    get(index, false, ClientName::ParBlockingTokio),
-                    get(index, false, ClientName::ParTokioCt),
-                );
-                if let (Some(blocking), Some(tokio)) = pair {
-                    let ratio = blocking / tokio;
-                    line(format!(
-                        "S1 c={}: blocking (tokio) within 10% of async (tokio-ct): {ratio:.2}× {}",
-                        case.c,
-                        mark(ratio >= 0.9)
-                    ));
+                // Each blocking client against the async client on its executor: smol (par-http's
+                // default) and tokio (`Executor::Tokio`, against the current-thread runtime).
+                let pairs = [
+                    (
+                        ClientName::ParBlocking,
+                        ClientName::ParSmol,
+                        "blocking",
+                        "smol",
+                    ),
+                    (
+                        ClientName::ParBlockingTokio,
+                        ClientName::ParTokioCt,
+                        "blocking (tokio)",
+                        "tokio-ct",
+                    ),
+                ];
+                for (blocking, asynchronous, blocking_label, async_label) in pairs {
+                    let pair = (get(index, false, blocking), get(index, false, asynchronous));
+                    if let (Some(blocking), Some(asynchronous)) = pair {
+                        let ratio = blocking / asynchronous;
+                        line(format!(
+                            "S1 c={}: {blocking_label} within 10% of async ({async_label}): {ratio:.2}× {}",
+                            case.c,
+                            mark(ratio >= 0.9)
+                        ));
+                    }
                 }
             }
             Metric::WallTime => {

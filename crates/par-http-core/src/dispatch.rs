@@ -147,13 +147,8 @@ impl Inner {
     /// The pool key and `Host` value of `url`'s origin, from the cache when it is there.
     fn origin(&self, url: &url::Url) -> Origin {
         let mut origins = self.origins.lock().unwrap_or_else(|p| p.into_inner());
-        let known = origins
-            .iter()
-            .position(|origin| is_origin_of(&origin.key, url));
-        if let Some(index) = known {
-            if let Some(origin) = origins.get(index) {
-                return origin.clone();
-            }
+        if let Some(known) = origins.iter().find(|origin| is_origin_of(&origin.key, url)) {
+            return known.clone();
         }
         let origin = Origin {
             key: pool_key(url),

@@ -219,26 +219,24 @@ impl fmt::Debug for Follow {
     }
 }
 
-/// Follows the redirect that `response` (the answer to `first`) asks for, and those
-/// after it, up to `max`.
+/// Follows the redirect that `response` (the answer to `again`, the first request) asks
+/// for, and those after it, up to `max`.
 async fn follow_from(
     client: Client,
     max: usize,
-    first: Request,
-    replayable: bool,
-    response: Response,
+    mut again: Request,
+    mut replayable: bool,
+    mut response: Response,
 ) -> Result<Response> {
     let policy = &client.config().redirect;
-    let (origin_method, origin_url) = (first.method.clone(), first.url.clone());
+    let (origin_method, origin_url) = (again.method.clone(), again.url.clone());
     let fail = |cause: RedirectError| {
         Error::new(ErrorKind::Redirect)
             .with_source(cause)
             .with_request(&origin_method, origin_url.as_str())
     };
-    let mut visited = vec![(first.method.clone(), without_fragment(&first.url))];
+    let mut visited = vec![(again.method.clone(), without_fragment(&again.url))];
     let mut history: Vec<Url> = Vec::new();
-    let (mut again, mut replayable) = (first, replayable);
-    let mut response = response;
     loop {
         let Some(location) = redirect_location(&response) else {
             return Ok(with_history(response, history));

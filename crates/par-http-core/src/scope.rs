@@ -213,12 +213,9 @@ impl Scope {
         };
         let outcomes = self.outcomes.clone();
         let send = self.client.execute(request);
-        let bound = deadline.map(|deadline| (deadline, self.client.runtime().clone()));
-        let send = async move {
-            match bound {
-                None => send.await,
-                Some((deadline, runtime)) => deadline.bound(send, runtime).await,
-            }
+        let send = match deadline {
+            None => send,
+            Some(deadline) => deadline.bound(send, self.client.runtime().clone()),
         };
         let task_name = name.clone();
         // Made outside the future: if the future is dropped before it completes, even
@@ -397,20 +394,22 @@ impl ScopeDeadline {
 
     /// `send`, failing with a scope-deadline timeout if the deadline passes first; the
     /// response it gives keeps the deadline on its body.
-    async fn bound(
+    fn bound(
         self: Arc<Self>,
         send: Boxed<Result<Response>>,
         runtime: Arc<dyn Runtime>,
-    ) -> Result<Response> {
-        let expired = async {
-            self.wait().await;
-            Err(Error::new(ErrorKind::Timeout(TimeoutPhase::ScopeDeadline)))
-        };
-        let mut response = future::or(send, expired).await?;
-        let body = std::mem::take(response.body_mut());
-        *response.body_mut() =
-            DeadlineBody::wrap(body, &runtime, self.at, TimeoutPhase::ScopeDeadline);
-        Ok(response)
+    ) -> Boxed<Result<Response>> {
+        Box::pin(async move {
+            let expired = async {
+                self.wait().await;
+                Err(Error::new(ErrorKind::Timeout(TimeoutPhase::ScopeDeadline)))
+            };
+            let mut response = future::or(send, expired).await?;
+            let body = std::mem::take(response.body_mut());
+            *response.body_mut() =
+                DeadlineBody::wrap(body, &runtime, self.at, TimeoutPhase::ScopeDeadline);
+            Ok(response)
+        })
     }
 }
 

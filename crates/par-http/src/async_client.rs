@@ -104,9 +104,9 @@ impl<R: AsyncRuntime> AsyncClientOn<R> {
 
     /// Opens a parallel scope with settings such as a limit on requests in flight.
     pub fn parallel_with(&self, config: ParallelConfig) -> AsyncParallel {
-        let local = LocalTasks::new(R::executor(), self.core.runtime().as_ref());
+        let (scope, local) = LocalTasks::open(&self.core, R::executor(), config.into_options());
         AsyncParallel {
-            scope: Arc::new(self.core.scope(local.scope_options(config.into_options()))),
+            scope: Arc::new(scope),
             client: self.core.clone(),
             local,
             next: Mutex::new(None),

@@ -15,7 +15,7 @@ use std::future::Future;
 #[cfg(feature = "smol")]
 use std::sync::Arc;
 
-use par_http_core::{Runtime, ScopeOptions};
+use par_http_core::{Scope, ScopeOptions};
 
 use crate::agent::wait;
 use crate::runtimes::Executor;
@@ -28,32 +28,28 @@ pub(crate) struct LocalTasks {
 }
 
 impl LocalTasks {
-    /// The executor for a new scope of a client running on `executor`, whose background
-    /// driver (if any) is spawned on `runtime`.
-    pub(crate) fn new(executor: Executor, runtime: &dyn Runtime) -> Self {
+    /// Opens a scope on `client` (which runs on `executor`) with `options`, and the
+    /// executor its tasks run on: the scope's own with smol (its background driver on the
+    /// client's runtime), the client's runtime with tokio.
+    pub(crate) fn open(
+        client: &par_http_core::Client,
+        executor: Executor,
+        options: ScopeOptions,
+    ) -> (Scope, Self) {
         #[cfg(feature = "smol")]
-        {
-            let executor = (executor == Executor::Smol).then(|| {
-                let executor = par_http_smol::ScopeExecutor::new();
-                let driver = runtime.spawn(Box::pin(executor.background()));
-                (executor, Arc::new(driver))
-            });
-            Self { executor }
+        if executor == Executor::Smol {
+            let local = par_http_smol::ScopeExecutor::new();
+            let driver = client.runtime().spawn(Box::pin(local.background()));
+            let scope = client.scope(options.spawner(Arc::new(local.clone())));
+            let executor = Some((local, Arc::new(driver)));
+            return (scope, Self { executor });
         }
-        #[cfg(not(feature = "smol"))]
-        {
-            let _ = (executor, runtime);
-            Self {}
-        }
-    }
-
-    /// `options` with this executor as the scope's spawner, if there is one.
-    pub(crate) fn scope_options(&self, options: ScopeOptions) -> ScopeOptions {
-        #[cfg(feature = "smol")]
-        if let Some((executor, _)) = &self.executor {
-            return options.spawner(Arc::new(executor.clone()));
-        }
-        options
+        let _ = executor;
+        let tasks = Self {
+            #[cfg(feature = "smol")]
+            executor: None,
+        };
+        (client.scope(options), tasks)
     }
 
     /// Blocks on `future`, running the scope's tasks meanwhile when they are ours to run.

@@ -131,15 +131,13 @@ impl Client {
     where
         F: for<'scope> FnOnce(&'scope Parallel<'scope>) -> Result<T>,
     {
-        let local = LocalTasks::new(
+        let (scope, local) = LocalTasks::open(
+            &self.inner.core,
             self.inner.agent.executor(),
-            self.inner.core.runtime().as_ref(),
+            config.into_options(),
         );
         let parallel = Parallel {
-            scope: self
-                .inner
-                .core
-                .scope(local.scope_options(config.into_options())),
+            scope,
             client: self.clone(),
             local,
             _scope: PhantomData,
