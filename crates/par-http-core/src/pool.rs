@@ -323,8 +323,11 @@ impl Drop for Pooled {
         let Some(pool) = self.pool.take() else {
             return;
         };
+        // The staleness check also arms the stream's read interest while it is idle, so
+        // that a close by the server is seen at checkout without a system call.
+        let usable = self.reusable && self.conn.as_mut().is_some_and(Connection::is_idle_usable);
         match self.conn.take() {
-            Some(mut conn) if self.reusable && conn.is_buffer_empty() => {
+            Some(mut conn) if usable => {
                 conn.release_buffer();
                 conn.completed = conn.completed.saturating_add(1);
                 pool.put_back(self.key.clone(), conn, Instant::now());

@@ -1,5 +1,5 @@
-//! The smol runtime for par-http: tasks on an [`async_executor::Executor`], TCP and DNS
-//! through [`async_net`], timers from [`async_io`].
+//! The smol runtime for par-http: tasks on an [`async_executor::Executor`], TCP on
+//! [`async_io`]'s reactor (with a readiness cache, see `tcp.rs`), timers from [`async_io`].
 //!
 //! [`SmolRuntime`] is a handle to an executor. It does not drive the executor itself:
 //! whoever owns it runs it (the blocking `par_http::Client` runs one on its background
@@ -29,6 +29,7 @@
 #![deny(missing_docs)]
 
 mod scope_executor;
+mod tcp;
 
 pub use scope_executor::ScopeExecutor;
 
@@ -40,7 +41,6 @@ use std::time::Instant;
 
 use async_executor::Executor;
 use async_io::Timer;
-use async_net::TcpStream;
 use par_http_core::{BoxIo, Boxed, Runtime, Spawn, Task};
 
 /// The smol runtime: spawns on an [`Executor`] that someone else runs.
@@ -85,11 +85,7 @@ impl Runtime for SmolRuntime {
     }
 
     fn connect_tcp(&self, addr: SocketAddr) -> Boxed<io::Result<BoxIo>> {
-        Box::pin(async move {
-            let stream = TcpStream::connect(addr).await?;
-            stream.set_nodelay(true)?;
-            Ok(Box::new(stream) as BoxIo)
-        })
+        Box::pin(async move { Ok(Box::new(tcp::SmolTcp::connect(addr).await?) as BoxIo) })
     }
 
     fn sleep_until(&self, deadline: Instant) -> Boxed<()> {

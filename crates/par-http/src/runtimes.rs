@@ -16,7 +16,7 @@ use crate::agent::Agent;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Executor {
-    /// smol: async-executor, async-net, async-io (the `smol` feature).
+    /// smol: async-executor, async-io (the `smol` feature).
     #[cfg(feature = "smol")]
     Smol,
     /// tokio (the `tokio` feature).
