@@ -2,13 +2,16 @@
 //! an [`AsyncClient`](crate::AsyncClient) that has no runtime of its own to join.
 //!
 //! One thread, named `par-http-runtime`, runs the chosen executor until the agent is
-//! dropped: one-off requests, the pool's sweeper, and the background drivers of scopes
-//! (with smol, a scope's request tasks run on whichever thread waits on the scope, see
-//! [`crate::local_tasks`]; this thread runs them only while nobody does). That is why
-//! the blocking API works from any thread, including one inside an async runtime.
-//! `start` returns only once the executor runs (a start-up handshake), and `Drop` stops
-//! the executor and joins the thread, so no task outlives its client. A tokio runtime
-//! is built and dropped on that thread, never in async code.
+//! dropped: the pool's sweeper, and whatever no caller is there to run. A blocking call
+//! ([`Agent::wait`]) does its part on the calling thread: with smol, a scope's request
+//! tasks run on whichever thread waits on the scope (see [`crate::local_tasks`]) and
+//! that thread drives smol's IO reactor; with tokio, the waiting thread drives the whole
+//! runtime and this thread takes it over only while nobody waits (see
+//! [`crate::tokio_driver`]). That is why the blocking API works from any thread,
+//! including one inside an async runtime, with no hand-off between threads for most
+//! steps. `start` returns only once the executor runs (a start-up handshake), and `Drop`
+//! stops the executor and joins the thread, so no task outlives its client. A tokio
+//! runtime is built and dropped on that thread, never in async code.
 
 use std::fmt;
 use std::future::Future;
@@ -18,11 +21,23 @@ use std::thread;
 use par_http_core::{Error, ErrorKind, Result, Runtime};
 
 use crate::runtimes::Executor;
+#[cfg(feature = "tokio")]
+use crate::tokio_driver::TokioDriver;
+
+/// What the agent thread hands back once its executor runs.
+struct Started {
+    runtime: Arc<dyn Runtime>,
+    #[cfg(feature = "tokio")]
+    tokio: Option<Arc<TokioDriver>>,
+}
 
 /// The thread that runs an executor.
 pub(crate) struct Agent {
     runtime: Arc<dyn Runtime>,
     executor: Executor,
+    /// The tokio runtime and who drives it (tokio only).
+    #[cfg(feature = "tokio")]
+    tokio: Option<Arc<TokioDriver>>,
     stop: Option<async_channel::Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -31,7 +46,7 @@ impl Agent {
     /// Starts an executor thread of the given kind.
     pub(crate) fn start(executor: Executor) -> Result<Self> {
         let (stop, stopped) = async_channel::bounded::<()>(1);
-        let (started, has_started) = std::sync::mpsc::sync_channel::<Arc<dyn Runtime>>(1);
+        let (started, has_started) = std::sync::mpsc::sync_channel::<Started>(1);
         let body: Box<dyn FnOnce() + Send> = match executor {
             #[cfg(feature = "smol")]
             Executor::Smol => Box::new(move || {
@@ -43,28 +58,36 @@ impl Agent {
                 // `ScopeExecutor`), else async-io's own thread does; two threads taking
                 // turns at it would cost a wake-up across threads for nearly every event.
                 futures_lite::future::block_on(executor.run(async move {
-                    let _ = started.send(runtime);
+                    let _ = started.send(Started {
+                        runtime,
+                        #[cfg(feature = "tokio")]
+                        tokio: None,
+                    });
                     let _ = stopped.recv().await;
                 }));
             }),
             #[cfg(feature = "tokio")]
             Executor::Tokio => Box::new(move || {
-                let Ok(tokio_runtime) = ::tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
+                // `stop` is not used: the driver is stopped directly.
+                drop(stopped);
+                let Ok(driver) = TokioDriver::new() else {
                     // `started` is dropped: start() reports the failure.
                     return;
                 };
-                let runtime: Arc<dyn Runtime> = Arc::new(par_http_tokio::TokioRuntime::new(
-                    tokio_runtime.handle().clone(),
-                ));
-                tokio_runtime.block_on(async move {
-                    let _ = started.send(runtime);
-                    let _ = stopped.recv().await;
+                let driver = Arc::new(driver);
+                let runtime: Arc<dyn Runtime> =
+                    Arc::new(par_http_tokio::TokioRuntime::new(driver.handle().clone()));
+                let _ = started.send(Started {
+                    runtime,
+                    tokio: Some(driver.clone()),
                 });
-                // Dropped here, on its own thread, outside any async context.
-                drop(tokio_runtime);
+                driver.run_background();
+                // The runtime is dropped here, on its own thread, outside any async
+                // context, once the agent has let go of it (it does right after `stop`).
+                while Arc::strong_count(&driver) > 1 {
+                    thread::sleep(std::time::Duration::from_millis(1));
+                }
+                drop(driver);
             }),
         };
         let thread = thread::Builder::new()
@@ -72,9 +95,11 @@ impl Agent {
             .spawn(body)
             .map_err(|err| Error::new(ErrorKind::RuntimeGone).with_source(err))?;
         match has_started.recv() {
-            Ok(runtime) => Ok(Self {
-                runtime,
+            Ok(started) => Ok(Self {
+                runtime: started.runtime,
                 executor,
+                #[cfg(feature = "tokio")]
+                tokio: started.tokio,
                 stop: Some(stop),
                 thread: Some(thread),
             }),
@@ -83,6 +108,16 @@ impl Agent {
                 Err(Error::new(ErrorKind::RuntimeGone))
             }
         }
+    }
+
+    /// Blocks the calling thread on `future`. With tokio the caller drives the runtime
+    /// meanwhile (see [`TokioDriver`]); with smol it drives smol's IO reactor.
+    pub(crate) fn wait<T>(&self, future: impl Future<Output = T>) -> T {
+        #[cfg(feature = "tokio")]
+        if let Some(driver) = &self.tokio {
+            return driver.block_on(future);
+        }
+        park_on(future)
     }
 
     /// The kind of executor this agent runs.
@@ -96,10 +131,10 @@ impl Agent {
     }
 }
 
-/// Waits for `future` on the calling thread. The executor runs elsewhere; this parks
-/// the caller, which with smol drives the IO reactor meanwhile (the runtime thread does
-/// not: see [`Agent::start`]).
-pub(crate) fn wait<T>(future: impl Future<Output = T>) -> T {
+/// Waits for `future` on the calling thread, for an executor the caller does not drive:
+/// with smol the caller drives the IO reactor meanwhile (the runtime thread does not:
+/// see [`Agent::start`]).
+fn park_on<T>(future: impl Future<Output = T>) -> T {
     #[cfg(feature = "smol")]
     {
         async_io::block_on(future)
@@ -112,6 +147,10 @@ pub(crate) fn wait<T>(future: impl Future<Output = T>) -> T {
 
 impl Drop for Agent {
     fn drop(&mut self) {
+        #[cfg(feature = "tokio")]
+        if let Some(driver) = self.tokio.take() {
+            driver.stop();
+        }
         drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
             // The last handle may be dropped on the agent thread itself (from a task):

@@ -81,6 +81,8 @@ mod local_tasks;
 pub mod mock;
 mod request_options;
 mod runtimes;
+#[cfg(feature = "tokio")]
+mod tokio_driver;
 
 use std::sync::OnceLock;
 

@@ -8,8 +8,8 @@
 //! on the scope, so a request never stalls because its caller is busy elsewhere.
 //!
 //! With tokio, tasks run on the client's runtime as everything else: a current-thread
-//! runtime already runs them on the caller's thread, and a blocking client's runtime
-//! thread is the only one that may drive its IO.
+//! runtime already runs them on the caller's thread, and a blocking client's waiting
+//! caller drives the client's runtime itself (see [`crate::tokio_driver`]).
 
 use std::future::Future;
 #[cfg(feature = "smol")]
@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use par_http_core::{Scope, ScopeOptions};
 
-use crate::agent::wait;
+use crate::agent::Agent;
 use crate::runtimes::Executor;
 
 /// A scope's task executor, if it has its own; cheap to clone.
@@ -52,9 +52,10 @@ impl LocalTasks {
         (client.scope(options), tasks)
     }
 
-    /// Blocks on `future`, running the scope's tasks meanwhile when they are ours to run.
-    pub(crate) fn wait<T>(&self, future: impl Future<Output = T>) -> T {
-        wait(self.run(future))
+    /// Blocks on `future` (through `agent`, the blocking client's), running the scope's
+    /// tasks meanwhile when they are ours to run.
+    pub(crate) fn wait<T>(&self, agent: &Agent, future: impl Future<Output = T>) -> T {
+        agent.wait(self.run(future))
     }
 
     /// Awaits `future`, running the scope's tasks meanwhile when they are ours to run.

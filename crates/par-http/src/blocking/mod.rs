@@ -1,8 +1,10 @@
 //! The blocking API: [`Client`], one-off requests, and blocking [`Response`]s.
 //!
-//! Every call here parks the calling thread on a channel while the client's background
-//! runtime ([`crate::agent`]) does the work, so it needs no runtime in the caller and is
-//! safe to call from inside one. The parallel scope lives in [`scope`].
+//! Every call here blocks the calling thread on a future through the client's agent
+//! ([`crate::agent`]), which does the work on the calling thread where it can (driving
+//! the runtime meanwhile) and leaves the rest to the background runtime thread, so it
+//! needs no runtime in the caller and is safe to call from inside one. The parallel
+//! scope lives in [`scope`].
 
 pub(crate) mod scope;
 
@@ -16,7 +18,7 @@ use http::header::HeaderMap;
 use http::{Method, StatusCode, Version};
 use par_http_core::{Error, ErrorKind, IntoUrl, Result, Url};
 
-use crate::agent::{Agent, wait};
+use crate::agent::Agent;
 use crate::builder::ClientBuilder;
 pub use scope::{Parallel, ParallelConfig, Pending, ScopedRequest};
 
@@ -139,25 +141,11 @@ impl RequestBuilder {
     /// Any [`Error`] the request meets; it names this request.
     pub fn send(self) -> Result<Response> {
         let Self { client, builder } = self;
-        let core = client.inner.core.clone();
-        #[cfg(feature = "smol")]
-        if client.inner.agent.executor() == crate::Executor::Smol {
-            // smol's IO and timers work from any thread: the request runs right here,
-            // with no hand-off to the runtime thread and back.
-            return wait(core.send(builder))
-                .map(|response| Response::new(response, client.inner.clone()));
-        }
-        let (sender, receiver) = async_channel::bounded(1);
-        let task = core.runtime().clone().spawn(Box::pin(async move {
-            let outcome = core.send(builder).await;
-            let _ = sender.send(outcome).await;
-        }));
-        let outcome = wait(receiver.recv());
-        drop(task);
-        match outcome {
-            Ok(outcome) => outcome.map(|response| Response::new(response, client.inner.clone())),
-            Err(_) => Err(Error::new(ErrorKind::RuntimeGone)),
-        }
+        // The request runs right here, on the calling thread (which drives the runtime
+        // meanwhile, or waits while the runtime thread does): no hand-off to the runtime
+        // thread and back.
+        let response = client.inner.agent.wait(client.inner.core.send(builder))?;
+        Ok(Response::new(response, client.inner))
     }
 }
 
@@ -176,15 +164,12 @@ impl fmt::Debug for RequestBuilder {
 pub struct Response {
     inner: par_http_core::Response,
     // Keeps the runtime (and pool) alive while the body may still stream.
-    _client: Arc<ClientInner>,
+    client: Arc<ClientInner>,
 }
 
 impl Response {
     pub(crate) fn new(inner: par_http_core::Response, client: Arc<ClientInner>) -> Self {
-        Self {
-            inner,
-            _client: client,
-        }
+        Self { inner, client }
     }
 
     /// The status code.
@@ -223,10 +208,8 @@ impl Response {
     ///
     /// The status error, naming the request.
     pub fn error_for_status(self) -> Result<Self> {
-        let Self { inner, _client } = self;
-        inner
-            .error_for_status()
-            .map(|inner| Self { inner, _client })
+        let Self { inner, client } = self;
+        inner.error_for_status().map(|inner| Self { inner, client })
     }
 
     /// Reads the whole body.
@@ -235,7 +218,7 @@ impl Response {
     ///
     /// A body or protocol error if the body fails or is truncated.
     pub fn bytes(self) -> Result<Bytes> {
-        wait(self.inner.bytes())
+        self.client.agent.wait(self.inner.bytes())
     }
 
     /// Reads the whole body as text (invalid UTF-8 is replaced).
@@ -244,7 +227,7 @@ impl Response {
     ///
     /// As for [`bytes`](Self::bytes).
     pub fn text(self) -> Result<String> {
-        wait(self.inner.text())
+        self.client.agent.wait(self.inner.text())
     }
 
     /// Reads the whole body and decodes it as JSON into `T` (feature `json`).
@@ -255,7 +238,7 @@ impl Response {
     /// JSON for `T`.
     #[cfg(feature = "json")]
     pub fn json<T: serde::de::DeserializeOwned>(self) -> Result<T> {
-        wait(self.inner.json())
+        self.client.agent.wait(self.inner.json())
     }
 
     /// The URLs that answered with a redirect before this response, oldest first; its
@@ -272,7 +255,7 @@ impl Response {
 
 impl Read for Response {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let result = wait(self.inner.body_mut().read(buf));
+        let result = self.client.agent.wait(self.inner.body_mut().read(buf));
         result.map_err(|err| {
             if !err.get_ref().is_some_and(|inner| inner.is::<Error>()) {
                 return err;

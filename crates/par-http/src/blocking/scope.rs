@@ -152,7 +152,9 @@ struct CloseOnExit<'a, 'scope>(&'a Parallel<'scope>);
 
 impl Drop for CloseOnExit<'_, '_> {
     fn drop(&mut self) {
-        self.0.local.wait(self.0.scope.close());
+        self.0
+            .local
+            .wait(&self.0.client.inner.agent, self.0.scope.close());
     }
 }
 
@@ -174,7 +176,9 @@ pub struct Parallel<'scope> {
 impl<'scope> Parallel<'scope> {
     fn start(&self, builder: par_http_core::RequestBuilder) -> Pending<'scope> {
         Pending {
-            inner: self.local.wait(self.scope.start(builder)),
+            inner: self
+                .local
+                .wait(&self.client.inner.agent, self.scope.start(builder)),
             client: self.client.clone(),
             local: self.local.clone(),
             _scope: PhantomData,
@@ -227,7 +231,7 @@ impl<'scope> Parallel<'scope> {
     /// [`is_no_pending`](crate::Error::is_no_pending) when nothing is left to collect.
     pub fn next_response(&self) -> Result<Response> {
         self.local
-            .wait(self.scope.next_response())
+            .wait(&self.client.inner.agent, self.scope.next_response())
             .map(|r| Response::new(r, self.client.inner.clone()))
     }
 
@@ -296,7 +300,7 @@ impl Pending<'_> {
             ..
         } = self;
         local
-            .wait(inner.get_response())
+            .wait(&client.inner.agent, inner.get_response())
             .map(|r| Response::new(r, client.inner.clone()))
     }
 
