@@ -24,6 +24,11 @@ use std::task::{Context, Poll, ready};
 use async_io::Async;
 use futures_lite::{AsyncRead, AsyncWrite};
 
+/// A read at least this long that did not fill its buffer still leaves the stream
+/// "maybe readable": a large transfer is under way (an exchange of small messages never
+/// reads this much at once).
+const STREAMING: usize = 4096;
+
 /// A connected TCP stream on smol's reactor, with a readiness cache for reads.
 #[derive(Debug)]
 pub(crate) struct SmolTcp {
@@ -63,8 +68,10 @@ impl AsyncRead for SmolTcp {
             match self.inner.get_ref().read(buf) {
                 Ok(n) => {
                     // A short read emptied the socket's queue (an end of stream, 0,
-                    // stays visible to the reactor, which reports it at once).
-                    self.maybe_readable = n == buf.len();
+                    // stays visible to the reactor, which reports it at once). But a
+                    // stream that just gave a lot is likely still streaming: by the next
+                    // read more has come, and a read costs less than a reactor turn.
+                    self.maybe_readable = n == buf.len() || n >= STREAMING;
                     return Poll::Ready(Ok(n));
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
