@@ -84,14 +84,16 @@ impl AsyncRead for SmolTcp {
     }
 }
 
-impl AsyncWrite for SmolTcp {
-    fn poll_write(
-        self: Pin<&mut Self>,
+impl SmolTcp {
+    /// Runs a non-blocking write `op`, waiting for the socket to be writable while it
+    /// would block.
+    fn poll_write_with(
+        &self,
         cx: &mut Context<'_>,
-        buf: &[u8],
+        mut op: impl FnMut(&TcpStream) -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
         loop {
-            match self.inner.get_ref().write(buf) {
+            match op(self.inner.get_ref()) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 res => return Poll::Ready(res),
@@ -99,20 +101,23 @@ impl AsyncWrite for SmolTcp {
             ready!(self.inner.poll_writable(cx))?;
         }
     }
+}
+
+impl AsyncWrite for SmolTcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_with(cx, |mut stream| stream.write(buf))
+    }
 
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            match self.inner.get_ref().write_vectored(bufs) {
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                res => return Poll::Ready(res),
-            }
-            ready!(self.inner.poll_writable(cx))?;
-        }
+        self.poll_write_with(cx, |mut stream| stream.write_vectored(bufs))
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -96,15 +96,14 @@ impl TokioDriver {
         }
         let mut future = pin!(future);
         // Most calls are answered at once (a body already buffered, an outcome already
-        // in, a request started): no need to take the runtime over for them.
+        // in, a request started): no need to take the runtime over for them. (No runtime
+        // context is needed for that poll: the tokio adapter enters its runtime's handle
+        // wherever tokio asks for one.)
+        if let Poll::Ready(value) = future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
         {
-            let _context = self.runtime.enter();
-            if let Poll::Ready(value) = future
-                .as_mut()
-                .poll(&mut Context::from_waker(Waker::noop()))
-            {
-                return value;
-            }
+            return value;
         }
         self.lock().callers += 1;
         // If the runtime thread drives, it leaves; `block_on` below waits for that.
