@@ -11,9 +11,10 @@
 //! delivered on the caller's thread, as on a current-thread `#[tokio::main]`.
 //!
 //! The runtime thread ([`TokioDriver::run_background`]) takes the runtime over only
-//! when no caller has been inside a blocking call for [`GRACE`], so that requests in
-//! flight (and timers) go on while the caller's own code runs, without a hand-off on
-//! every call of a caller that comes back at once. A caller that arrives while the
+//! when no caller has been inside a blocking call for [`GRACE`] (it looks every
+//! [`WATCH`] while callers drive), so that requests in flight (and timers) go on while
+//! the caller's own code runs, without a hand-off on every call of a caller that comes
+//! back at once. A caller that arrives while the
 //! runtime thread drives asks it to leave ([`Notify`]) and takes the runtime over.
 //!
 //! A blocking call made from inside another tokio runtime cannot drive this one (tokio
@@ -35,6 +36,10 @@ use tokio::sync::Notify;
 /// caller is busy; long enough that a caller that calls again right away (the loop of a
 /// scope) keeps the runtime on its thread.
 const GRACE: Duration = Duration::from_millis(1);
+
+/// How often the runtime thread looks whether the callers have left, while some drive
+/// the runtime (async-io's own helper thread looks as often while a `block_on` runs).
+const WATCH: Duration = Duration::from_millis(10);
 
 /// A current-thread tokio runtime and who drives it.
 #[derive(Debug)]
@@ -123,9 +128,10 @@ impl TokioDriver {
                         return;
                     }
                     let wait = if state.callers > 0 {
-                        // Looked at again after a grace period: the callers may have
-                        // left by then (they do not wake this thread when they leave).
-                        GRACE
+                        // Looked at again a little later: the callers may have left by
+                        // then (they do not wake this thread when they leave, which
+                        // would cost a wake-up on every call).
+                        WATCH
                     } else {
                         match GRACE.checked_sub(state.left_at.elapsed()) {
                             Some(rest) if !rest.is_zero() => rest,
