@@ -16,7 +16,9 @@ mod scripted;
 mod tls_server;
 mod wire;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use hyper_server::{HyperServer, HyperStats, pattern};
@@ -173,5 +175,21 @@ pub fn wait_on<T>(
             .wait_timeout(gauges, deadline - now)
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .0;
+    }
+}
+
+/// Stops a test server: raises its `stop` flag, shuts down its live `streams` (so that
+/// their threads see the end at once) and joins its acceptor thread.
+fn shut_down<'a>(
+    stop: &AtomicBool,
+    streams: impl IntoIterator<Item = &'a TcpStream>,
+    accept: Option<JoinHandle<()>>,
+) {
+    stop.store(true, Ordering::SeqCst);
+    for stream in streams {
+        let _ = stream.shutdown(Shutdown::Both);
+    }
+    if let Some(accept) = accept {
+        let _ = accept.join();
     }
 }

@@ -206,18 +206,18 @@ impl Drop for ScriptedServer {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.changed.notify_all();
-        for (_, stream) in self
+        let live: Vec<(usize, TcpStream)> = self
             .shared
             .live
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .drain(..)
-        {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
-        if let Some(accept) = self.accept.take() {
-            let _ = accept.join();
-        }
+            .collect();
+        super::shut_down(
+            &self.shared.stop,
+            live.iter().map(|(_, stream)| stream),
+            self.accept.take(),
+        );
     }
 }
 

@@ -228,19 +228,14 @@ impl TlsServer {
 
 impl Drop for TlsServer {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        for stream in self
+        let live: Vec<TcpStream> = self
             .shared
             .live
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .drain(..)
-        {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
-        if let Some(accept) = self.accept.take() {
-            let _ = accept.join();
-        }
+            .collect();
+        super::shut_down(&self.shared.stop, &live, self.accept.take());
     }
 }
 

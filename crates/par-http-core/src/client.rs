@@ -7,19 +7,18 @@
 use std::fmt;
 use std::sync::Arc;
 
-use futures_lite::future;
 use http::Method;
 
 use crate::auth;
 use crate::config::Config;
 use crate::dispatch::{Dispatch, Http1Dispatch};
-use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
+use crate::error::{Result, TimeoutPhase};
 use crate::redirect;
 use crate::request::{IntoUrl, Request, RequestBuilder};
 use crate::response::Response;
 use crate::runtime::{Boxed, Runtime};
 use crate::scope::{Scope, ScopeOptions};
-use crate::timeout::DeadlineBody;
+use crate::timeout;
 
 /// A client: cheap to clone, all clones share one connection pool.
 #[derive(Clone)]
@@ -128,17 +127,9 @@ impl Client {
         let runtime = self.runtime.clone();
         Box::pin(async move {
             let sleep = runtime.sleep_until(deadline);
-            let timed_out = async move {
-                sleep.await;
-                Err(Error::new(ErrorKind::Timeout(TimeoutPhase::Total)))
-            };
-            let mut response = future::or(decoded, timed_out)
+            timeout::bounded(decoded, sleep, &runtime, deadline, TimeoutPhase::Total)
                 .await
-                .map_err(|err| err.with_request(&method, url.as_str()))?;
-            let body = std::mem::take(response.body_mut());
-            *response.body_mut() =
-                DeadlineBody::wrap(body, &runtime, deadline, TimeoutPhase::Total);
-            Ok(response)
+                .map_err(|err| err.with_request(&method, url.as_str()))
         })
     }
 

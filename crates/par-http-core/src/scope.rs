@@ -38,7 +38,7 @@ use crate::pending::{Outcomes, Pending, RequestName};
 use crate::request::{Request, RequestBuilder};
 use crate::response::Response;
 use crate::runtime::{Boxed, Runtime, Spawn, Task};
-use crate::timeout::DeadlineBody;
+use crate::timeout;
 
 /// Settings of one scope.
 ///
@@ -400,15 +400,8 @@ impl ScopeDeadline {
         runtime: Arc<dyn Runtime>,
     ) -> Boxed<Result<Response>> {
         Box::pin(async move {
-            let expired = async {
-                self.wait().await;
-                Err(Error::new(ErrorKind::Timeout(TimeoutPhase::ScopeDeadline)))
-            };
-            let mut response = future::or(send, expired).await?;
-            let body = std::mem::take(response.body_mut());
-            *response.body_mut() =
-                DeadlineBody::wrap(body, &runtime, self.at, TimeoutPhase::ScopeDeadline);
-            Ok(response)
+            let at = self.at;
+            timeout::bounded(send, self.wait(), &runtime, at, TimeoutPhase::ScopeDeadline).await
         })
     }
 }

@@ -11,23 +11,26 @@
 //!   than the deadline; when it fires early (the deadline moved on) it is replaced. So a
 //!   streaming body allocates at most one timer per `limit` of time, not one per read.
 //! * [`DeadlineBody`] wraps a response body with a fixed deadline (a request's total
-//!   timeout, or its scope's deadline). Its sleep is made on the first read.
+//!   timeout, or its scope's deadline). Its sleep is made on the first read. [`bounded`]
+//!   races a response against such a deadline and then wraps its body.
 //!
 //! Timers come from [`Runtime::sleep_until`], so both run on any runtime, and on any
 //! thread (the tokio adapter binds its timers to its runtime's handle).
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use futures_lite::future;
 use futures_lite::io::AsyncRead;
 
 use crate::error::{Error, ErrorKind, TimeoutPhase};
-use crate::response::ResponseBody;
+use crate::response::{Response, ResponseBody};
 use crate::runtime::{Boxed, Runtime};
 
 /// The limit on idle time between two received bytes, for one connection.
@@ -169,6 +172,26 @@ impl DeadlineBody {
             unchecked_reads: 0,
         })
     }
+}
+
+/// Waits for `response` unless `expired` completes first (then fails with a timeout of
+/// `phase`), and gives the response's body the same `deadline`: the one race of a total
+/// timeout and of a scope deadline.
+pub(crate) async fn bounded(
+    response: impl Future<Output = Result<Response, Error>>,
+    expired: impl Future<Output = ()>,
+    runtime: &Arc<dyn Runtime>,
+    deadline: Instant,
+    phase: TimeoutPhase,
+) -> Result<Response, Error> {
+    let expired = async {
+        expired.await;
+        Err(Error::new(ErrorKind::Timeout(phase)))
+    };
+    let mut response = future::or(response, expired).await?;
+    let body = std::mem::take(response.body_mut());
+    *response.body_mut() = DeadlineBody::wrap(body, runtime, deadline, phase);
+    Ok(response)
 }
 
 impl AsyncRead for DeadlineBody {
