@@ -52,6 +52,8 @@ const BATCH: usize = 128;
 #[derive(Clone, Default)]
 pub struct ScopeExecutor {
     shared: Arc<Mutex<Shared>>,
+    /// See [`ScopeExecutor::run_queued_on_leave`].
+    run_queued_on_leave: bool,
 }
 
 #[derive(Default)]
@@ -86,6 +88,26 @@ impl ScopeExecutor {
         Self::default()
     }
 
+    /// Makes a caller leaving [`run`](Self::run) with tasks queued (a request it just
+    /// started, say) run them first when the background driver is parked, instead of
+    /// waking it: for a caller that drives the IO reactor itself and comes back soon (an
+    /// async scope), that costs less than a wake-up of another thread. While the driver
+    /// is awake anyway, queued tasks are left to it (they then run alongside the
+    /// caller's own work). Measured on the async scope (S1 of the benchmark, 16 and 64
+    /// in flight): 8-12% faster, 5-14% less CPU, context switches 2,600-3,200 -> 60-1,000
+    /// per 20,000 requests. Not for a blocking caller: it leaves the reactor to
+    /// async-io's own thread on its way out, and measured slower that way.
+    pub fn run_queued_on_leave(mut self) -> Self {
+        self.run_queued_on_leave = true;
+        self
+    }
+
+    /// True if tasks are queued and the background driver waits for work.
+    fn background_is_parked_with_work(&self) -> bool {
+        let shared = self.lock();
+        !shared.queue.is_empty() && shared.background.is_some()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Shared> {
         // Nothing runs under the lock but queue and waker bookkeeping, which a panic
         // cannot leave half done: a poisoned lock is used as is.
@@ -104,10 +126,9 @@ impl ScopeExecutor {
         poll_fn(|cx| {
             loop {
                 if let Poll::Ready(value) = future.as_mut().poll(cx) {
-                    // Tasks still queued (a request just started, say) go to the
-                    // background driver when the caller leaves: measured, that is faster
-                    // under load than running them here first (their writes then overlap
-                    // with the caller's own work), though a little slower one at a time.
+                    if self.run_queued_on_leave && self.background_is_parked_with_work() {
+                        self.run_batch();
+                    }
                     return Poll::Ready(value);
                 }
                 {
@@ -178,9 +199,9 @@ impl ScopeExecutor {
     }
 
     /// Queues `runnable` and wakes whoever runs tasks now.
-    fn schedule(&self, runnable: Runnable) {
+    fn schedule(shared: &Mutex<Shared>, runnable: Runnable) {
         let waker = {
-            let mut shared = self.lock();
+            let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
             shared.queue.push_back(runnable);
             shared.runner_to_wake()
         };
@@ -232,7 +253,7 @@ impl Spawn for ScopeExecutor {
         let shared: Weak<Mutex<Shared>> = Arc::downgrade(&self.shared);
         let (runnable, task) = async_task::spawn(future, move |runnable| {
             if let Some(shared) = shared.upgrade() {
-                Self { shared }.schedule(runnable);
+                Self::schedule(&shared, runnable);
             }
         });
         runnable.schedule();
@@ -303,6 +324,53 @@ mod tests {
             drop(stop);
         });
         drop((task, driver));
+    }
+
+    #[test]
+    fn a_leaving_caller_runs_a_task_it_queued_while_the_background_is_parked() {
+        for run_queued in [true, false] {
+            let executor = if run_queued {
+                ScopeExecutor::new().run_queued_on_leave()
+            } else {
+                ScopeExecutor::new()
+            };
+            let background = async_executor::Executor::new();
+            let driver = background.spawn(executor.background());
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::scope(|s| {
+                let (stop, stopped) = async_channel::bounded::<()>(1);
+                let background = &background;
+                s.spawn(move || future::block_on(background.run(stopped.recv())));
+                // Bounded: the driver parks (waits for work) as soon as it first runs.
+                let mut parked = false;
+                for _ in 0..2000 {
+                    if executor.lock().background.is_some() {
+                        parked = true;
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                assert!(parked, "the background driver never waited for work");
+                // A request started by a caller: queued while the caller is inside.
+                let task = future::block_on(executor.run(async {
+                    executor.spawn(Box::pin(async move {
+                        let _ = tx.send(thread_id());
+                    }))
+                }));
+                let ran_on = rx.recv_timeout(Duration::from_secs(10));
+                drop(task);
+                drop(stop);
+                if run_queued {
+                    assert_eq!(ran_on, Ok(thread_id()), "ran by the leaving caller");
+                } else {
+                    assert!(
+                        ran_on.is_ok_and(|id| id != thread_id()),
+                        "ran in the background"
+                    );
+                }
+            });
+            drop(driver);
+        }
     }
 
     #[test]

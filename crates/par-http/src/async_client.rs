@@ -19,7 +19,7 @@ use par_http_core::{Body, Boxed, IntoUrl, Response, Result, Scope};
 
 use crate::blocking::ParallelConfig;
 use crate::builder::ClientBuilder;
-use crate::local_tasks::LocalTasks;
+use crate::local_tasks::{LocalTasks, Waiter};
 use crate::runtimes::{AsyncRuntime, DefaultRuntime};
 
 /// The async client on the default runtime (smol when its feature is on, else tokio).
@@ -104,7 +104,12 @@ impl<R: AsyncRuntime> AsyncClientOn<R> {
 
     /// Opens a parallel scope with settings such as a limit on requests in flight.
     pub fn parallel_with(&self, config: ParallelConfig) -> AsyncParallel {
-        let (scope, local) = LocalTasks::open(&self.core, R::executor(), config.into_options());
+        let (scope, local) = LocalTasks::open(
+            &self.core,
+            R::executor(),
+            Waiter::Async,
+            config.into_options(),
+        );
         AsyncParallel {
             scope: Arc::new(scope),
             client: self.core.clone(),

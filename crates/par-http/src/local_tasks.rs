@@ -20,6 +20,16 @@ use par_http_core::{Scope, ScopeOptions};
 use crate::agent::Agent;
 use crate::runtimes::Executor;
 
+/// Who waits on a scope: how its own executor runs (see
+/// [`par_http_smol::ScopeExecutor::run_queued_on_leave`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Waiter {
+    /// The blocking facade.
+    Blocking,
+    /// An async task (the async facade).
+    Async,
+}
+
 /// A scope's task executor, if it has its own; cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct LocalTasks {
@@ -34,17 +44,21 @@ impl LocalTasks {
     pub(crate) fn open(
         client: &par_http_core::Client,
         executor: Executor,
+        waiter: Waiter,
         options: ScopeOptions,
     ) -> (Scope, Self) {
         #[cfg(feature = "smol")]
         if executor == Executor::Smol {
-            let local = par_http_smol::ScopeExecutor::new();
+            let local = match waiter {
+                Waiter::Async => par_http_smol::ScopeExecutor::new().run_queued_on_leave(),
+                Waiter::Blocking => par_http_smol::ScopeExecutor::new(),
+            };
             let driver = client.runtime().spawn(Box::pin(local.background()));
             let scope = client.scope(options.spawner(Arc::new(local.clone())));
             let executor = Some((local, Arc::new(driver)));
             return (scope, Self { executor });
         }
-        let _ = executor;
+        let _ = (executor, waiter);
         let tasks = Self {
             #[cfg(feature = "smol")]
             executor: None,

@@ -14,7 +14,7 @@ use http::Method;
 use par_http_core::{Body, IntoUrl, Result, ScopeOptions};
 
 use crate::blocking::{Client, Response};
-use crate::local_tasks::LocalTasks;
+use crate::local_tasks::{LocalTasks, Waiter};
 
 /// Settings for one parallel scope.
 ///
@@ -134,6 +134,7 @@ impl Client {
         let (scope, local) = LocalTasks::open(
             &self.inner.core,
             self.inner.agent.executor(),
+            Waiter::Blocking,
             config.into_options(),
         );
         let parallel = Parallel {
