@@ -26,6 +26,9 @@ pub struct Client {
     runtime: Arc<dyn Runtime>,
     dispatch: Arc<dyn Dispatch>,
     config: Arc<Config>,
+    /// True when the dispatch is the client's own HTTP/1.1 connector, which hands each
+    /// request back with its response (for the redirect policy).
+    hands_back_requests: bool,
 }
 
 impl Client {
@@ -37,6 +40,7 @@ impl Client {
             runtime,
             dispatch,
             config,
+            hands_back_requests: true,
         }
     }
 
@@ -50,7 +54,15 @@ impl Client {
             runtime,
             dispatch,
             config: Arc::new(config),
+            hands_back_requests: false,
         }
+    }
+
+    /// True when the dispatch hands each request back with its response (the client's
+    /// own connector does; another dispatch's requests are copied before they are sent,
+    /// in case the answer is a redirect).
+    pub(crate) fn hands_back_requests(&self) -> bool {
+        self.hands_back_requests
     }
 
     /// The runtime that runs this client's tasks.

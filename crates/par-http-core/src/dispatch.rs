@@ -35,7 +35,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::h1::ResponseDecoder;
 use crate::pool::{Grant, Pool, PoolConfig, PoolKey};
 use crate::request::Request;
-use crate::response::{Response, ResponseBody};
+use crate::response::{Response, ResponseBody, Sent};
 use crate::runtime::{Boxed, Runtime, Task};
 use crate::timeout::IdleTimer;
 use crate::tls::TlsConnector;
@@ -260,13 +260,29 @@ fn send(
     mut request: Request,
 ) -> impl Future<Output = Result<Response>> + Send + 'static {
     async move {
+        // In memory, the body is there again after the exchange (kept for a retry).
+        let replayable = request.body.as_bytes().is_some();
         let result = exchange(&inner, &mut request).await;
         inner.ensure_sweeper();
         match result {
             Ok((head, body)) => {
-                let mut response =
-                    Response::new(request.method, request.url, head.status, head.headers, body);
+                let Request {
+                    method,
+                    url,
+                    headers,
+                    body: sent_body,
+                    timeout,
+                } = request;
+                let mut response = Response::new(method, url, head.status, head.headers, body);
                 response.set_version(head.version);
+                if inner.config.redirect.max_redirects().is_some() {
+                    // Handed back for the redirect policy (see `Client::hands_back_requests`).
+                    response.set_sent(Box::new(Sent {
+                        headers,
+                        body: replayable.then_some(sent_body),
+                        timeout,
+                    }));
+                }
                 Ok(response)
             }
             Err(err) => Err(err.with_request(&request.method, request.url.as_str())),

@@ -38,7 +38,7 @@ use url::Url;
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::request::{Request, check_url};
-use crate::response::Response;
+use crate::response::{Response, Sent};
 use crate::runtime::Boxed;
 
 /// The number of redirects followed by default.
@@ -145,14 +145,10 @@ impl std::error::Error for RedirectError {}
 /// The first hop is handed to the dispatch at once (before the returned future is first
 /// polled), as a bare dispatch call would be.
 pub(crate) fn follow(client: &Client, mut request: Request) -> Follow {
-    let next_hop = client.config().redirect.max_redirects().map(|max| {
-        let (again, replayable) = copy_for_next_hop(&mut request);
-        NextHop {
-            max,
-            again,
-            replayable,
-            client: client.clone(),
-        }
+    let next_hop = client.config().redirect.max_redirects().map(|max| NextHop {
+        max,
+        again: Again::before_sending(client, &mut request),
+        client: client.clone(),
     });
     Follow {
         sent: client.dispatch().send(request),
@@ -171,13 +167,59 @@ pub(crate) struct Follow {
     redirecting: Option<Boxed<Result<Response>>>,
 }
 
-/// What following a redirect needs: the limit, a copy of the request (and whether it
-/// holds the body), and the client.
+/// What following a redirect needs: the limit, the way to the request again, and the
+/// client.
 struct NextHop {
     max: usize,
-    again: Request,
-    replayable: bool,
+    again: Again,
     client: Client,
+}
+
+/// How the redirect policy has a request again once it is sent.
+enum Again {
+    /// A copy made before it was sent, and whether the copy holds the body.
+    Copy(Box<Request>, bool),
+    /// The client's own connector hands it back with the response (no copy).
+    HandedBack,
+}
+
+impl Again {
+    /// Copies `request` before it is sent, unless the dispatch will hand it back.
+    fn before_sending(client: &Client, request: &mut Request) -> Self {
+        if client.hands_back_requests() {
+            Self::HandedBack
+        } else {
+            let (copy, replayable) = copy_for_next_hop(request);
+            Self::Copy(Box::new(copy), replayable)
+        }
+    }
+
+    /// The request `response` answers, and whether it holds its body.
+    fn request(self, response: &mut Response) -> (Request, bool) {
+        match self {
+            Self::Copy(request, replayable) => {
+                // An `Http1Dispatch` plugged in as a custom dispatch hands it back too.
+                drop(response.take_sent());
+                (*request, replayable)
+            }
+            Self::HandedBack => {
+                let mut request = Request::new(response.method().clone(), response.url().clone());
+                let Some(sent) = response.take_sent() else {
+                    return (request, false);
+                };
+                let Sent {
+                    headers,
+                    body,
+                    timeout,
+                } = *sent;
+                request.headers = headers;
+                request.timeout = timeout;
+                let replayable = body.is_some();
+                request.body = body.unwrap_or_default();
+                (request, replayable)
+            }
+        }
+    }
 }
 
 impl Future for Follow {
@@ -188,22 +230,21 @@ impl Future for Follow {
         if let Some(redirecting) = this.redirecting.as_mut() {
             return redirecting.as_mut().poll(cx);
         }
-        let response = match this.sent.as_mut().poll(cx) {
+        let mut response = match this.sent.as_mut().poll(cx) {
             Poll::Ready(Ok(response)) => response,
             other => return other,
         };
-        if redirect_location(&response).is_none() {
-            return Poll::Ready(Ok(response));
-        }
-        let Some(hop) = this.next_hop.take() else {
-            return Poll::Ready(Ok(response));
+        let hop = match this.next_hop.take() {
+            Some(hop) if redirect_location(&response).is_some() => hop,
+            _ => {
+                // What the connector handed back goes no further than this layer.
+                drop(response.take_sent());
+                return Poll::Ready(Ok(response));
+            }
         };
+        let (again, replayable) = hop.again.request(&mut response);
         let mut redirecting: Boxed<Result<Response>> = Box::pin(follow_from(
-            hop.client,
-            hop.max,
-            hop.again,
-            hop.replayable,
-            response,
+            hop.client, hop.max, again, replayable, response,
         ));
         let poll = redirecting.as_mut().poll(cx);
         this.redirecting = Some(redirecting);
@@ -263,8 +304,9 @@ async fn follow_from(
         discard_body(&client, response).await;
         history.push(current);
         visited.push(key);
-        (again, replayable) = copy_for_next_hop(&mut next);
+        let next_again = Again::before_sending(&client, &mut next);
         response = client.dispatch().send(next).await?;
+        (again, replayable) = next_again.request(&mut response);
     }
 }
 

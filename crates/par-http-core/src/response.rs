@@ -32,6 +32,20 @@ pub struct Response {
     body: ResponseBody,
     /// The URLs that redirected to this one, oldest first (filled by the redirect policy).
     redirect_history: Vec<Url>,
+    /// What the client's own connector kept of the request, for the redirect policy;
+    /// taken by it before the response goes further.
+    sent: Option<Box<Sent>>,
+}
+
+/// What the HTTP/1.1 connector hands back of a request it sent, with its response: the
+/// rest of the request is in the response (method, URL). The redirect policy builds the
+/// next hop from it; without it, every request would be copied before it is sent, in
+/// case the answer is a redirect.
+pub(crate) struct Sent {
+    pub(crate) headers: HeaderMap,
+    /// The body again, when it was in memory (a stream cannot be sent twice).
+    pub(crate) body: Option<crate::body::Body>,
+    pub(crate) timeout: Option<std::time::Duration>,
 }
 
 impl Response {
@@ -62,7 +76,18 @@ impl Response {
             url,
             body,
             redirect_history: Vec::new(),
+            sent: None,
         }
+    }
+
+    /// Keeps what the connector hands back of the request (see [`Sent`]).
+    pub(crate) fn set_sent(&mut self, sent: Box<Sent>) {
+        self.sent = Some(sent);
+    }
+
+    /// Takes what the connector handed back of the request, if it did.
+    pub(crate) fn take_sent(&mut self) -> Option<Box<Sent>> {
+        self.sent.take()
     }
 
     pub(crate) fn set_redirect_history(&mut self, history: Vec<Url>) {
