@@ -18,7 +18,7 @@ if [ -n "${CARGO_TARGET_DIR:-}" ]; then bench="$CARGO_TARGET_DIR/release/par-htt
 
 clients=("$@")
 if [ ${#clients[@]} -eq 0 ]; then
-  clients=(par-http-blocking par-http-smol par-http-tokio-ct par-http-tokio-mt hyper-util-ct reqwest-ct ureq)
+  clients=(par-http-blocking par-http-blocking-tokio par-http-smol par-http-tokio-ct par-http-tokio-mt hyper-util-ct reqwest-ct ureq)
 fi
 n1=2000
 n2=6000
