@@ -83,6 +83,15 @@ pub(super) struct ChunkedDecoder {
 }
 
 impl ChunkedDecoder {
+    /// Bytes of chunk data that come next, with no framing among them (inside a chunk's
+    /// data); `None` elsewhere.
+    pub(super) fn data_ahead(&self) -> Option<u64> {
+        match self.state {
+            State::Data { remaining } if remaining > 0 => Some(remaining),
+            _ => None,
+        }
+    }
+
     pub(super) fn new() -> Self {
         Self {
             state: State::Size {

@@ -283,15 +283,19 @@ impl ResponseDecoder {
         self.close.get_or_insert(reason);
     }
 
-    /// How many of the next input bytes are certainly body data of a `Content-Length`
-    /// body, with no framing among them: a caller may read up to that many bytes straight
-    /// into its own destination and then pass them to [`decode`](Self::decode), which
-    /// returns them as one `Data` event. `None` outside a length-delimited body, or once it
-    /// is complete.
+    /// How many of the next input bytes are certainly body data, with no framing among
+    /// them: the rest of a `Content-Length` body, the rest of the current chunk of a
+    /// chunked one, anything of a body that ends with the connection (`u64::MAX`). A
+    /// caller may read up to that many bytes straight into its own destination and then
+    /// pass them to [`decode`](Self::decode), which returns them as one `Data` event.
+    /// `None` while framing comes next (a head, a chunk size line, trailers), or once the
+    /// body is complete.
     #[must_use]
     pub fn body_bytes_ahead(&self) -> Option<u64> {
-        match self.state {
-            State::Length { remaining } if remaining > 0 => Some(remaining),
+        match &self.state {
+            State::Length { remaining } if *remaining > 0 => Some(*remaining),
+            State::Chunked(chunked) => chunked.data_ahead(),
+            State::UntilClose => Some(u64::MAX),
             _ => None,
         }
     }
@@ -728,7 +732,7 @@ mod body_bytes_ahead_tests {
     use super::*;
 
     #[test]
-    fn only_a_length_body_in_progress_has_plain_bytes_ahead() {
+    fn a_length_body_in_progress_has_its_rest_ahead() {
         let limits = Limits::default();
         let mut decoder = ResponseDecoder::new(&Method::GET, &limits);
         assert_eq!(decoder.body_bytes_ahead(), None);
@@ -745,10 +749,43 @@ mod body_bytes_ahead_tests {
         assert_eq!(decoder.body_bytes_ahead(), Some(6));
         let _ = decoder.decode(b"456789").unwrap();
         assert_eq!(decoder.body_bytes_ahead(), None);
+    }
 
+    #[test]
+    fn a_chunk_in_progress_has_its_rest_ahead_and_framing_has_none() {
+        let limits = Limits::default();
         let mut chunked = ResponseDecoder::new(&Method::GET, &limits);
         let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
         let _ = chunked.decode(head).unwrap();
+        // A chunk size line comes next.
         assert_eq!(chunked.body_bytes_ahead(), None);
+        let (used, event) = chunked.decode(b"a\r\n").unwrap();
+        assert_eq!((used, event.is_none()), (3, true));
+        assert_eq!(chunked.body_bytes_ahead(), Some(10));
+        // Bytes read straight into a destination come back as one Data event.
+        let (used, event) = chunked.decode(b"0123").unwrap();
+        assert_eq!(
+            (used, matches!(event, Some(Event::Data(b"0123")))),
+            (4, true)
+        );
+        assert_eq!(chunked.body_bytes_ahead(), Some(6));
+        let (used, event) = chunked.decode(b"456789").unwrap();
+        assert_eq!(
+            (used, matches!(event, Some(Event::Data(b"456789")))),
+            (6, true)
+        );
+        // The CRLF after the data, then the last chunk: framing.
+        assert_eq!(chunked.body_bytes_ahead(), None);
+        let (used, event) = chunked.decode(b"\r\n0\r\n\r\n").unwrap();
+        assert_eq!((used, matches!(event, Some(Event::End(_)))), (7, true));
+        assert_eq!(chunked.body_bytes_ahead(), None);
+    }
+
+    #[test]
+    fn a_close_delimited_body_is_all_ahead() {
+        let limits = Limits::default();
+        let mut decoder = ResponseDecoder::new(&Method::GET, &limits);
+        let _ = decoder.decode(b"HTTP/1.1 200 OK\r\n\r\n").unwrap();
+        assert_eq!(decoder.body_bytes_ahead(), Some(u64::MAX));
     }
 }

@@ -121,6 +121,86 @@ pub(super) fn run(method: &Method, limits: &Limits, pieces: &[&[u8]], eof: bool)
     out
 }
 
+/// Reads `wire` as the connection does: through a buffer, `reads` bytes at a time (in
+/// turn, cycled), except that while the buffer is empty and the decoder says plain body
+/// bytes come next ([`ResponseDecoder::body_bytes_ahead`]), a read goes straight into a
+/// destination (at most that many bytes) and the decoder must hand those bytes back as
+/// one `Data` event. Then signals EOF if `eof` and the response has not ended.
+pub(super) fn run_direct(
+    method: &Method,
+    limits: &Limits,
+    wire: &[u8],
+    reads: &[usize],
+    eof: bool,
+) -> Outcome {
+    let mut decoder = ResponseDecoder::new(method, limits);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut out = Outcome::default();
+    let mut sizes = reads.iter().map(|size| (*size).max(1)).cycle();
+    let mut pos = 0;
+    // Every round reads at least one byte or ends: more rounds means a loop.
+    let mut budget = 2 * wire.len() + 8;
+    loop {
+        budget = budget
+            .checked_sub(1)
+            .expect("the reader loops without progress");
+        loop {
+            match decoder.decode(&buf) {
+                Err(err) => {
+                    out.error = Some(err);
+                    return out;
+                }
+                Ok((used, Some(event))) => {
+                    let end = matches!(event, Event::End(_));
+                    record(&mut out, event);
+                    buf.drain(..used);
+                    if end {
+                        out.leftover = buf;
+                        return out;
+                    }
+                }
+                Ok((used, None)) => {
+                    buf.drain(..used);
+                    break;
+                }
+            }
+        }
+        let rest = wire.get(pos..).unwrap_or_default();
+        if rest.is_empty() {
+            if eof {
+                match decoder.decode_eof() {
+                    Ok(event) => {
+                        record(&mut out, event);
+                        out.ended_by_eof = true;
+                    }
+                    Err(err) => out.error = Some(err),
+                }
+            }
+            out.leftover = buf;
+            return out;
+        }
+        let size = sizes.next().unwrap_or(1).min(rest.len());
+        match decoder.body_bytes_ahead() {
+            Some(ahead) if buf.is_empty() => {
+                let n = usize::try_from(ahead).map_or(size, |ahead| ahead.min(size));
+                let direct = &rest[..n];
+                let (used, event) = decoder.decode(direct).expect("plain body bytes");
+                assert_eq!(used, n, "bytes ahead not all consumed");
+                assert!(
+                    matches!(event, Some(Event::Data(data)) if data == direct),
+                    "bytes ahead not one Data event"
+                );
+                out.body.extend_from_slice(direct);
+                pos += n;
+            }
+            _ => {
+                buf.extend_from_slice(&rest[..size]);
+                pos += size;
+            }
+        }
+    }
+}
+
 /// The garbage appended after a complete response; it must come back unconsumed.
 const TRAILING: &[u8] = b"HTTP/1.1 200 OK\r\n\x00garbage\xff";
 

@@ -10,7 +10,7 @@ use http::{HeaderMap, Method, StatusCode};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
-use super::tests::{Outcome, run};
+use super::tests::{Outcome, run, run_direct};
 use super::{BodyKind, CloseReason};
 use crate::h1::Limits;
 
@@ -198,6 +198,21 @@ proptest! {
         prop_assert!(whole.leftover.is_empty());
         let split = run(&Method::GET, &limits, &pieces(&case.wire, &cuts), case.eof);
         prop_assert_eq!(split, whole);
+    }
+
+    #[test]
+    fn valid_responses_decode_the_same_when_bytes_ahead_are_read_directly(
+        case in case(),
+        reads in prop::collection::vec(1usize..80, 1..8),
+    ) {
+        let limits = Limits::default();
+        let whole = run(&Method::GET, &limits, &[&case.wire], case.eof);
+        let direct = run_direct(&Method::GET, &limits, &case.wire, &reads, case.eof);
+        prop_assert_eq!(&direct.error, &None);
+        prop_assert_eq!(&direct.head, &whole.head);
+        prop_assert_eq!(&direct.body, &case.body);
+        prop_assert_eq!(direct.end, whole.end);
+        prop_assert_eq!(&direct.trailers, &whole.trailers);
     }
 
     #[test]
