@@ -115,7 +115,17 @@ impl Agent {
     pub(crate) fn wait<T>(&self, future: impl Future<Output = T>) -> T {
         #[cfg(feature = "tokio")]
         if let Some(driver) = &self.tokio {
-            return driver.block_on(future);
+            return driver.block_on(future, false);
+        }
+        park_on(future)
+    }
+
+    /// As [`wait`](Self::wait), for a future that spawns tasks (starting a request in a
+    /// scope): with tokio it goes into the runtime at once (see [`TokioDriver::block_on`]).
+    pub(crate) fn wait_spawning<T>(&self, future: impl Future<Output = T>) -> T {
+        #[cfg(feature = "tokio")]
+        if let Some(driver) = &self.tokio {
+            return driver.block_on(future, true);
         }
         park_on(future)
     }

@@ -72,6 +72,11 @@ impl LocalTasks {
         agent.wait(self.run(future))
     }
 
+    /// As [`wait`](Self::wait), for a future that spawns the scope's tasks.
+    pub(crate) fn wait_spawning<T>(&self, agent: &Agent, future: impl Future<Output = T>) -> T {
+        agent.wait_spawning(self.run(future))
+    }
+
     /// Awaits `future`, running the scope's tasks meanwhile when they are ours to run.
     pub(crate) async fn run<T>(&self, future: impl Future<Output = T>) -> T {
         #[cfg(feature = "smol")]

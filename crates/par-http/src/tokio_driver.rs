@@ -11,11 +11,11 @@
 //! delivered on the caller's thread, as on a current-thread `#[tokio::main]`.
 //!
 //! The runtime thread ([`TokioDriver::run_background`]) takes the runtime over only
-//! when no caller has been inside a blocking call for [`GRACE`] (it looks every
-//! [`WATCH`] while callers drive), so that requests in flight (and timers) go on while
-//! the caller's own code runs, without a hand-off on every call of a caller that comes
-//! back at once. A caller that arrives while the
-//! runtime thread drives asks it to leave ([`Notify`]) and takes the runtime over.
+//! when no caller has made a blocking call for [`GRACE`] (it looks every [`WATCH`]
+//! while callers drive), so that requests in flight (and timers) go on while the
+//! caller's own code runs, without a hand-off on every call of a caller that comes back
+//! at once. A caller that arrives while the runtime thread drives asks it to leave
+//! ([`Notify`]) and takes the runtime over.
 //!
 //! A blocking call made from inside another tokio runtime cannot drive this one (tokio
 //! forbids a `block_on` there): it waits on its future and leaves the driving to the
@@ -24,15 +24,16 @@
 use std::future::Future;
 use std::io;
 use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::Notify;
 
-/// How long the runtime thread waits, after the last caller left, before it drives the
-/// runtime itself. Short enough that a request in flight is barely delayed while its
+/// How long the runtime thread waits, after the last blocking call, before it drives
+/// the runtime itself. Short enough that a request in flight is barely delayed while its
 /// caller is busy; long enough that a caller that calls again right away (the loop of a
 /// scope) keeps the runtime on its thread.
 const GRACE: Duration = Duration::from_millis(1);
@@ -50,14 +51,16 @@ pub(crate) struct TokioDriver {
     changed: Condvar,
     /// Asks the runtime thread to leave `block_on` (a caller arrived, or stop).
     wanted: Notify,
+    /// Counts the blocking calls (begun and ended): unchanged over a grace period, no
+    /// caller is about. A call answered at once (see `block_on`) counts too: a caller
+    /// taking outcomes that are in already is busy with the scope, not gone.
+    activity: AtomicU64,
 }
 
 #[derive(Debug)]
 struct State {
     /// Callers inside [`TokioDriver::block_on`] that drive the runtime themselves.
     callers: usize,
-    /// When the last caller left.
-    left_at: Instant,
     stop: bool,
 }
 
@@ -71,14 +74,11 @@ impl TokioDriver {
             runtime,
             state: Mutex::new(State {
                 callers: 0,
-                // The runtime thread drives from the start.
-                left_at: Instant::now()
-                    .checked_sub(GRACE)
-                    .unwrap_or_else(Instant::now),
                 stop: false,
             }),
             changed: Condvar::new(),
             wanted: Notify::new(),
+            activity: AtomicU64::new(0),
         })
     }
 
@@ -93,22 +93,29 @@ impl TokioDriver {
     }
 
     /// Blocks the calling thread on `future`, driving the runtime meanwhile.
-    pub(crate) fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
+    ///
+    /// Unless `spawns`, the future is first polled once outside the runtime: most calls
+    /// are answered at once (a body already buffered, an outcome already in), and need
+    /// not take the runtime over. (No runtime context is needed for that poll: the tokio
+    /// adapter enters its runtime's handle wherever tokio asks for one.) A future that
+    /// spawns tasks (starting a request) goes into the runtime at once: spawned from its
+    /// own `block_on` a task is a queue push, from outside it also wakes the IO driver
+    /// with a system call.
+    pub(crate) fn block_on<T>(&self, future: impl Future<Output = T>, spawns: bool) -> T {
         if Handle::try_current().is_ok() {
             // Inside a tokio runtime: this one cannot be driven here. The runtime
             // thread drives it (nobody counts as a caller).
             return futures_lite::future::block_on(future);
         }
+        self.activity.fetch_add(1, Ordering::Relaxed);
         let mut future = pin!(future);
-        // Most calls are answered at once (a body already buffered, an outcome already
-        // in, a request started): no need to take the runtime over for them. (No runtime
-        // context is needed for that poll: the tokio adapter enters its runtime's handle
-        // wherever tokio asks for one.)
-        if let Poll::Ready(value) = future
-            .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()))
-        {
-            return value;
+        if !spawns {
+            if let Poll::Ready(value) = future
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+            {
+                return value;
+            }
         }
         self.lock().callers += 1;
         // If the runtime thread drives, it leaves; `block_on` below waits for that.
@@ -117,8 +124,8 @@ impl TokioDriver {
         self.runtime.block_on(future)
     }
 
-    /// The runtime thread's loop: drives the runtime whenever no caller has for
-    /// [`GRACE`]; returns once [`stop`](Self::stop) is called.
+    /// The runtime thread's loop: drives the runtime whenever no caller has made a
+    /// blocking call for [`GRACE`]; returns once [`stop`](Self::stop) is called.
     pub(crate) fn run_background(&self) {
         loop {
             {
@@ -127,21 +134,21 @@ impl TokioDriver {
                     if state.stop {
                         return;
                     }
-                    let wait = if state.callers > 0 {
-                        // Looked at again a little later: the callers may have left by
-                        // then (they do not wake this thread when they leave, which
-                        // would cost a wake-up on every call).
-                        WATCH
-                    } else {
-                        match GRACE.checked_sub(state.left_at.elapsed()) {
-                            Some(rest) if !rest.is_zero() => rest,
-                            _ => break,
-                        }
-                    };
+                    let seen = self.activity.load(Ordering::Relaxed);
+                    // While callers drive, looked at again a little later: they may have
+                    // left by then (they do not wake this thread when they leave, which
+                    // would cost a wake-up on every call).
+                    let wait = if state.callers > 0 { WATCH } else { GRACE };
                     state = match self.changed.wait_timeout(state, wait) {
                         Ok((state, _)) => state,
                         Err(poisoned) => poisoned.into_inner().0,
                     };
+                    if !state.stop
+                        && state.callers == 0
+                        && self.activity.load(Ordering::Relaxed) == seen
+                    {
+                        break;
+                    }
                 }
             }
             // Until a caller (or stop) asks for the runtime.
@@ -162,9 +169,9 @@ struct Leave<'a>(&'a TokioDriver);
 
 impl Drop for Leave<'_> {
     fn drop(&mut self) {
+        self.0.activity.fetch_add(1, Ordering::Relaxed);
         let mut state = self.0.lock();
         state.callers = state.callers.saturating_sub(1);
-        state.left_at = Instant::now();
     }
 }
 
@@ -208,7 +215,7 @@ mod tests {
         let running = Running::start();
         let driver = &running.driver;
         let task = driver.handle().spawn(async { thread::current().id() });
-        let ran_on = driver.block_on(task).unwrap();
+        let ran_on = driver.block_on(task, false).unwrap();
         assert_eq!(ran_on, thread::current().id());
     }
 
@@ -235,7 +242,7 @@ mod tests {
                 tokio::task::yield_now().await;
                 7
             });
-            assert_eq!(driver.block_on(task).unwrap(), 7);
+            assert_eq!(driver.block_on(task, false).unwrap(), 7);
         }
         // Once the caller has gone, a timer still fires (the runtime thread drives).
         let (tx, rx) = mpsc::channel();
@@ -256,7 +263,7 @@ mod tests {
             .unwrap();
         let got = outer.block_on(async move {
             let task = driver.handle().spawn(async { 5 });
-            driver.block_on(task).unwrap()
+            driver.block_on(task, false).unwrap()
         });
         assert_eq!(got, 5);
     }

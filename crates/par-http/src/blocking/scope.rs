@@ -179,7 +179,7 @@ impl<'scope> Parallel<'scope> {
         Pending {
             inner: self
                 .local
-                .wait(&self.client.inner.agent, self.scope.start(builder)),
+                .wait_spawning(&self.client.inner.agent, self.scope.start(builder)),
             client: self.client.clone(),
             local: self.local.clone(),
             _scope: PhantomData,
