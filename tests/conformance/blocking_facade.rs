@@ -1,6 +1,6 @@
-//! The blocking facade itself: it needs no runtime in the caller, works from inside one,
-//! queues 10,000 requests without running out of sockets, and stops its runtime thread
-//! when the client goes away.
+//! The blocking facade itself: it needs no runtime in the caller, works from inside one
+//! and from many threads at once, queues 10,000 requests without running out of sockets,
+//! and stops its runtime thread when the client goes away.
 
 use crate::support::{HyperServer, WAIT};
 
@@ -196,4 +196,68 @@ fn a_streamed_body_can_be_read_incrementally() {
     let again = client.get(server.url("/small")).send().unwrap();
     assert_eq!(again.text().unwrap(), "hello, world!");
     assert_eq!(server.accepted(), 1);
+}
+
+/// One client shared by threads that all make blocking calls at once (one-off requests,
+/// scopes, streamed bodies): each gets its own answers. With tokio the threads take turns
+/// at driving the client's runtime; a thread waiting for its turn must still be served.
+#[test]
+fn one_client_serves_many_threads_at_once() {
+    let _serial = serial();
+    let server = HyperServer::start();
+    let client = crate::rt::client();
+    let (done, results) = std::sync::mpsc::channel();
+    for worker in 0..8usize {
+        let (client, done) = (client.clone(), done.clone());
+        let small = server.url("/small");
+        let slow = server.url("/delay?ms=30");
+        let bytes = server.url("/bytes?n=300000");
+        std::thread::spawn(move || {
+            let run = || -> par_http::Result<usize> {
+                let mut answers = 0;
+                for round in 0..5 {
+                    let text = client.get(&small).send()?.text()?;
+                    assert_eq!(text, "hello, world!");
+                    answers += 1;
+                    // Half the threads hold a slow request while the others go on.
+                    if (worker + round) % 2 == 0 {
+                        assert_eq!(client.get(&slow).send()?.status(), 200);
+                        answers += 1;
+                    }
+                    let body = client.get(&bytes).send()?.bytes()?;
+                    assert_eq!(body.len(), 300_000);
+                    answers += 1;
+                    answers += client.parallel(|p| {
+                        let pending: Vec<_> = (0..4).map(|_| p.get(&small)).collect();
+                        let mut n = 0;
+                        for one in pending {
+                            assert_eq!(one.get_response()?.text()?, "hello, world!");
+                            n += 1;
+                        }
+                        Ok(n)
+                    })?;
+                }
+                Ok(answers)
+            };
+            let _ = done.send((worker, run()));
+        });
+    }
+    drop(done);
+    for _ in 0..8 {
+        // Bounded: a thread that never gets its turn fails the test instead of hanging it.
+        let (worker, answers) = results
+            .recv_timeout(WAIT)
+            .expect("every worker finishes (or panics) in time");
+        let slow = (0..5).filter(|round| (worker + round) % 2 == 0).count();
+        assert_eq!(
+            answers.expect("a worker's request failed"),
+            5 * (1 + 1 + 4) + slow,
+            "worker {worker}"
+        );
+    }
+    // The client still works afterwards, from this thread.
+    assert_eq!(
+        client.get(server.url("/small")).send().unwrap().status(),
+        200
+    );
 }
