@@ -116,10 +116,17 @@ impl H1Body {
                 }
                 Ok((used, None)) => {
                     conn.consume(used);
-                    // A large read of a length-delimited body goes straight into `dst`:
-                    // one copy less, which is most of the cost of a big download.
+                    // A large read of plain body bytes (of a length-delimited body, of a
+                    // large chunk, of a body that ends with the connection) goes straight
+                    // into `dst`: one copy less, which is most of the cost of a big
+                    // download. A few bytes ahead (the tail of a small chunk) are better
+                    // read with what follows them, into the buffer.
                     let direct = match self.decoder.body_bytes_ahead() {
-                        Some(ahead) if conn.is_buffer_empty() && dst.len() >= DIRECT_READ_MIN => {
+                        Some(ahead)
+                            if conn.is_buffer_empty()
+                                && dst.len() >= DIRECT_READ_MIN
+                                && ahead >= DIRECT_READ_MIN as u64 =>
+                        {
                             Some(usize::try_from(ahead).map_or(dst.len(), |a| a.min(dst.len())))
                         }
                         _ => None,
