@@ -173,6 +173,39 @@ fn a_get_on_a_stale_keep_alive_connection_succeeds_on_a_fresh_one() {
 }
 
 #[test]
+fn a_post_after_the_server_closed_the_idle_connection_goes_out_on_a_fresh_one() {
+    let server = one_per_connection_server();
+    let client = crate::rt::client();
+    let first = client
+        .get(server.url("/one"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(first, "conn 0 GET /one");
+    assert!(server.wait_until(|s| s.closed_by_server == 1, WAIT));
+    // The close is on the client's socket by now (loopback), whether or not the client's
+    // runtime has looked at it: a request that cannot be retried is not risked on that
+    // connection (the pool reads the socket itself before reusing it for one).
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let text = client
+        .post(server.url("/two"))
+        .body("payload")
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(text, "conn 1 POST /two");
+    let posts: Vec<_> = server
+        .request_log()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].body, b"payload");
+}
+
+#[test]
 fn a_post_on_a_stale_keep_alive_connection_never_gets_a_wrong_body() {
     let server = one_per_connection_server();
     let client = crate::rt::client();

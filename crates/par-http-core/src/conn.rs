@@ -260,17 +260,27 @@ impl Connection {
     }
 
     /// Checks, without waiting, whether an idle connection is still usable: the peer
-    /// has not closed it and has not sent anything unsolicited.
-    pub(crate) fn is_idle_usable(&mut self) -> bool {
+    /// has not closed it and has not sent anything unsolicited. `strict` when a request
+    /// that cannot be retried elsewhere is to go out on it: the stream then answers from
+    /// the socket, not from its readiness cache (see
+    /// [`is_checking_staleness`](crate::is_checking_staleness)).
+    pub(crate) fn is_idle_usable(&mut self, strict: bool) -> bool {
         if !self.is_buffer_empty() {
             return false;
         }
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        let mut probe = [0u8; 1];
-        matches!(
-            Pin::new(&mut self.io).poll_read(&mut cx, &mut probe),
-            Poll::Pending
-        )
+        let mut probe = || {
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            let mut byte = [0u8; 1];
+            matches!(
+                Pin::new(&mut self.io).poll_read(&mut cx, &mut byte),
+                Poll::Pending
+            )
+        };
+        if strict {
+            crate::checking_staleness(probe)
+        } else {
+            probe()
+        }
     }
 
     /// Writes `request` (head and body).

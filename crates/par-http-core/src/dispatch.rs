@@ -300,7 +300,10 @@ async fn exchange(
     let may_retry = is_idempotent(&request.method) && request.body.as_bytes().is_some();
     let mut fresh_only = false;
     loop {
-        let mut pooled = checkout(inner, &request.url, &origin.key, fresh_only).await?;
+        // A request that is not retried on a fresh connection needs an idle one checked
+        // strictly (see `Connection::is_idle_usable`).
+        let strict = !may_retry;
+        let mut pooled = checkout(inner, &request.url, &origin.key, fresh_only, strict).await?;
         let reused = pooled.was_reused();
         let Some(conn) = pooled.conn_mut() else {
             return Err(Error::new(ErrorKind::Io));
@@ -340,10 +343,11 @@ async fn checkout(
     url: &url::Url,
     key: &PoolKey,
     fresh_only: bool,
+    strict: bool,
 ) -> Result<crate::pool::Pooled> {
     match inner
         .pool
-        .checkout(key, !fresh_only, inner.runtime.now())
+        .checkout(key, !fresh_only, strict, inner.runtime.now())
         .await
     {
         Grant::Conn(pooled) => Ok(pooled),

@@ -72,7 +72,9 @@ pub use pool::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_M
 pub use redirect::{DEFAULT_MAX_REDIRECTS, RedirectError, RedirectPolicy};
 pub use request::{IntoUrl, Request, RequestBuilder};
 pub use response::{Response, ResponseBody};
-pub use runtime::{BoxIo, Boxed, Io, Runtime, Spawn, Task};
+pub use runtime::{
+    BoxIo, Boxed, Io, Runtime, Spawn, Task, checking_staleness, is_checking_staleness,
+};
 pub use scope::{Scope, ScopeOptions, live_request_tasks};
 pub use tls::TlsConfig;
 

@@ -94,6 +94,7 @@ impl Pool {
         self: &Arc<Self>,
         key: &PoolKey,
         allow_idle: bool,
+        strict: bool,
         now: Instant,
     ) -> Grant {
         loop {
@@ -117,7 +118,10 @@ impl Pool {
                     drop(hosts);
                     drop(expired);
                     let mut pooled = Pooled::new(self.clone(), key.clone(), conn);
-                    if pooled.conn_mut().is_some_and(Connection::is_idle_usable) {
+                    if pooled
+                        .conn_mut()
+                        .is_some_and(|conn| conn.is_idle_usable(strict))
+                    {
                         return Grant::Conn(pooled);
                     }
                     // Closed by the server while idle: dropping it frees its slot.
@@ -325,7 +329,11 @@ impl Drop for Pooled {
         };
         // The staleness check also arms the stream's read interest while it is idle, so
         // that a close by the server is seen at checkout without a system call.
-        let usable = self.reusable && self.conn.as_mut().is_some_and(Connection::is_idle_usable);
+        let usable = self.reusable
+            && self
+                .conn
+                .as_mut()
+                .is_some_and(|conn| conn.is_idle_usable(false));
         match self.conn.take() {
             Some(mut conn) if usable => {
                 conn.release_buffer();
@@ -378,7 +386,7 @@ mod tests {
     }
 
     fn checkout(pool: &Arc<Pool>) -> Grant {
-        future::block_on(pool.checkout(&key(), true, Instant::now()))
+        future::block_on(pool.checkout(&key(), true, false, Instant::now()))
     }
 
     fn slot(grant: Grant) -> Slot {
@@ -425,7 +433,7 @@ mod tests {
         let (conn, _peer) = conn();
         let mut held = slot(checkout(&pool)).fill(conn);
         let waiter_key = key();
-        let mut waiting = Box::pin(pool.checkout(&waiter_key, true, Instant::now()));
+        let mut waiting = Box::pin(pool.checkout(&waiter_key, true, false, Instant::now()));
         assert!(future::block_on(future::poll_once(&mut waiting)).is_none());
         assert_eq!(pool.stats(&key()), (1, 0, 1));
         held.set_reusable();
@@ -440,7 +448,7 @@ mod tests {
         let pool = pool(1, 1, DEFAULT_IDLE_TIMEOUT);
         let held = slot(checkout(&pool));
         let waiter_key = key();
-        let mut waiting = Box::pin(pool.checkout(&waiter_key, true, Instant::now()));
+        let mut waiting = Box::pin(pool.checkout(&waiter_key, true, false, Instant::now()));
         assert!(future::block_on(future::poll_once(&mut waiting)).is_none());
         drop(held);
         drop(slot(future::block_on(waiting)));
@@ -454,7 +462,7 @@ mod tests {
             let a = slot(checkout(&pool));
             let b = slot(checkout(&pool));
             let waiter_key = key();
-            let mut waiting = Box::pin(pool.checkout(&waiter_key, true, Instant::now()));
+            let mut waiting = Box::pin(pool.checkout(&waiter_key, true, false, Instant::now()));
             assert!(future::block_on(future::poll_once(&mut waiting)).is_none());
             // The slot is granted to the waiter, which is then cancelled before it runs.
             drop(a);
@@ -486,7 +494,12 @@ mod tests {
         first.set_reusable();
         drop(first);
         let later = Instant::now() + Duration::from_secs(6);
-        drop(slot(future::block_on(pool.checkout(&key(), true, later))));
+        drop(slot(future::block_on(pool.checkout(
+            &key(),
+            true,
+            false,
+            later,
+        ))));
         assert_eq!(pool.stats(&key()), (0, 0, 0));
 
         let (conn2, _peer2) = conn();

@@ -6,6 +6,7 @@
 //! [`Runtime`] supplies. Adapter crates (`par-http-smol`, `par-http-tokio`) implement both
 //! in about a hundred lines; policy (address fallback, timeouts) stays in the core.
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -24,6 +25,57 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 
 /// A boxed [`Io`] stream.
 pub type BoxIo = Box<dyn Io>;
+
+thread_local! {
+    /// Set while the connector checks an idle connection for a request that cannot be
+    /// retried (see [`is_checking_staleness`]).
+    static CHECKING_STALENESS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True while the HTTP/1.1 connector, on this thread, checks whether an idle connection
+/// is still usable before it sends a request that cannot be retried on another one (a
+/// `POST`, say), by polling a read with a waker that does nothing.
+///
+/// A stream that answers reads from a readiness cache (as tokio's do, and
+/// `par-http-smol`'s) should answer this check from the socket itself, with a
+/// non-blocking read: the reactor may not have seen yet a close that already happened,
+/// and the request would then be lost on a dead connection. For other checks (a request
+/// that is retried on a fresh connection if the reused one turns out closed) the cache's
+/// answer is good enough, and costs no system call.
+///
+/// # Examples
+///
+/// ```
+/// assert!(!par_http_core::is_checking_staleness());
+/// ```
+pub fn is_checking_staleness() -> bool {
+    CHECKING_STALENESS.with(Cell::get)
+}
+
+/// Runs `check` with [`is_checking_staleness`] true on this thread (and false again
+/// after it, however it ends): how the connector makes its strict checks, and how a test
+/// of a stream can make one.
+///
+/// # Examples
+///
+/// ```
+/// use par_http_core::{checking_staleness, is_checking_staleness};
+///
+/// assert!(checking_staleness(is_checking_staleness));
+/// assert!(!is_checking_staleness());
+/// ```
+pub fn checking_staleness<T>(check: impl FnOnce() -> T) -> T {
+    /// Clears the flag however `check` ends.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            CHECKING_STALENESS.with(|flag| flag.set(false));
+        }
+    }
+    CHECKING_STALENESS.with(|flag| flag.set(true));
+    let _reset = Reset;
+    check()
+}
 
 /// Runs futures in the background.
 pub trait Spawn: Send + Sync + fmt::Debug + 'static {

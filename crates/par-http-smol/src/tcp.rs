@@ -15,6 +15,10 @@
 //!
 //! The answer can be late, never lost: interest is registered before the stream reports
 //! "nothing yet", and epoll reports data that arrived before the registration at once.
+//! Late matters in one case: the pool's check of an idle connection before a request
+//! that cannot be retried elsewhere (a `POST`). There the reactor may not have seen yet
+//! a close that already happened, so that check reads the socket for real
+//! ([`par_http_core::is_checking_staleness`]).
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -58,8 +62,11 @@ impl AsyncRead for SmolTcp {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
+        // A strict staleness check asks the socket itself: a close the reactor has not
+        // seen yet must not pass for "nothing yet".
+        let strict = par_http_core::is_checking_staleness();
         loop {
-            if !self.maybe_readable {
+            if !self.maybe_readable && !strict {
                 // Registers interest (and the waker) unless an event came since the
                 // last registration; no system call if it is registered already.
                 ready!(self.inner.poll_readable(cx))?;
@@ -76,6 +83,10 @@ impl AsyncRead for SmolTcp {
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     self.maybe_readable = false;
+                    if strict {
+                        // Nothing there: wait for readiness (registering interest).
+                        ready!(self.inner.poll_readable(cx))?;
+                    }
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return Poll::Ready(Err(err)),
@@ -175,6 +186,27 @@ mod tests {
             let n = client.read(&mut buf).await.unwrap();
             assert_eq!(n, 0);
         });
+    }
+
+    #[test]
+    fn a_strict_check_reads_the_socket_not_the_cache() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut client = future::block_on(SmolTcp::connect(addr)).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        server.write_all(b"x").unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(future::block_on(client.read(&mut buf)).unwrap(), 1);
+        // Drained: the cache now says "wait for the reactor".
+        assert!(!client.maybe_readable);
+        drop(server);
+        // The close has reached this socket well before the check (loopback).
+        std::thread::sleep(Duration::from_millis(50));
+        let seen = par_http_core::checking_staleness(|| peek(&mut client));
+        assert!(
+            matches!(seen, Poll::Ready(Ok(0))),
+            "a strict check reads the end of the stream: {seen:?}"
+        );
     }
 
     #[test]

@@ -107,7 +107,7 @@ impl Runtime for TokioRuntime {
         self.bind(async move {
             let stream = tokio::net::TcpStream::connect(addr).await?;
             stream.set_nodelay(true)?;
-            Ok(Box::new(Compat::new(stream)) as BoxIo)
+            Ok(Box::new(TokioTcp(Compat::new(stream))) as BoxIo)
         })
     }
 
@@ -195,6 +195,57 @@ impl<T: tokio::io::AsyncWrite> futures_lite::io::AsyncWrite for Compat<T> {
     }
 }
 
+/// A connected tokio TCP stream as the core reads it: [`Compat`], except that a strict
+/// staleness check ([`par_http_core::is_checking_staleness`]) reads the socket itself
+/// first. tokio answers reads from its readiness state, which learns of a close only when
+/// the runtime's IO driver next runs; a request that cannot be retried must not go out
+/// on a connection the server has closed in the meantime.
+struct TokioTcp(Compat<tokio::net::TcpStream>);
+
+impl futures_lite::io::AsyncRead for TokioTcp {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        if par_http_core::is_checking_staleness() && !buf.is_empty() {
+            let socket = socket2::SockRef::from(&self.0.inner);
+            match io::Read::read(&mut &*socket, buf) {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                // The end of the stream, unsolicited bytes, or an error: the answer.
+                done => return Poll::Ready(done),
+            }
+        }
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl futures_lite::io::AsyncWrite for TokioTcp {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_close(cx)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -210,6 +261,34 @@ mod tests {
         fn drop(&mut self) {
             self.0.store(true, Ordering::SeqCst);
         }
+    }
+
+    #[test]
+    fn a_strict_check_sees_a_close_the_driver_has_not_seen() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let runtime = TokioRuntime::new(rt.handle().clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut io = rt.block_on(runtime.connect_tcp(addr)).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        io::Write::write_all(&mut server, b"x").unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(rt.block_on(io.read(&mut buf)).unwrap(), 1);
+        // Nobody runs the runtime from here on: its driver does not learn of the close.
+        drop(server);
+        std::thread::sleep(Duration::from_millis(50));
+        let seen = par_http_core::checking_staleness(|| {
+            let _inside = rt.enter();
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            futures_lite::io::AsyncRead::poll_read(Pin::new(&mut io), &mut cx, &mut buf)
+        });
+        assert!(
+            matches!(seen, Poll::Ready(Ok(0))),
+            "a strict check reads the end of the stream: {seen:?}"
+        );
     }
 
     #[test]
