@@ -149,8 +149,10 @@ fn one_per_connection_server() -> ScriptedServer {
     })
 }
 
-#[test]
-fn a_get_on_a_stale_keep_alive_connection_succeeds_on_a_fresh_one() {
+/// A server that closes each connection after one answer, a client that has had its
+/// first answer, and the server has closed that connection (which the client may have
+/// pooled).
+fn after_the_server_closed_the_first_connection() -> (ScriptedServer, par_http::Client) {
     let server = one_per_connection_server();
     let client = crate::rt::client();
     let first = client
@@ -160,8 +162,13 @@ fn a_get_on_a_stale_keep_alive_connection_succeeds_on_a_fresh_one() {
         .text()
         .unwrap();
     assert_eq!(first, "conn 0 GET /one");
-    // The server has closed the idle connection the client may have pooled.
     assert!(server.wait_until(|s| s.closed_by_server == 1, WAIT));
+    (server, client)
+}
+
+#[test]
+fn a_get_on_a_stale_keep_alive_connection_succeeds_on_a_fresh_one() {
+    let (server, client) = after_the_server_closed_the_first_connection();
     let second = client
         .get(server.url("/two"))
         .send()
@@ -174,20 +181,11 @@ fn a_get_on_a_stale_keep_alive_connection_succeeds_on_a_fresh_one() {
 
 #[test]
 fn a_post_after_the_server_closed_the_idle_connection_goes_out_on_a_fresh_one() {
-    let server = one_per_connection_server();
-    let client = crate::rt::client();
-    let first = client
-        .get(server.url("/one"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    assert_eq!(first, "conn 0 GET /one");
-    assert!(server.wait_until(|s| s.closed_by_server == 1, WAIT));
+    let (server, client) = after_the_server_closed_the_first_connection();
     // The close is on the client's socket by now (loopback), whether or not the client's
     // runtime has looked at it: a request that cannot be retried is not risked on that
     // connection (the pool reads the socket itself before reusing it for one).
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::thread::sleep(Duration::from_millis(20));
     let text = client
         .post(server.url("/two"))
         .body("payload")
@@ -207,16 +205,7 @@ fn a_post_after_the_server_closed_the_idle_connection_goes_out_on_a_fresh_one() 
 
 #[test]
 fn a_post_on_a_stale_keep_alive_connection_never_gets_a_wrong_body() {
-    let server = one_per_connection_server();
-    let client = crate::rt::client();
-    let first = client
-        .get(server.url("/one"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    assert_eq!(first, "conn 0 GET /one");
-    assert!(server.wait_until(|s| s.closed_by_server == 1, WAIT));
+    let (server, client) = after_the_server_closed_the_first_connection();
     // Either the pool noticed the close and used a fresh connection, or the POST fails:
     // a non-idempotent request is not silently replayed.
     match client.post(server.url("/two")).body("payload").send() {

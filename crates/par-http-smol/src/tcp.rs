@@ -188,8 +188,9 @@ mod tests {
         });
     }
 
-    #[test]
-    fn a_strict_check_reads_the_socket_not_the_cache() {
+    /// A connected stream that has read the one byte its peer sent (the socket is
+    /// drained), and the peer's end.
+    fn after_one_byte() -> (SmolTcp, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let mut client = future::block_on(SmolTcp::connect(addr)).unwrap();
@@ -197,6 +198,12 @@ mod tests {
         server.write_all(b"x").unwrap();
         let mut buf = [0u8; 8];
         assert_eq!(future::block_on(client.read(&mut buf)).unwrap(), 1);
+        (client, server)
+    }
+
+    #[test]
+    fn a_strict_check_reads_the_socket_not_the_cache() {
+        let (mut client, server) = after_one_byte();
         // Drained: the cache now says "wait for the reactor".
         assert!(!client.maybe_readable);
         drop(server);
@@ -211,13 +218,7 @@ mod tests {
 
     #[test]
     fn a_check_sees_a_close_that_happened_while_idle() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut client = future::block_on(SmolTcp::connect(addr)).unwrap();
-        let (mut server, _) = listener.accept().unwrap();
-        server.write_all(b"x").unwrap();
-        let mut buf = [0u8; 8];
-        assert_eq!(future::block_on(client.read(&mut buf)).unwrap(), 1);
+        let (mut client, server) = after_one_byte();
         // Going idle: the check registers interest.
         assert!(peek(&mut client).is_pending());
         drop(server);
