@@ -166,6 +166,17 @@ fn after_the_server_closed_the_first_connection() -> (ScriptedServer, par_http::
     (server, client)
 }
 
+/// The server received exactly one POST, with the body `payload`.
+fn assert_one_post_of_payload(server: &ScriptedServer) {
+    let posts: Vec<_> = server
+        .request_log()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].body, b"payload");
+}
+
 #[test]
 fn a_get_on_a_stale_keep_alive_connection_succeeds_on_a_fresh_one() {
     let (server, client) = after_the_server_closed_the_first_connection();
@@ -194,13 +205,7 @@ fn a_post_after_the_server_closed_the_idle_connection_goes_out_on_a_fresh_one() 
         .text()
         .unwrap();
     assert_eq!(text, "conn 1 POST /two");
-    let posts: Vec<_> = server
-        .request_log()
-        .into_iter()
-        .filter(|r| r.method == "POST")
-        .collect();
-    assert_eq!(posts.len(), 1);
-    assert_eq!(posts[0].body, b"payload");
+    assert_one_post_of_payload(&server);
 }
 
 #[test]
@@ -212,13 +217,7 @@ fn a_post_on_a_stale_keep_alive_connection_never_gets_a_wrong_body() {
         Ok(response) => {
             let text = response.text().unwrap();
             assert_eq!(text, "conn 1 POST /two");
-            let posts: Vec<_> = server
-                .request_log()
-                .into_iter()
-                .filter(|r| r.method == "POST")
-                .collect();
-            assert_eq!(posts.len(), 1);
-            assert_eq!(posts[0].body, b"payload");
+            assert_one_post_of_payload(&server);
         }
         Err(err) => {
             assert!(!err.is_status() && !err.is_invalid_url(), "{err:?}");

@@ -298,11 +298,11 @@ async fn exchange(
 ) -> Result<(crate::h1::ResponseHead, ResponseBody)> {
     let origin = inner.origin(&request.url);
     let may_retry = is_idempotent(&request.method) && request.body.as_bytes().is_some();
+    // A request that is not retried on a fresh connection needs an idle one checked
+    // strictly (see `Connection::is_idle_usable`).
+    let strict = !may_retry;
     let mut fresh_only = false;
     loop {
-        // A request that is not retried on a fresh connection needs an idle one checked
-        // strictly (see `Connection::is_idle_usable`).
-        let strict = !may_retry;
         let mut pooled = checkout(inner, &request.url, &origin.key, fresh_only, strict).await?;
         let reused = pooled.was_reused();
         let Some(conn) = pooled.conn_mut() else {

@@ -263,13 +263,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_strict_check_sees_a_close_the_driver_has_not_seen() {
+    /// A current-thread runtime and the adapter on it.
+    fn current_thread() -> (tokio::runtime::Runtime, TokioRuntime) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let runtime = TokioRuntime::new(rt.handle().clone());
+        (rt, runtime)
+    }
+
+    #[test]
+    fn a_strict_check_sees_a_close_the_driver_has_not_seen() {
+        let (rt, runtime) = current_thread();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let mut io = rt.block_on(runtime.connect_tcp(addr)).unwrap();
@@ -293,11 +299,7 @@ mod tests {
 
     #[test]
     fn dropping_the_task_aborts_it() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let runtime = TokioRuntime::new(rt.handle().clone());
+        let (rt, runtime) = current_thread();
         let dropped = Arc::new(AtomicBool::new(false));
         let guard = SetOnDrop(dropped.clone());
         let task = runtime.spawn(Box::pin(async move {
