@@ -37,6 +37,7 @@ use crate::pool::{Grant, Pool, PoolConfig, PoolKey};
 use crate::request::Request;
 use crate::response::{Response, ResponseBody, Sent};
 use crate::runtime::{Boxed, Runtime, Task};
+use url::Url;
 use crate::timeout::IdleTimer;
 use crate::tls::TlsConnector;
 
@@ -71,6 +72,19 @@ pub trait Dispatch: Send + Sync + fmt::Debug + 'static {
     /// Errors should name the request ([`Error::with_request`]); the scope adds the name
     /// if they don't.
     fn send(&self, request: Request) -> Boxed<Result<Response>>;
+
+    /// A future that completes when a request waits for a connection to the origin of
+    /// `url` because every connection this dispatch may open to it is in use (at once if
+    /// one waits already), or `None` if this dispatch never makes requests wait so.
+    ///
+    /// A parallel scope uses it to decide when a response nobody has collected yet, with
+    /// part of its body still on the wire, must read the rest into memory and give its
+    /// connection back: while a caller waits on the scope and another request needs that
+    /// connection. The default is `None`.
+    fn connection_wanted(&self, url: &Url) -> Option<Boxed<()>> {
+        let _ = url;
+        None
+    }
 }
 
 /// The pooled HTTP/1.1 connector.
@@ -124,7 +138,7 @@ impl Http1Dispatch {
     }
 
     /// Open, idle and waiting counts for the origin of `url` (`scheme://host:port`).
-    pub fn pool_stats(&self, url: &url::Url) -> (usize, usize, usize) {
+    pub fn pool_stats(&self, url: &Url) -> (usize, usize, usize) {
         self.inner.pool.stats(&pool_key(url))
     }
 }
@@ -138,6 +152,12 @@ impl fmt::Debug for Http1Dispatch {
 }
 
 impl Dispatch for Http1Dispatch {
+    fn connection_wanted(&self, url: &Url) -> Option<Boxed<()>> {
+        let pool = self.inner.pool.clone();
+        let key = pool_key(url);
+        Some(Box::pin(async move { pool.wanted(&key).await }))
+    }
+
     fn send(&self, request: Request) -> Boxed<Result<Response>> {
         Box::pin(send(self.inner.clone(), request))
     }
@@ -145,7 +165,7 @@ impl Dispatch for Http1Dispatch {
 
 impl Inner {
     /// The pool key and `Host` value of `url`'s origin, from the cache when it is there.
-    fn origin(&self, url: &url::Url) -> Origin {
+    fn origin(&self, url: &Url) -> Origin {
         let mut origins = self.origins.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(known) = origins.iter().find(|origin| is_origin_of(&origin.key, url)) {
             return known.clone();
@@ -162,7 +182,7 @@ impl Inner {
     }
 
     /// The TLS connector for `url`: `None` for `http`, built once for the client.
-    fn tls_for(&self, url: &url::Url) -> Result<Option<&TlsConnector>> {
+    fn tls_for(&self, url: &Url) -> Result<Option<&TlsConnector>> {
         if url.scheme() != "https" {
             return Ok(None);
         }
@@ -208,7 +228,7 @@ impl Inner {
 }
 
 /// The pool key of a URL's origin.
-fn pool_key(url: &url::Url) -> PoolKey {
+fn pool_key(url: &Url) -> PoolKey {
     let port = url.port_or_known_default().unwrap_or(80);
     let host = url.host_str().unwrap_or_default();
     format!("{}://{}:{}", url.scheme(), host, port).into()
@@ -216,7 +236,7 @@ fn pool_key(url: &url::Url) -> PoolKey {
 
 /// True when `key` (from [`pool_key`]) is the pool key of `url`, compared without
 /// formatting the key.
-fn is_origin_of(key: &str, url: &url::Url) -> bool {
+fn is_origin_of(key: &str, url: &Url) -> bool {
     let port = url.port_or_known_default().unwrap_or(80);
     let host = url.host_str().unwrap_or_default();
     let Some(rest) = key.strip_prefix(url.scheme()) else {
@@ -235,7 +255,7 @@ fn is_origin_of(key: &str, url: &url::Url) -> bool {
 }
 
 /// The `Host` header value: host, and port when it is not the scheme's default.
-fn host_header(url: &url::Url) -> String {
+fn host_header(url: &Url) -> String {
     let host = url.host_str().unwrap_or_default();
     match url.port() {
         Some(port) => format!("{host}:{port}"),
@@ -340,7 +360,7 @@ async fn exchange(
 /// future.
 async fn checkout(
     inner: &Arc<Inner>,
-    url: &url::Url,
+    url: &Url,
     key: &PoolKey,
     fresh_only: bool,
     strict: bool,
@@ -428,17 +448,17 @@ mod tests {
             "http://127.0.0.10/",
         ];
         for (i, one) in urls.iter().enumerate() {
-            let one = url::Url::parse(one).unwrap();
+            let one = Url::parse(one).unwrap();
             let key = pool_key(&one);
             for (j, other) in urls.iter().enumerate() {
-                let other = url::Url::parse(other).unwrap();
+                let other = Url::parse(other).unwrap();
                 assert_eq!(is_origin_of(&key, &other), i == j, "{key} vs {other}");
             }
         }
-        let key = pool_key(&url::Url::parse("http://a.test/x").unwrap());
+        let key = pool_key(&Url::parse("http://a.test/x").unwrap());
         assert!(is_origin_of(
             &key,
-            &url::Url::parse("http://a.test:80/y?q").unwrap()
+            &Url::parse("http://a.test:80/y?q").unwrap()
         ));
     }
 }

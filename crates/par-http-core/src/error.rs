@@ -19,6 +19,10 @@ use crate::h1::ProtocolError;
 /// A `Result` whose error is par-http's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A value a user attaches to a request of a scope, handed back with its response or
+/// error (see `Response::tag` and [`Error::tag`]).
+pub type Tag = std::sync::Arc<dyn std::any::Any + Send + Sync>;
+
 /// The cause inside an [`Error`], type-erased.
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -89,6 +93,11 @@ pub enum ErrorKind {
     /// `max_decompressed_bytes` (a decompression bomb). The source is a
     /// [`DecompressError`](crate::DecompressError) saying which.
     Decompress,
+    /// A wait that nothing could end: for example, a timed wait for the next response
+    /// that passed with nothing finished, or a request that can never get a connection
+    /// because the ones it needs are held by responses nobody reads. The message says
+    /// what holds them.
+    Stalled,
 }
 
 /// The error of every par-http operation.
@@ -115,6 +124,9 @@ struct Inner {
     method: Option<Method>,
     url: Option<String>,
     source: Option<BoxError>,
+    /// The request's position in its scope, and the user's tag, when it was started in one.
+    index: Option<usize>,
+    tag: Option<Tag>,
 }
 
 impl Error {
@@ -126,6 +138,8 @@ impl Error {
                 method: None,
                 url: None,
                 source: None,
+                index: None,
+                tag: None,
             }),
         }
     }
@@ -145,6 +159,34 @@ impl Error {
             self.inner.url = Some(url.to_owned());
         }
         self
+    }
+
+    /// Says which request of a scope this error answers: its start index and tag.
+    pub(crate) fn with_origin(mut self, index: usize, tag: Option<Tag>) -> Self {
+        self.inner.index = Some(index);
+        if tag.is_some() {
+            self.inner.tag = tag;
+        }
+        self
+    }
+
+    /// The position of the request in its scope, counting from 0 in start order (the
+    /// same number as its `Pending::index()`); `None` for a request sent outside a scope.
+    pub fn index(&self) -> Option<usize> {
+        self.inner.index
+    }
+
+    /// The value attached to the request when it was started in a scope (its tag), if it
+    /// has one of type `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = par_http_core::Error::new(par_http_core::ErrorKind::Connect);
+    /// assert_eq!(err.tag::<u32>(), None);
+    /// ```
+    pub fn tag<T: std::any::Any>(&self) -> Option<&T> {
+        self.inner.tag.as_ref()?.downcast_ref()
     }
 
     pub(crate) fn protocol(err: ProtocolError) -> Self {
@@ -263,6 +305,10 @@ impl Error {
     pub fn is_decompress(&self) -> bool {
         self.inner.kind == ErrorKind::Decompress
     }
+    /// True for a wait that nothing could end (see [`ErrorKind::Stalled`]).
+    pub fn is_stalled(&self) -> bool {
+        self.inner.kind == ErrorKind::Stalled
+    }
 }
 
 impl fmt::Debug for Error {
@@ -274,6 +320,9 @@ impl fmt::Debug for Error {
         }
         if let Some(url) = &self.inner.url {
             d.field("url", url);
+        }
+        if let Some(index) = self.inner.index {
+            d.field("index", &index);
         }
         if let Some(source) = &self.inner.source {
             d.field("source", source);
@@ -316,6 +365,7 @@ impl fmt::Display for Error {
             ErrorKind::Tls => "tls handshake failed",
             ErrorKind::TlsConfig => "invalid tls configuration",
             ErrorKind::Decompress => "error decompressing the response body",
+            ErrorKind::Stalled => "stalled",
         };
         f.write_str(what)?;
         if let Some(source) = &self.inner.source {

@@ -41,6 +41,7 @@
 
 mod auth;
 mod body;
+mod body_buffer;
 mod client;
 mod config;
 mod conn;
@@ -62,11 +63,12 @@ mod tls;
 
 pub use auth::{AuthHook, basic_auth_header, bearer_auth_header};
 pub use body::Body;
+pub use body_buffer::{DEFAULT_BODY_BUDGET, DEFAULT_MAX_BODY_IN_MEMORY};
 pub use client::Client;
 pub use config::{Config, DEFAULT_CONNECT_TIMEOUT};
 pub use decompress::{DEFAULT_MAX_DECOMPRESSED_BYTES, DecompressError, accept_encoding};
 pub use dispatch::{Dispatch, Http1Dispatch};
-pub use error::{Error, ErrorKind, Result, TimeoutPhase};
+pub use error::{Error, ErrorKind, Result, Tag, TimeoutPhase};
 pub use pending::Pending;
 pub use pool::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_MAX_IDLE_PER_HOST};
 pub use redirect::{DEFAULT_MAX_REDIRECTS, RedirectError, RedirectPolicy};
@@ -75,7 +77,7 @@ pub use response::{Response, ResponseBody};
 pub use runtime::{
     BoxIo, Boxed, Io, Runtime, Spawn, Task, checking_staleness, is_checking_staleness,
 };
-pub use scope::{Scope, ScopeOptions, live_request_tasks};
+pub use scope::{Scope, ScopeOptions, StartOptions, live_request_tasks};
 pub use tls::TlsConfig;
 
 pub use bytes::Bytes;

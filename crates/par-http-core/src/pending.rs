@@ -9,25 +9,48 @@
 //!
 //! ```text
 //!   start ──▶ Running ──complete──▶ Ready ──get_response / next_response──▶ Taken
-//!                │                                           (the other one: AlreadyCollected)
-//!                └──scope ends──▶ task cancelled, outcome never produced
+//!                │        ◀─reclaim─┘                    (the other one: AlreadyCollected)
+//!                └──scope ends / Pending::cancel──▶ future dropped, outcome never produced
 //! ```
+//!
+//! The table also owns each request's *future* (in a [`FutureCell`] that the spawned task
+//! only polls), so that ending the scope drops every future, and with it every socket,
+//! on the thread that ends the scope, before the end returns, whatever the executor
+//! does with its tasks later. An outcome that is ready but not collected keeps a
+//! [`Hold`]: the request's slot under the scope's limit and its share of the body
+//! budget, given back when it is collected. A collector that waits is counted, so that a
+//! response parked with part of its body unread can tell when its connection is what
+//! the waiting caller needs (see `scope.rs`).
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
-use event_listener::Event;
+use async_lock::SemaphoreGuardArc;
+use event_listener::{Event, EventListener};
+use http::Method;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::body_buffer::Claim;
+use crate::error::{Error, ErrorKind, Result, Tag};
 use crate::response::Response;
-use crate::runtime::Task;
+use crate::runtime::{Boxed, Task};
 
 /// The outcome table of one scope.
 pub(crate) struct Outcomes {
     state: Mutex<State>,
     /// Notified whenever an outcome becomes ready or the scope closes.
     changed: Event,
+    /// Notified when a collector starts or stops waiting, and when a request starts
+    /// waiting for a slot under the scope's limit.
+    pressure: Event,
+    /// Collectors waiting right now.
+    blocked: AtomicUsize,
+    /// Requests waiting for a slot under the scope's limit right now.
+    slot_waiters: AtomicUsize,
 }
 
 struct State {
@@ -39,17 +62,179 @@ struct State {
     closed: bool,
 }
 
-enum Slot {
-    Running(Option<Task>),
+struct Slot {
+    state: SlotState,
+    meta: Arc<Meta>,
+    /// The request's task and its future, while they live.
+    task: Option<Task>,
+    future: Option<Arc<FutureCell>>,
+}
+
+enum SlotState {
+    Running,
     // Boxed: most slots are Running or Taken, and a Response is large.
-    Ready(Box<Result<Response>>),
+    Ready(Box<Delivery>),
     Taken,
 }
 
-/// What [`Outcomes::close`] removed: dropped by the caller, outside the lock.
-pub(crate) struct Closed {
-    _tasks: Vec<Task>,
-    _outcomes: Vec<Result<Response>>,
+/// An outcome waiting to be collected, and what it keeps until then.
+pub(crate) struct Delivery {
+    pub(crate) outcome: Result<Response>,
+    pub(crate) hold: Hold,
+}
+
+/// What a ready outcome keeps until it is collected (or the scope ends).
+#[derive(Default)]
+pub(crate) struct Hold {
+    /// Its slot under the scope's limit: a response whose body is still on the wire
+    /// counts as in flight until it is handed over.
+    pub(crate) permit: Option<SemaphoreGuardArc>,
+    /// Its share of the scope's body budget.
+    pub(crate) claim: Option<Claim>,
+    /// Dropped on collection: tells the request's parked task that it may end.
+    pub(crate) parked: Option<async_channel::Sender<()>>,
+}
+
+/// Who a request is: its method and URL (for errors) and the user's tag.
+#[derive(Debug, Default)]
+pub(crate) struct Meta {
+    pub(crate) name: Option<(Method, String)>,
+    pub(crate) tag: Mutex<Option<Tag>>,
+}
+
+impl Meta {
+    pub(crate) fn new(name: Option<(Method, String)>, tag: Option<Tag>) -> Arc<Self> {
+        Arc::new(Self {
+            name,
+            tag: Mutex::new(tag),
+        })
+    }
+
+    /// Names `err` after this request, unless it names one already.
+    pub(crate) fn name(&self, err: Error) -> Error {
+        match &self.name {
+            Some((method, url)) => err.with_request(method, url),
+            None => err,
+        }
+    }
+
+    fn tag(&self) -> Option<Tag> {
+        self.tag.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set_tag(&self, tag: Tag) {
+        *self.tag.lock().unwrap_or_else(|p| p.into_inner()) = Some(tag);
+    }
+}
+
+/// A request's future, owned by the scope's table and polled by its task. Whoever ends
+/// the request (the scope's end, [`Pending::cancel`]) takes the future out and drops it
+/// on its own thread; the task then finds the cell empty and ends.
+pub(crate) struct FutureCell {
+    future: Mutex<Option<Boxed<()>>>,
+}
+
+impl FutureCell {
+    pub(crate) fn new(future: Boxed<()>) -> Arc<Self> {
+        Arc::new(Self {
+            future: Mutex::new(Some(future)),
+        })
+    }
+
+    /// The task to spawn: it polls the future while the cell holds one.
+    pub(crate) fn task(self: &Arc<Self>) -> Boxed<()> {
+        Box::pin(Polled(self.clone()))
+    }
+
+    /// Takes the future out, to be dropped by the caller (waits for a poll under way on
+    /// another thread to end first).
+    fn take(&self) -> Option<Boxed<()>> {
+        self.future.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// The spawned side of a [`FutureCell`]. An executor that drops the task (a runtime
+/// shutting down) drops the request's future with it.
+struct Polled(Arc<FutureCell>);
+
+impl Drop for Polled {
+    fn drop(&mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Future for Polled {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut guard = self.0.future.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(future) = guard.as_mut() else {
+            return Poll::Ready(());
+        };
+        match future.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                let done = guard.take();
+                drop(guard);
+                drop(done);
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// What the table hands back to be dropped outside its lock: futures first (their
+/// sockets close), then tasks, then outcomes nobody collected.
+#[derive(Default)]
+pub(crate) struct Leftovers {
+    futures: Vec<Arc<FutureCell>>,
+    tasks: Vec<Task>,
+    deliveries: Vec<Delivery>,
+}
+
+impl Leftovers {
+    fn add(&mut self, slot: &mut Slot) {
+        self.futures.extend(slot.future.take());
+        self.tasks.extend(slot.task.take());
+        if let SlotState::Ready(delivery) = std::mem::replace(&mut slot.state, SlotState::Taken) {
+            self.deliveries.push(*delivery);
+        }
+    }
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for cell in self.futures.drain(..) {
+            drop(cell.take());
+        }
+    }
+}
+
+/// Counts a waiting collector for as long as it waits.
+struct Blocked<'a>(&'a Outcomes);
+
+impl<'a> Blocked<'a> {
+    fn new(outcomes: &'a Outcomes) -> Self {
+        outcomes.blocked.fetch_add(1, Ordering::AcqRel);
+        outcomes.pressure.notify(usize::MAX);
+        Self(outcomes)
+    }
+}
+
+impl Drop for Blocked<'_> {
+    fn drop(&mut self) {
+        self.0.blocked.fetch_sub(1, Ordering::AcqRel);
+        self.0.pressure.notify(usize::MAX);
+    }
+}
+
+/// Counts a request waiting for a slot under the scope's limit for as long as it waits.
+pub(crate) struct SlotWait<'a>(&'a Outcomes);
+
+impl Drop for SlotWait<'_> {
+    fn drop(&mut self) {
+        self.0.slot_waiters.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Outcomes {
@@ -63,6 +248,9 @@ impl Outcomes {
                 closed: false,
             }),
             changed: Event::new(),
+            pressure: Event::new(),
+            blocked: AtomicUsize::new(0),
+            slot_waiters: AtomicUsize::new(0),
         }
     }
 
@@ -73,22 +261,36 @@ impl Outcomes {
     }
 
     /// Registers a request that starts running. `None` if the scope has closed.
-    pub(crate) fn add_running(&self) -> Option<usize> {
+    pub(crate) fn add_running(&self, meta: Arc<Meta>) -> Option<usize> {
         let mut state = self.lock();
         if state.closed {
             return None;
         }
         let id = state.slots.len();
-        state.slots.push(Slot::Running(None));
+        state.slots.push(Slot {
+            state: SlotState::Running,
+            meta,
+            task: None,
+            future: None,
+        });
         state.running += 1;
         Some(id)
     }
 
     /// Registers a request whose outcome is known at once (for example an invalid URL).
-    pub(crate) fn add_ready(&self, outcome: Result<Response>) -> usize {
+    pub(crate) fn add_ready(&self, outcome: Result<Response>, meta: Arc<Meta>) -> usize {
         let mut state = self.lock();
         let id = state.slots.len();
-        state.slots.push(Slot::Ready(Box::new(outcome)));
+        let delivery = Delivery {
+            outcome,
+            hold: Hold::default(),
+        };
+        state.slots.push(Slot {
+            state: SlotState::Ready(Box::new(delivery)),
+            meta,
+            task: None,
+            future: None,
+        });
         state.ready.push_back(id);
         state.ready_count += 1;
         drop(state);
@@ -96,43 +298,68 @@ impl Outcomes {
         id
     }
 
-    /// Keeps the task of request `id`, so that closing the scope can cancel it. Returns
-    /// the task back if the request has finished or the scope has closed.
-    pub(crate) fn attach_task(&self, id: usize, task: Task) -> Option<Task> {
+    /// Keeps the task and future of request `id`, so that ending the scope (or the
+    /// request) can drop them. Hands them back if the scope or the request has ended.
+    pub(crate) fn attach(
+        &self,
+        id: usize,
+        task: Task,
+        future: Arc<FutureCell>,
+    ) -> Option<(Task, Arc<FutureCell>)> {
         let mut guard = self.lock();
         let state = &mut *guard;
         if state.closed {
-            return Some(task);
+            return Some((task, future));
         }
         match state.slots.get_mut(id) {
-            Some(Slot::Running(slot @ None)) => {
-                *slot = Some(task);
+            Some(slot) if !matches!(slot.state, SlotState::Taken) => {
+                slot.task = Some(task);
+                slot.future = Some(future);
                 None
             }
-            _ => Some(task),
+            _ => Some((task, future)),
         }
     }
 
     /// Stores the outcome of request `id`. An outcome that arrives after the scope closed
-    /// is dropped (closing its connection).
-    pub(crate) fn complete(&self, id: usize, outcome: Result<Response>) {
+    /// (or the request was cancelled) is dropped, closing its connection.
+    pub(crate) fn complete(&self, id: usize, delivery: Delivery) {
         let mut guard = self.lock();
         let state = &mut *guard;
         let leftover = match state.slots.get_mut(id) {
-            Some(slot @ Slot::Running(_)) if !state.closed => {
-                let previous = std::mem::replace(slot, Slot::Ready(Box::new(outcome)));
+            Some(slot) if !state.closed && matches!(slot.state, SlotState::Running) => {
+                slot.state = SlotState::Ready(Box::new(delivery));
                 state.running = state.running.saturating_sub(1);
                 state.ready_count += 1;
                 state.ready.push_back(id);
-                (previous, None)
+                None
             }
-            _ => (Slot::Taken, Some(outcome)),
+            _ => Some(delivery),
         };
         drop(guard);
         self.changed.notify(usize::MAX);
-        // The finished task's own handle and any refused outcome are dropped here,
-        // outside the lock.
         drop(leftover);
+    }
+
+    /// Takes back the ready, uncollected outcome of `id` (to finish reading its body);
+    /// the slot is `Running` again until [`complete`](Self::complete).
+    pub(crate) fn reclaim(&self, id: usize) -> Option<Delivery> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        if state.closed {
+            return None;
+        }
+        let slot = state.slots.get_mut(id)?;
+        if !matches!(slot.state, SlotState::Ready(_)) {
+            return None;
+        }
+        let SlotState::Ready(delivery) = std::mem::replace(&mut slot.state, SlotState::Running)
+        else {
+            return None;
+        };
+        state.ready_count = state.ready_count.saturating_sub(1);
+        state.running += 1;
+        Some(*delivery)
     }
 
     /// Delivers the outcome of `id` through its handle.
@@ -154,48 +381,80 @@ impl Outcomes {
         attempt: impl Fn(&Self) -> Option<Result<Response>>,
     ) -> Result<Response> {
         let mut listener = None;
+        let mut blocked = None;
         loop {
             if let Some(outcome) = attempt(self) {
                 return outcome;
             }
             match listener.take() {
                 None => listener = Some(self.changed.listen()),
-                Some(listener) => listener.await,
+                Some(listener) => {
+                    blocked.get_or_insert_with(|| Blocked::new(self));
+                    listener.await;
+                }
             }
         }
     }
 
+    /// Marks the delivery of slot `id` (ready) and gives its outcome, named after its
+    /// request. The hold goes to `dropped`, to be dropped outside the lock.
+    fn deliver(slot: &mut Slot, id: usize, dropped: &mut Option<Hold>) -> Option<Result<Response>> {
+        let SlotState::Ready(delivery) = std::mem::replace(&mut slot.state, SlotState::Taken)
+        else {
+            return None;
+        };
+        let Delivery { outcome, hold } = *delivery;
+        *dropped = Some(hold);
+        let tag = slot.meta.tag();
+        Some(match outcome {
+            Ok(mut response) => {
+                response.set_origin(id, tag);
+                Ok(response)
+            }
+            Err(err) => Err(slot.meta.name(err).with_origin(id, tag)),
+        })
+    }
+
     /// The outcome of `id` if it is ready (or a typed error if it never will be).
     fn try_take(&self, id: usize) -> Option<Result<Response>> {
+        let mut hold = None;
         let mut guard = self.lock();
         let state = &mut *guard;
         let closed = state.closed;
         let Some(slot) = state.slots.get_mut(id) else {
             return Some(Err(Error::new(ErrorKind::AlreadyCollected)));
         };
-        match slot {
-            Slot::Ready(_) => match std::mem::replace(slot, Slot::Taken) {
-                Slot::Ready(outcome) => {
-                    state.ready_count = state.ready_count.saturating_sub(1);
-                    Some(*outcome)
-                }
-                _ => None,
-            },
-            Slot::Taken => Some(Err(Error::new(ErrorKind::AlreadyCollected))),
-            Slot::Running(_) if closed => Some(Err(Error::new(ErrorKind::Cancelled))),
-            Slot::Running(_) => None,
-        }
+        let answer = match slot.state {
+            SlotState::Ready(_) => {
+                let outcome = Self::deliver(slot, id, &mut hold);
+                state.ready_count = state.ready_count.saturating_sub(1);
+                outcome
+            }
+            SlotState::Taken => Some(Err(Error::new(ErrorKind::AlreadyCollected))),
+            SlotState::Running if closed => Some(Err(Error::new(ErrorKind::Cancelled))),
+            SlotState::Running => None,
+        };
+        drop(guard);
+        drop(hold);
+        answer
     }
 
     /// The first ready outcome in completion order, or `NoPending` when none can come.
     fn try_next(&self) -> Option<Result<Response>> {
+        let mut hold = None;
+        let answer = self.try_next_locked(&mut hold);
+        drop(hold);
+        answer
+    }
+
+    fn try_next_locked(&self, hold: &mut Option<Hold>) -> Option<Result<Response>> {
         let mut guard = self.lock();
         let state = &mut *guard;
         while let Some(id) = state.ready.pop_front() {
-            if let Some(slot @ Slot::Ready(_)) = state.slots.get_mut(id) {
-                if let Slot::Ready(outcome) = std::mem::replace(slot, Slot::Taken) {
+            if let Some(slot) = state.slots.get_mut(id) {
+                if let Some(outcome) = Self::deliver(slot, id, hold) {
                     state.ready_count = state.ready_count.saturating_sub(1);
-                    return Some(*outcome);
+                    return Some(outcome);
                 }
             }
         }
@@ -205,9 +464,21 @@ impl Outcomes {
         None
     }
 
+    /// The next outcome if one is ready now; `None` if none is (requests may still be
+    /// running: see [`has_pending`](Self::has_pending)).
+    pub(crate) fn try_next_now(&self) -> Option<Result<Response>> {
+        match self.try_next() {
+            Some(Err(err)) if err.is_no_pending() => None,
+            outcome => outcome,
+        }
+    }
+
     /// True once the outcome of `id` is ready (or already delivered).
     pub(crate) fn is_ready(&self, id: usize) -> bool {
-        !matches!(self.lock().slots.get(id), Some(Slot::Running(_)))
+        !matches!(
+            self.lock().slots.get(id).map(|slot| &slot.state),
+            Some(SlotState::Running)
+        )
     }
 
     /// True while any outcome is still to be delivered (running or ready).
@@ -216,30 +487,73 @@ impl Outcomes {
         state.running + state.ready_count > 0
     }
 
-    /// Closes the table: no new requests, running tasks and undelivered outcomes are
+    /// Ends request `id` unless its outcome was delivered already: its future is dropped
+    /// (closing its connection) and its outcome, whatever it was, is never delivered.
+    /// True if it was still running.
+    pub(crate) fn cancel(&self, id: usize) -> bool {
+        let mut leftovers = Leftovers::default();
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let Some(slot) = state.slots.get_mut(id) else {
+            return false;
+        };
+        let was_running = match slot.state {
+            SlotState::Running => {
+                state.running = state.running.saturating_sub(1);
+                true
+            }
+            SlotState::Ready(_) => {
+                state.ready_count = state.ready_count.saturating_sub(1);
+                false
+            }
+            SlotState::Taken => false,
+        };
+        leftovers.add(slot);
+        drop(guard);
+        self.changed.notify(usize::MAX);
+        drop(leftovers);
+        was_running
+    }
+
+    /// Closes the table: no new requests; running requests and undelivered outcomes are
     /// handed back to be dropped (cancelled and closed) by the caller, outside the lock.
-    pub(crate) fn close(&self) -> Closed {
+    pub(crate) fn close(&self) -> Leftovers {
+        let mut leftovers = Leftovers::default();
         let mut guard = self.lock();
         let state = &mut *guard;
         state.closed = true;
-        let mut tasks = Vec::new();
-        let mut outcomes = Vec::new();
         for slot in &mut state.slots {
-            match std::mem::replace(slot, Slot::Taken) {
-                Slot::Running(task) => tasks.extend(task),
-                Slot::Ready(outcome) => outcomes.push(*outcome),
-                Slot::Taken => {}
-            }
+            leftovers.add(slot);
         }
         state.ready.clear();
         state.running = 0;
         state.ready_count = 0;
         drop(guard);
         self.changed.notify(usize::MAX);
-        Closed {
-            _tasks: tasks,
-            _outcomes: outcomes,
-        }
+        self.pressure.notify(usize::MAX);
+        leftovers
+    }
+
+    /// Listens for a change in the pressure on the scope (see [`Outcomes::pressure`]).
+    pub(crate) fn pressure(&self) -> EventListener {
+        self.pressure.listen()
+    }
+
+    /// True while a collector waits for an outcome.
+    pub(crate) fn collector_waits(&self) -> bool {
+        self.blocked.load(Ordering::Acquire) > 0
+    }
+
+    /// True while a request waits for a slot under the scope's limit.
+    pub(crate) fn slot_wanted(&self) -> bool {
+        self.slot_waiters.load(Ordering::Acquire) > 0
+    }
+
+    /// Counts a request waiting for a slot under the scope's limit, until the guard drops.
+    pub(crate) fn waiting_for_slot(&self) -> SlotWait<'_> {
+        self.slot_waiters.fetch_add(1, Ordering::AcqRel);
+        self.pressure.notify(usize::MAX);
+        SlotWait(self)
     }
 }
 
@@ -258,30 +572,16 @@ impl fmt::Debug for Outcomes {
 /// A request started in a scope: collect its response with [`get_response`](Self::get_response).
 ///
 /// Dropping a `Pending` does not cancel its request; its outcome stays in the scope for
-/// `next_response`. Only the end of the scope cancels.
+/// `next_response`. Only the end of the scope, or [`cancel`](Self::cancel), cancels.
 pub struct Pending {
     id: usize,
     outcomes: Arc<Outcomes>,
-    name: Option<Arc<RequestName>>,
-}
-
-/// The method and URL of a request, shared by its task and its handle so that every
-/// error about it can name it.
-#[derive(Debug)]
-pub(crate) struct RequestName {
-    pub(crate) method: http::Method,
-    pub(crate) url: String,
-}
-
-impl RequestName {
-    pub(crate) fn name(&self, err: Error) -> Error {
-        err.with_request(&self.method, &self.url)
-    }
+    meta: Arc<Meta>,
 }
 
 impl Pending {
-    pub(crate) fn new(id: usize, outcomes: Arc<Outcomes>, name: Option<Arc<RequestName>>) -> Self {
-        Self { id, outcomes, name }
+    pub(crate) fn new(id: usize, outcomes: Arc<Outcomes>, meta: Arc<Meta>) -> Self {
+        Self { id, outcomes, meta }
     }
 
     /// Waits for this request's response.
@@ -289,7 +589,8 @@ impl Pending {
     /// # Errors
     ///
     /// The request's own error; [`ErrorKind::AlreadyCollected`] if `next_response`
-    /// delivered this outcome already; [`ErrorKind::Cancelled`] if the scope has ended.
+    /// delivered this outcome already; [`ErrorKind::Cancelled`] if the scope has ended or
+    /// the request was cancelled.
     ///
     /// # Cancel safety
     ///
@@ -297,10 +598,7 @@ impl Pending {
     /// the scope and `next_response` can still deliver it.
     pub async fn get_response(self) -> Result<Response> {
         let outcome = self.outcomes.take(self.id).await;
-        match (outcome, &self.name) {
-            (Err(err), Some(name)) => Err(name.name(err)),
-            (outcome, _) => outcome,
-        }
+        outcome.map_err(|err| self.meta.name(err).with_origin(self.id, self.meta.tag()))
     }
 
     /// True once the outcome has arrived (or was delivered through `next_response`).
@@ -311,6 +609,20 @@ impl Pending {
     /// The position of this request in its scope, counting from 0 in start order.
     pub fn index(&self) -> usize {
         self.id
+    }
+
+    /// Attaches `tag` to this request: its response or error gives it back
+    /// (`Response::tag`, [`Error::tag`]), wherever it is collected. A tag set after the
+    /// outcome was delivered is not seen.
+    pub fn set_tag(&self, tag: Tag) {
+        self.meta.set_tag(tag);
+    }
+
+    /// Cancels this request, unless its outcome was delivered already: its connection
+    /// is closed before this returns, and its outcome is never delivered (nothing
+    /// arrives for it through `next_response`). Returns true if it was still running.
+    pub fn cancel(self) -> bool {
+        self.outcomes.cancel(self.id)
     }
 }
 

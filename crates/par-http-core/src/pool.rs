@@ -43,6 +43,8 @@ pub(crate) type PoolKey = Arc<str>;
 pub(crate) struct Pool {
     config: PoolConfig,
     hosts: Mutex<HashMap<PoolKey, Host>>,
+    /// Notified whenever a request starts waiting for a connection (see [`Pool::wanted`]).
+    waiting: event_listener::Event,
 }
 
 #[derive(Default)]
@@ -76,6 +78,18 @@ impl Pool {
                 ..config
             },
             hosts: Mutex::new(HashMap::new()),
+            waiting: event_listener::Event::new(),
+        }
+    }
+
+    /// Completes when a request waits for a connection to `key` (at once if one does).
+    pub(crate) async fn wanted(&self, key: &PoolKey) {
+        loop {
+            let listener = self.waiting.listen();
+            if self.stats(key).2 > 0 {
+                return;
+            }
+            listener.await;
         }
     }
 
@@ -141,6 +155,7 @@ impl Pool {
                 host.waiters.push_back(sender);
                 drop(hosts);
                 drop(expired);
+                self.waiting.notify(usize::MAX);
                 receiver
             };
             if let Ok(grant) = receiver.recv().await {

@@ -15,7 +15,8 @@ use futures_lite::io::{AsyncRead, AsyncReadExt};
 use http::{HeaderMap, Method, StatusCode, Version};
 use url::Url;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::body_buffer::Claim;
+use crate::error::{Error, ErrorKind, Result, Tag};
 
 /// Largest amount reserved up front from a `Content-Length` when collecting a body (a
 /// hostile length must not allocate memory the body never fills).
@@ -35,6 +36,9 @@ pub struct Response {
     /// What the client's own connector kept of the request, for the redirect policy;
     /// taken by it before the response goes further.
     sent: Option<Box<Sent>>,
+    /// The request's position in its scope and the user's tag, set when it is delivered.
+    index: Option<usize>,
+    tag: Option<Tag>,
 }
 
 /// What the HTTP/1.1 connector hands back of a request it sent, with its response: the
@@ -77,7 +81,29 @@ impl Response {
             body,
             redirect_history: Vec::new(),
             sent: None,
+            index: None,
+            tag: None,
         }
+    }
+
+    /// Says which request of a scope this response answers: its start index and tag.
+    pub(crate) fn set_origin(&mut self, index: usize, tag: Option<Tag>) {
+        self.index = Some(index);
+        self.tag = tag;
+    }
+
+    /// The position of the request in its scope, counting from 0 in start order (the
+    /// same number as its `Pending::index()`); `None` for a request sent outside a scope.
+    /// With `next_response`, it says which request a response answers, even when the
+    /// same URL was started twice or a redirect changed [`url`](Self::url).
+    pub fn index(&self) -> Option<usize> {
+        self.index
+    }
+
+    /// The value attached to the request when it was started in a scope (its tag), if it
+    /// has one of type `T`.
+    pub fn tag<T: std::any::Any>(&self) -> Option<&T> {
+        self.tag.as_ref()?.downcast_ref()
     }
 
     /// Keeps what the connector hands back of the request (see [`Sent`]).
@@ -186,6 +212,36 @@ impl Response {
             .map_err(|err| err.with_request(&method, url.as_str()))
     }
 
+    /// Reads the next piece of the body: `None` once it has all been read. A way to
+    /// stream a body on any runtime without an IO trait (as reqwest's `chunk`).
+    ///
+    /// # Errors
+    ///
+    /// As for [`bytes`](Self::bytes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use par_http_core::{Response, ResponseBody};
+    /// # futures_lite::future::block_on(async {
+    /// # let url = url::Url::parse("http://example.test/").unwrap();
+    /// # let mut response = Response::new(http::Method::GET, url, http::StatusCode::OK, Default::default(), ResponseBody::from("hello"));
+    /// let mut body = Vec::new();
+    /// while let Some(chunk) = response.chunk().await? {
+    ///     body.extend_from_slice(&chunk);
+    /// }
+    /// assert_eq!(body, b"hello");
+    /// # Ok::<(), par_http_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>> {
+        let (method, url) = (&self.method, &self.url);
+        self.body
+            .chunk()
+            .await
+            .map_err(|err| err.with_request(method, url.as_str()))
+    }
+
     /// Reads the whole body as UTF-8 text (invalid sequences are replaced).
     ///
     /// # Errors
@@ -267,6 +323,58 @@ impl ResponseBody {
     /// True when every byte of the body is in memory already.
     pub fn is_complete(&self) -> bool {
         self.rest.is_none()
+    }
+
+    /// Reads more of the body into memory (a scope's background reading), until it is
+    /// complete, `limit` bytes are in memory, or `claim` gets no more of its budget.
+    /// Returns true once the body is complete; its stream (and the connection it holds)
+    /// is dropped then, which gives a cleanly read connection back to the pool.
+    pub(crate) async fn fill(&mut self, limit: usize, claim: &mut Claim) -> Result<bool> {
+        const STEP: usize = 16 * 1024;
+        let Some(rest) = self.rest.as_mut() else {
+            return Ok(true);
+        };
+        let mut out = BytesMut::from(std::mem::take(&mut self.received));
+        let outcome = loop {
+            let room = limit.saturating_sub(out.len()).min(STEP);
+            if room == 0 || !claim.grow(room) {
+                break Ok(false);
+            }
+            let len = out.len();
+            out.resize(len + room, 0);
+            let read = rest.read(out.get_mut(len..).unwrap_or_default()).await;
+            let n = *read.as_ref().unwrap_or(&0);
+            out.truncate(len + n);
+            claim.shrink(room - n);
+            match read {
+                Ok(0) => break Ok(true),
+                Ok(_) => {}
+                Err(err) => break Err(from_io(err)),
+            }
+        };
+        self.received = out.freeze();
+        if let Ok(true) = outcome {
+            self.rest = None;
+        }
+        outcome
+    }
+
+    /// The next piece of the body, `None` at its end.
+    pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>> {
+        if !self.received.is_empty() {
+            return Ok(Some(std::mem::take(&mut self.received)));
+        }
+        let Some(rest) = self.rest.as_mut() else {
+            return Ok(None);
+        };
+        let mut piece = BytesMut::zeroed(16 * 1024);
+        let n = rest.read(&mut piece).await.map_err(from_io)?;
+        if n == 0 {
+            self.rest = None;
+            return Ok(None);
+        }
+        piece.truncate(n);
+        Ok(Some(piece.freeze()))
     }
 
     /// Reads the rest of the body into memory.

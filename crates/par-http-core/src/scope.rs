@@ -12,8 +12,22 @@
 //! waits for the channel to report that all senders are gone. Only then are all the
 //! scope's sockets known to be closed or back in the pool.
 //!
-//! An optional limit on requests in flight applies backpressure: [`Scope::start`] waits
-//! for a free slot before it spawns.
+//! Each request's future lives in the scope's table (a `FutureCell`); its task only
+//! polls it. Ending the scope takes every future out and drops it on the ending thread,
+//! so the sockets are closed before the end returns, on any executor (a tokio task's
+//! abort, say, only schedules its teardown).
+//!
+//! Starting never waits. An optional limit on requests in flight applies backpressure
+//! inside the tasks: a request over the limit waits in line, holding no connection.
+//!
+//! Bodies are read in the background: a request's task reads its body into memory, up
+//! to a per-response limit and within the scope's budget (`body_buffer.rs`), before the
+//! response is delivered, so downloads run in parallel even when the caller collects
+//! them one by one. A body too long for that is delivered *parked*: part in memory, the
+//! rest on its connection, which it holds (with its slot under the limit) until it is
+//! collected. If a caller then waits on the scope while another request needs that
+//! connection or slot, the parked body is read to its end into memory and gives them
+//! back; that is why no order of starting and collecting can hang.
 //!
 //! An optional deadline bounds the whole scope: one timer task (on the client's runtime)
 //! fires a [`ScopeDeadline`] signal, every running request's future races against it and
@@ -32,9 +46,12 @@ use async_lock::Semaphore;
 use event_listener::Event;
 use futures_lite::{FutureExt, future};
 
+use async_lock::SemaphoreGuardArc;
+
+use crate::body_buffer::{Budget, Claim, DEFAULT_BODY_BUDGET, DEFAULT_MAX_BODY_IN_MEMORY};
 use crate::client::Client;
-use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
-use crate::pending::{Outcomes, Pending, RequestName};
+use crate::error::{Error, ErrorKind, Result, Tag, TimeoutPhase};
+use crate::pending::{Delivery, FutureCell, Hold, Meta, Outcomes, Pending};
 use crate::request::{Request, RequestBuilder};
 use crate::response::Response;
 use crate::runtime::{Boxed, Runtime, Spawn, Task};
@@ -50,21 +67,41 @@ use crate::timeout;
 /// let options = ScopeOptions::new().max_in_flight(8);
 /// assert_eq!(options.in_flight_limit(), Some(8));
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ScopeOptions {
     max_in_flight: Option<usize>,
     deadline: Option<Duration>,
     spawner: Option<Arc<dyn Spawn>>,
+    max_body_in_memory: usize,
+    body_budget: usize,
+    stream_bodies: bool,
+}
+
+impl Default for ScopeOptions {
+    fn default() -> Self {
+        Self {
+            max_in_flight: None,
+            deadline: None,
+            spawner: None,
+            max_body_in_memory: DEFAULT_MAX_BODY_IN_MEMORY,
+            body_budget: DEFAULT_BODY_BUDGET,
+            stream_bodies: false,
+        }
+    }
 }
 
 impl ScopeOptions {
-    /// No limit on requests in flight (the client's per-host connection cap still applies).
+    /// No limit on requests in flight (the client's per-host connection cap still
+    /// applies); bodies up to 1 MiB read in the background within a 64 MiB budget.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// At most `limit` requests of the scope run at once; starting another waits.
+    /// At most `limit` requests of the scope are in flight at once; the others wait in
+    /// line, in start order, without holding a connection. A request is in flight from
+    /// the moment it leaves the line until its body has been read into memory, or its
+    /// response has been collected. Starting a request never waits for a slot.
     /// A limit of 0 is taken as 1.
     pub fn max_in_flight(mut self, limit: usize) -> Self {
         self.max_in_flight = Some(limit.max(1));
@@ -107,6 +144,98 @@ impl ScopeOptions {
     pub fn deadline_after(&self) -> Option<Duration> {
         self.deadline
     }
+
+    /// Each response body is read into memory in the background up to `bytes` (1 MiB by
+    /// default) before its response is delivered; a longer body is delivered with that
+    /// much in memory and the rest streaming from its connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use par_http_core::ScopeOptions;
+    ///
+    /// let options = ScopeOptions::new().max_body_in_memory(256 * 1024);
+    /// assert_eq!(options.body_in_memory_limit(), 256 * 1024);
+    /// ```
+    pub fn max_body_in_memory(mut self, bytes: usize) -> Self {
+        self.max_body_in_memory = bytes;
+        self
+    }
+
+    /// The per-response limit of background body reading.
+    pub fn body_in_memory_limit(&self) -> usize {
+        self.max_body_in_memory
+    }
+
+    /// All bodies read in the background and not yet collected share `bytes` (64 MiB by
+    /// default); once it is used up, further responses are delivered with their bodies
+    /// streaming.
+    pub fn body_budget(mut self, bytes: usize) -> Self {
+        self.body_budget = bytes;
+        self
+    }
+
+    /// No background body reading: each response is delivered as soon as its head
+    /// arrives, and its body streams from the connection as the caller reads it.
+    pub fn stream_bodies(mut self) -> Self {
+        self.stream_bodies = true;
+        self
+    }
+}
+
+/// Settings of one request of a scope, beside the request itself.
+///
+/// # Examples
+///
+/// ```
+/// use par_http_core::StartOptions;
+///
+/// let options = StartOptions::new().stream().tag(std::sync::Arc::new("row 7"));
+/// ```
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct StartOptions {
+    stream: Option<bool>,
+    max_body_in_memory: Option<usize>,
+    tag: Option<Tag>,
+}
+
+impl StartOptions {
+    /// The scope's settings.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Delivers the response as soon as its head arrives, its body streaming (overrides
+    /// the scope's background body reading).
+    pub fn stream(mut self) -> Self {
+        self.stream = Some(true);
+        self
+    }
+
+    /// Reads up to `bytes` of this response's body in the background (overrides the
+    /// scope's [`ScopeOptions::max_body_in_memory`]).
+    pub fn max_body_in_memory(mut self, bytes: usize) -> Self {
+        self.max_body_in_memory = Some(bytes);
+        self.stream = Some(false);
+        self
+    }
+
+    /// Attaches `tag` to the request: its response or error gives it back.
+    pub fn tag(mut self, tag: Tag) -> Self {
+        self.tag = Some(tag);
+        self
+    }
+}
+
+impl fmt::Debug for StartOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StartOptions")
+            .field("stream", &self.stream)
+            .field("max_body_in_memory", &self.max_body_in_memory)
+            .field("tagged", &self.tag.is_some())
+            .finish()
+    }
 }
 
 /// A parallel scope, the engine behind both the blocking and the async API.
@@ -116,6 +245,9 @@ pub struct Scope {
     spawner: Option<Arc<dyn Spawn>>,
     outcomes: Arc<Outcomes>,
     limit: Option<Arc<Semaphore>>,
+    /// Background body reading: per response (`None`: off) and for the whole scope.
+    max_body_in_memory: Option<usize>,
+    budget: Budget,
     /// Cloned into every task; the scope's own copy goes at close.
     alive: Mutex<Option<async_channel::Sender<()>>>,
     all_gone: async_channel::Receiver<()>,
@@ -147,6 +279,8 @@ impl Scope {
             spawner: options.spawner,
             outcomes: Arc::new(Outcomes::new()),
             limit: options.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
+            max_body_in_memory: (!options.stream_bodies).then_some(options.max_body_in_memory),
+            budget: Budget::new(options.body_budget),
             alive: Mutex::new(Some(alive)),
             all_gone,
             deadline,
@@ -158,113 +292,88 @@ impl Scope {
         &self.client
     }
 
-    /// Starts a request and returns its handle. Starting never fails: any error (an
-    /// invalid URL included) is the outcome, reported when it is collected.
-    ///
-    /// # Cancel safety
-    ///
-    /// This waits only for a free slot under the scope's limit. If the future is dropped
-    /// while waiting, the request is never started.
+    /// Starts a request and returns its handle; see [`start_with`](Self::start_with).
+    /// The future never waits: it is `async` for the callers that run a scope's
+    /// executor around the start.
     pub async fn start(&self, request: RequestBuilder) -> Pending {
+        self.start_with(request, StartOptions::new())
+    }
+
+    /// Starts a request and returns its handle at once. Starting never fails and never
+    /// waits: any error (an invalid URL included) is the outcome, reported when it is
+    /// collected, and a request over the scope's limit waits in line in its task.
+    pub fn start_with(&self, request: RequestBuilder, options: StartOptions) -> Pending {
         let request = match self.client.prepare(request) {
             Ok(request) => request,
             Err(err) => {
                 let name = match (err.method(), err.url()) {
-                    (Some(method), Some(url)) => Some(Arc::new(RequestName {
-                        method: method.clone(),
-                        url: url.to_owned(),
-                    })),
+                    (Some(method), Some(url)) => Some((method.clone(), url.to_owned())),
                     _ => None,
                 };
-                return self.ready(Err(err), name);
+                return self.ready(Err(err), Meta::new(name, options.tag));
             }
         };
+        let meta = Meta::new(
+            Some((request.method.clone(), request.url.as_str().to_owned())),
+            options.tag,
+        );
         let deadline = self.deadline.as_ref().map(|(signal, _)| signal.clone());
-        let permit = match (&self.limit, &deadline) {
-            (Some(limit), None) => Some(limit.acquire_arc().await),
-            (Some(limit), Some(deadline)) => {
-                let permit = async { Some(limit.acquire_arc().await) };
-                match future::or(permit, async {
-                    deadline.wait().await;
-                    None
-                })
-                .await
-                {
-                    Some(permit) => Some(permit),
-                    None => return self.past_deadline(&request),
-                }
-            }
-            (None, _) => None,
-        };
         if deadline
             .as_ref()
             .is_some_and(|deadline| deadline.has_passed(self.client.runtime().now()))
         {
-            return self.past_deadline(&request);
+            let err = request.error(ErrorKind::Timeout(TimeoutPhase::ScopeDeadline));
+            return self.ready(Err(err), meta);
         }
         let alive = self.alive.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let name = Arc::new(RequestName {
-            method: request.method.clone(),
-            url: request.url.as_str().to_owned(),
-        });
-        let (Some(alive), Some(id)) = (alive, self.outcomes.add_running()) else {
+        let (Some(alive), Some(id)) = (alive, self.outcomes.add_running(meta.clone())) else {
             let err = request.error(ErrorKind::Cancelled);
-            return self.ready(Err(err), Some(name));
+            return self.ready(Err(err), meta);
         };
-        let outcomes = self.outcomes.clone();
-        let send = self.client.execute(request);
-        let send = match deadline {
-            None => send,
-            Some(deadline) => deadline.bound(send, self.client.runtime().clone()),
+        let body_limit = match options.stream {
+            Some(true) => None,
+            Some(false) => options.max_body_in_memory.or(self.max_body_in_memory),
+            None => self.max_body_in_memory,
         };
-        let task_name = name.clone();
+        let work = RequestWork {
+            outcomes: self.outcomes.clone(),
+            id,
+            limit: self.limit.clone(),
+            deadline: deadline.clone(),
+            client: self.client.clone(),
+            body_limit,
+            budget: self.budget.clone(),
+        };
         // Made outside the future: if the future is dropped before it completes, even
         // unpolled (the runtime shut down under it, say), the handle gets a Cancelled
         // error instead of waiting forever.
-        let mut report = ReportOnDrop {
-            outcomes,
+        let report = ReportOnDrop {
+            outcomes: self.outcomes.clone(),
             id,
-            name: task_name,
+            meta: meta.clone(),
             reported: false,
         };
         // Moved into the future: counted until it ends or is dropped, whichever comes first.
         let live = LiveTask::new();
-        let task = Box::pin(async move {
-            // A panicking dispatch (a user's mock, say) must not take the executor down
-            // or leave the handle waiting forever: the panic becomes this request's error.
-            let outcome = match AssertUnwindSafe(send).catch_unwind().await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(Error::new(ErrorKind::DispatchPanicked)),
-            };
-            drop(permit);
-            report.complete(outcome);
+        let future = FutureCell::new(Box::pin(async move {
+            work.run(request, report).await;
             drop(live);
             // Dropped last: the scope's close waits for this.
             drop(alive);
-        });
+        }));
         let task = match &self.spawner {
-            Some(spawner) => spawner.spawn(task),
-            None => self.client.runtime().spawn(task),
+            Some(spawner) => spawner.spawn(future.task()),
+            None => self.client.runtime().spawn(future.task()),
         };
-        if let Some(task) = self.outcomes.attach_task(id, task) {
-            drop(task);
+        if let Some(ended) = self.outcomes.attach(id, task, future) {
+            drop(ended);
         }
-        Pending::new(id, self.outcomes.clone(), Some(name))
+        Pending::new(id, self.outcomes.clone(), meta)
     }
 
-    /// The handle of a request started after the scope's deadline.
-    fn past_deadline(&self, request: &Request) -> Pending {
-        let name = Arc::new(RequestName {
-            method: request.method.clone(),
-            url: request.url.as_str().to_owned(),
-        });
-        let err = request.error(ErrorKind::Timeout(TimeoutPhase::ScopeDeadline));
-        self.ready(Err(err), Some(name))
-    }
-
-    fn ready(&self, outcome: Result<Response>, name: Option<Arc<RequestName>>) -> Pending {
-        let id = self.outcomes.add_ready(outcome);
-        Pending::new(id, self.outcomes.clone(), name)
+    fn ready(&self, outcome: Result<Response>, meta: Arc<Meta>) -> Pending {
+        let id = self.outcomes.add_ready(outcome, meta.clone());
+        Pending::new(id, self.outcomes.clone(), meta)
     }
 
     /// Waits for the next outcome in completion order.
@@ -281,6 +390,12 @@ impl Scope {
         self.outcomes.next().await
     }
 
+    /// The next outcome in completion order if one is ready now, without waiting; `None`
+    /// when none is (see [`has_pending_responses`](Self::has_pending_responses)).
+    pub fn try_next_response(&self) -> Option<Result<Response>> {
+        self.outcomes.try_next_now()
+    }
+
     /// True while any request is running or has an outcome not yet collected.
     pub fn has_pending_responses(&self) -> bool {
         self.outcomes.has_pending()
@@ -288,6 +403,10 @@ impl Scope {
 
     /// Ends the scope: cancels every running request, closes the connections of
     /// uncollected responses, and waits until every task has stopped.
+    ///
+    /// Every request's future is dropped on the calling thread at the first poll, so its
+    /// socket is closed by then, whatever the executor does with the tasks; the wait
+    /// that follows is for the executor to let go of the (empty) tasks.
     ///
     /// # Cancel safety
     ///
@@ -299,17 +418,183 @@ impl Scope {
         let _ = self.all_gone.recv().await;
     }
 
-    /// Cancels what is still pending, without waiting for the teardown (use
-    /// [`close`](Self::close) to wait). Further starts are cancelled at once.
+    /// Cancels what is still pending and drops its futures (closing their sockets)
+    /// before it returns, without waiting for the executor's teardown of the tasks (use
+    /// [`close`](Self::close) for that). Further starts are cancelled at once.
     pub fn cancel(&self) {
         self.close_now();
     }
 
     fn close_now(&self) {
-        let closed = self.outcomes.close();
-        drop(closed);
+        let leftovers = self.outcomes.close();
+        drop(leftovers);
         let own = self.alive.lock().unwrap_or_else(|p| p.into_inner()).take();
         drop(own);
+    }
+}
+
+/// What a request's task needs besides its request: where its outcome goes, the scope's
+/// limit and deadline, and the rules of background body reading.
+struct RequestWork {
+    outcomes: Arc<Outcomes>,
+    id: usize,
+    limit: Option<Arc<Semaphore>>,
+    deadline: Option<Arc<ScopeDeadline>>,
+    client: Client,
+    body_limit: Option<usize>,
+    budget: Budget,
+}
+
+impl RequestWork {
+    /// The life of one request of a scope: a slot under the limit, the exchange, the body
+    /// in the background, then (for a body left partly on the wire) a watch for the
+    /// moment its connection is needed.
+    async fn run(self, request: Request, mut report: ReportOnDrop) {
+        let permit = match self.slot().await {
+            Ok(permit) => permit,
+            Err(err) => return report.complete(Err(err), Hold::default()),
+        };
+        // Made only now: a dispatch's work starts when the request leaves the line.
+        let send = self.client.execute(request);
+        let send = match &self.deadline {
+            None => send,
+            Some(deadline) => deadline.clone().bound(send, self.client.runtime().clone()),
+        };
+        // A panicking dispatch (a user's mock, say) must not take the executor down or
+        // leave the handle waiting forever: the panic becomes this request's error.
+        let outcome = match AssertUnwindSafe(send).catch_unwind().await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Error::new(ErrorKind::DispatchPanicked)),
+        };
+        let mut response = match outcome {
+            Ok(response) => response,
+            Err(err) => {
+                drop(permit);
+                return report.complete(Err(err), Hold::default());
+            }
+        };
+        let mut hold = Hold {
+            permit,
+            ..Hold::default()
+        };
+        let Some(limit) = self.body_limit else {
+            // Streamed: in flight until handed over.
+            return report.complete(Ok(response), hold);
+        };
+        if response.body_mut().is_complete() {
+            hold.permit = None;
+            return report.complete(Ok(response), hold);
+        }
+        // A body announced longer than the limit is not worth a partial read.
+        let fits = response
+            .content_length()
+            .is_none_or(|len| len <= limit as u64);
+        let mut claim = self.budget.claim();
+        let complete = if fits {
+            match response.body_mut().fill(limit, &mut claim).await {
+                Ok(complete) => complete,
+                Err(err) => return report.complete(Err(err), Hold::default()),
+            }
+        } else {
+            false
+        };
+        hold.claim = Some(claim);
+        if complete {
+            hold.permit = None;
+            return report.complete(Ok(response), hold);
+        }
+        // Parked: delivered with the rest of its body on the wire, holding its
+        // connection and its slot until it is collected.
+        let url = response.url().clone();
+        let (parked, collected) = async_channel::bounded::<()>(1);
+        hold.parked = Some(parked);
+        report.complete(Ok(response), hold);
+        self.watch_parked(&url, collected, &mut report).await;
+    }
+
+    /// A slot under the scope's limit (none without a limit), or the scope's deadline.
+    async fn slot(&self) -> Result<Option<SemaphoreGuardArc>> {
+        let Some(limit) = &self.limit else {
+            return Ok(None);
+        };
+        if let Some(permit) = limit.try_acquire_arc() {
+            return Ok(Some(permit));
+        }
+        let _waiting = self.outcomes.waiting_for_slot();
+        let permit = async { Some(limit.acquire_arc().await) };
+        let passed = async {
+            match &self.deadline {
+                Some(deadline) => deadline.wait().await,
+                None => future::pending().await,
+            }
+            None
+        };
+        future::or(permit, passed)
+            .await
+            .map(Some)
+            .ok_or_else(|| Error::new(ErrorKind::Timeout(TimeoutPhase::ScopeDeadline)))
+    }
+
+    /// Waits while the parked response of this request is not collected; if a caller
+    /// waits on the scope meanwhile, and another request needs this response's
+    /// connection (or its slot under the limit), reads the rest of the body into memory
+    /// and gives them back. Without this, a caller that collects in an order of its own
+    /// could wait forever for a request that waits for a connection held by a response
+    /// it has not collected yet.
+    async fn watch_parked(
+        &self,
+        url: &url::Url,
+        collected: async_channel::Receiver<()>,
+        report: &mut ReportOnDrop,
+    ) {
+        loop {
+            let pressure = self.outcomes.pressure();
+            if collected.is_closed() {
+                return;
+            }
+            let waits = self.outcomes.collector_waits();
+            if waits && self.outcomes.slot_wanted() {
+                break;
+            }
+            let gone = async {
+                let _ = collected.recv().await;
+                false
+            };
+            let changed = async {
+                pressure.await;
+                false
+            };
+            let wanted = async {
+                match self.client.dispatch().connection_wanted(url) {
+                    Some(wanted) if waits => {
+                        wanted.await;
+                        true
+                    }
+                    _ => future::pending().await,
+                }
+            };
+            if future::or(gone, future::or(changed, wanted)).await {
+                break;
+            }
+        }
+        let Some(Delivery { outcome, mut hold }) = self.outcomes.reclaim(self.id) else {
+            return;
+        };
+        // From here until it is delivered again, a drop reports Cancelled.
+        report.reported = false;
+        let mut response = match outcome {
+            Ok(response) => response,
+            Err(err) => return report.complete(Err(err), hold),
+        };
+        let mut unbounded = Claim::unbounded();
+        match response.body_mut().fill(usize::MAX, &mut unbounded).await {
+            Ok(_) => {
+                hold.permit = None;
+                hold.parked = None;
+                report.complete(Ok(response), hold);
+            }
+            Err(err) => report.complete(Err(err), Hold::default()),
+        }
     }
 }
 
@@ -418,23 +703,29 @@ impl fmt::Debug for ScopeDeadline {
 struct ReportOnDrop {
     outcomes: Arc<Outcomes>,
     id: usize,
-    name: Arc<RequestName>,
+    meta: Arc<Meta>,
     reported: bool,
 }
 
 impl ReportOnDrop {
-    fn complete(&mut self, outcome: Result<Response>) {
+    fn complete(&mut self, outcome: Result<Response>, hold: Hold) {
         self.reported = true;
-        let outcome = outcome.map_err(|err| self.name.name(err));
-        self.outcomes.complete(self.id, outcome);
+        let outcome = outcome.map_err(|err| self.meta.name(err));
+        self.outcomes.complete(self.id, Delivery { outcome, hold });
     }
 }
 
 impl Drop for ReportOnDrop {
     fn drop(&mut self) {
         if !self.reported {
-            let err = self.name.name(Error::new(ErrorKind::Cancelled));
-            self.outcomes.complete(self.id, Err(err));
+            let err = self.meta.name(Error::new(ErrorKind::Cancelled));
+            self.outcomes.complete(
+                self.id,
+                Delivery {
+                    outcome: Err(err),
+                    hold: Hold::default(),
+                },
+            );
         }
     }
 }

@@ -250,6 +250,10 @@ fn close_cancels_running_requests_and_waits_for_their_teardown() {
             h.dispatch.gate(&path);
             let _ = scope.start(Harness::get(&path)).await;
         }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while h.dispatch.in_flight.load(Ordering::SeqCst) < 20 && Instant::now() < deadline {
+            async_io::Timer::after(Duration::from_millis(1)).await;
+        }
         assert_eq!(h.dispatch.peak.load(Ordering::SeqCst), 20);
         scope.close().await;
         // Joined: every dispatch future has been dropped by the time close returns.
@@ -271,21 +275,21 @@ fn a_limit_applies_backpressure() {
         for n in 0..10 {
             h.dispatch.gate(&format!("/g/{n}"));
         }
+        // Starting never waits: all ten are started at once, seven wait in line.
         let mut started = Vec::new();
-        for n in 0..3 {
+        for n in 0..10 {
             started.push(scope.start(Harness::get(&format!("/g/{n}"))).await);
         }
-        // A fourth start waits for a slot.
-        let fourth = scope.start(Harness::get("/g/3"));
-        let mut fourth = Box::pin(fourth);
-        assert!(future::poll_once(&mut fourth).await.is_none());
-        h.dispatch.open("/g/0");
-        let _fourth = fourth.await;
-        for n in 4..10 {
-            h.dispatch.open(&format!("/g/{}", n - 3));
-            started.push(scope.start(Harness::get(&format!("/g/{n}"))).await);
-        }
-        for n in 7..10 {
+        // Three at a time reach the dispatch: each gate opens once three are in flight
+        // (or all that are left).
+        for n in 0..10 {
+            let want = 3.min(10 - n);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while h.dispatch.in_flight.load(Ordering::SeqCst) != want && Instant::now() < deadline {
+                async_io::Timer::after(Duration::from_millis(1)).await;
+            }
+            assert_eq!(h.dispatch.in_flight.load(Ordering::SeqCst), want);
+            assert_eq!(h.dispatch.peak.load(Ordering::SeqCst), 3);
             h.dispatch.open(&format!("/g/{n}"));
         }
         let mut count = 0;

@@ -1,21 +1,24 @@
 //! The async API: [`AsyncClient`] and its parallel scope [`AsyncParallel`].
 //!
 //! The scope is the same state machine as the blocking one (`par_http_core::Scope`);
-//! here it is awaited instead of blocked on. `parallel.get(url).await` waits only for a
-//! free slot under the scope's limit and returns an [`AsyncPending`]; responses come
+//! here it is awaited instead of blocked on. `parallel.get(url).await` returns an
+//! [`AsyncPending`] at once (a request over the scope's limit waits in line); responses come
 //! through the handle, through [`AsyncParallel::next_response`], or from the scope as a
-//! [`Stream`] in completion order. Dropping the scope cancels every pending request;
-//! [`AsyncParallel::close`] also waits until their tasks have stopped.
+//! [`Stream`] in completion order. Dropping the scope cancels every pending request and
+//! closes its sockets before the drop returns; [`AsyncParallel::close`] also waits until
+//! the executor has let go of their tasks. [`AsyncClientOn::scope`] is the block form.
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use futures_lite::Stream;
+use futures_lite::{FutureExt, Stream};
 use http::Method;
-use par_http_core::{Body, Boxed, IntoUrl, Response, Result, Scope};
+use par_http_core::{Body, Boxed, IntoUrl, Response, Result, Scope, StartOptions};
 
 use crate::blocking::ParallelConfig;
 use crate::builder::ClientBuilder;
@@ -92,9 +95,76 @@ impl<R: AsyncRuntime> AsyncClientOn<R> {
         self.request(Method::GET, url)
     }
 
-    /// Starts a one-off `POST`.
+    /// Starts a one-off `POST`; set its body with [`AsyncRequestBuilder::body`].
     pub fn post(&self, url: impl IntoUrl) -> AsyncRequestBuilder {
         self.request(Method::POST, url)
+    }
+
+    /// Starts a one-off `PUT`; set its body with [`AsyncRequestBuilder::body`].
+    pub fn put(&self, url: impl IntoUrl) -> AsyncRequestBuilder {
+        self.request(Method::PUT, url)
+    }
+
+    /// Starts a one-off `PATCH`; set its body with [`AsyncRequestBuilder::body`].
+    pub fn patch(&self, url: impl IntoUrl) -> AsyncRequestBuilder {
+        self.request(Method::PATCH, url)
+    }
+
+    /// Starts a one-off `DELETE`.
+    pub fn delete(&self, url: impl IntoUrl) -> AsyncRequestBuilder {
+        self.request(Method::DELETE, url)
+    }
+
+    /// Starts a one-off `HEAD`.
+    pub fn head(&self, url: impl IntoUrl) -> AsyncRequestBuilder {
+        self.request(Method::HEAD, url)
+    }
+
+    /// Runs `f` with a parallel scope and returns what it returns: the block form of
+    /// Python's `async with client.parallel() as parallel:`. However `f` ends (a return,
+    /// `?`, a panic), the scope's pending requests are cancelled and this awaits their
+    /// teardown (their sockets closed) before it completes; if the future is dropped
+    /// instead, the drop cancels them and closes their sockets before it returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use par_http::mock::{MockDispatch, MockResponse};
+    /// # let mock = MockDispatch::new().route_fn(|r| Some(MockResponse::text(r.url.path().to_owned())));
+    /// # futures_lite::future::block_on(async {
+    /// let client = par_http::AsyncClient::builder().dispatch(mock).build()?;
+    /// let (one, two) = client
+    ///     .scope(async |p| {
+    ///         let one = p.get("http://127.0.0.1:8080/1").await;
+    ///         let two = p.get("http://127.0.0.1:8080/2").await;
+    ///         let (r1, r2) = (one.get_response().await?, two.get_response().await?);
+    ///         Ok::<_, par_http::Error>((r1.text().await?, r2.text().await?))
+    ///     })
+    ///     .await?;
+    /// assert_eq!((one.as_str(), two.as_str()), ("/1", "/2"));
+    /// # Ok::<(), par_http::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn scope<T, F>(&self, f: F) -> T
+    where
+        F: for<'p> AsyncFnOnce(&'p AsyncParallel) -> T,
+    {
+        self.scope_with(ParallelConfig::new(), f).await
+    }
+
+    /// Like [`scope`](Self::scope), with scope settings such as a limit on requests in
+    /// flight.
+    pub async fn scope_with<T, F>(&self, config: ParallelConfig, f: F) -> T
+    where
+        F: for<'p> AsyncFnOnce(&'p AsyncParallel) -> T,
+    {
+        let parallel = self.parallel_with(config);
+        let outcome = AssertUnwindSafe(f(&parallel)).catch_unwind().await;
+        parallel.close().await;
+        match outcome {
+            Ok(value) => value,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
 
     /// Opens a parallel scope on this client.
@@ -192,59 +262,44 @@ impl AsyncParallel {
         AsyncScopedRequest {
             parallel: self,
             builder: self.client.request(method, url),
+            options: StartOptions::new(),
         }
     }
 
-    /// Starts a `GET` once the scope has a free slot.
+    /// Starts a `GET`.
     ///
-    /// # Cancel safety
-    ///
-    /// If the future is dropped while it waits for a slot, the request never starts.
+    /// Starting never waits for a slot under the scope's limit: a request over it waits
+    /// in line in the background. The `await` only lets the scope's executor run.
     pub async fn get(&self, url: impl IntoUrl) -> AsyncPending<'_> {
         self.request(Method::GET, url).send().await
     }
 
-    /// Starts a `HEAD` once the scope has a free slot.
+    /// Starts a `HEAD`.
     ///
-    /// # Cancel safety
-    ///
-    /// As for [`get`](Self::get).
     pub async fn head(&self, url: impl IntoUrl) -> AsyncPending<'_> {
         self.request(Method::HEAD, url).send().await
     }
 
-    /// Starts a `DELETE` once the scope has a free slot.
+    /// Starts a `DELETE`.
     ///
-    /// # Cancel safety
-    ///
-    /// As for [`get`](Self::get).
     pub async fn delete(&self, url: impl IntoUrl) -> AsyncPending<'_> {
         self.request(Method::DELETE, url).send().await
     }
 
-    /// Starts a `POST` with `body` once the scope has a free slot.
+    /// Starts a `POST` with `body`.
     ///
-    /// # Cancel safety
-    ///
-    /// As for [`get`](Self::get).
     pub async fn post(&self, url: impl IntoUrl, body: impl Into<Body>) -> AsyncPending<'_> {
         self.request(Method::POST, url).body(body).send().await
     }
 
-    /// Starts a `PUT` with `body` once the scope has a free slot.
+    /// Starts a `PUT` with `body`.
     ///
-    /// # Cancel safety
-    ///
-    /// As for [`get`](Self::get).
     pub async fn put(&self, url: impl IntoUrl, body: impl Into<Body>) -> AsyncPending<'_> {
         self.request(Method::PUT, url).body(body).send().await
     }
 
-    /// Starts a `PATCH` with `body` once the scope has a free slot.
+    /// Starts a `PATCH` with `body`.
     ///
-    /// # Cancel safety
-    ///
-    /// As for [`get`](Self::get).
     pub async fn patch(&self, url: impl IntoUrl, body: impl Into<Body>) -> AsyncPending<'_> {
         self.request(Method::PATCH, url).body(body).send().await
     }
@@ -261,6 +316,25 @@ impl AsyncParallel {
     /// Cancel-safe: an outcome is only taken when the future completes.
     pub async fn next_response(&self) -> Result<Response> {
         self.local.run(self.scope.next_response()).await
+    }
+
+    /// The next response in completion order if one has finished, without waiting;
+    /// `None` if none has yet (see [`has_pending_responses`](Self::has_pending_responses)).
+    pub fn try_next_response(&self) -> Option<Result<Response>> {
+        self.scope.try_next_response()
+    }
+
+    /// Waits at most `timeout` for the next response in completion order; `None` if none
+    /// finished in that time (the requests go on). With nothing pending, it returns at
+    /// once with [`is_no_pending`](crate::Error::is_no_pending).
+    pub async fn next_response_timeout(&self, timeout: Duration) -> Option<Result<Response>> {
+        let runtime = self.client.runtime().clone();
+        let next = async { Some(self.scope.next_response().await) };
+        let waited = async {
+            runtime.sleep(timeout).await;
+            None
+        };
+        self.local.run(futures_lite::future::or(next, waited)).await
     }
 
     /// True while a request is running or has an outcome not yet collected.
@@ -281,6 +355,9 @@ impl AsyncParallel {
 }
 
 impl Drop for AsyncParallel {
+    /// Cancels every request still pending: their futures are dropped, and their sockets
+    /// closed, before this returns, on every runtime (the executor only lets go of the
+    /// emptied tasks later).
     fn drop(&mut self) {
         self.scope.cancel();
     }
@@ -318,21 +395,29 @@ impl fmt::Debug for AsyncParallel {
 pub struct AsyncScopedRequest<'scope> {
     parallel: &'scope AsyncParallel,
     builder: par_http_core::RequestBuilder,
+    options: StartOptions,
 }
 
 impl<'scope> AsyncScopedRequest<'scope> {
     crate::request_options::builder_options!();
     crate::request_options::policy_options!();
+    crate::request_options::scope_options!();
 
-    /// Starts the request once the scope has a free slot, and returns its handle.
-    ///
-    /// # Cancel safety
-    ///
-    /// If the future is dropped while it waits for a slot, the request never starts.
+    /// Starts the request and returns its handle. It never waits for a slot under the
+    /// scope's limit (the request waits in line in the background); the `await` only
+    /// lets the scope's executor run.
     pub async fn send(self) -> AsyncPending<'scope> {
-        let parallel = self.parallel;
+        let Self {
+            parallel,
+            builder,
+            options,
+        } = self;
+        let scope = &parallel.scope;
         AsyncPending {
-            inner: parallel.local.run(parallel.scope.start(self.builder)).await,
+            inner: parallel
+                .local
+                .run(async move { scope.start_with(builder, options) })
+                .await,
             local: &parallel.local,
         }
     }
@@ -376,9 +461,23 @@ impl AsyncPending<'_> {
         self.inner.is_ready()
     }
 
-    /// The position of this request in its scope, from 0 in start order.
+    /// The position of this request in its scope, from 0 in start order; its response
+    /// or error says the same.
     pub fn index(&self) -> usize {
         self.inner.index()
+    }
+
+    /// Attaches `tag` to this request: its response or error gives it back
+    /// (`Response::tag`, [`Error::tag`](crate::Error::tag)), wherever it is collected.
+    pub fn tag<T: std::any::Any + Send + Sync>(self, tag: T) -> Self {
+        self.inner.set_tag(Arc::new(tag));
+        self
+    }
+
+    /// Cancels this request: its connection is closed before this returns and its
+    /// outcome is never delivered. Returns false if it had finished already.
+    pub fn cancel(self) -> bool {
+        self.inner.cancel()
     }
 }
 

@@ -106,3 +106,33 @@ macro_rules! policy_options {
 }
 
 pub(crate) use policy_options;
+
+/// Expands to `stream`, `max_body_in_memory` and `tag`, the settings of a request in a
+/// scope, delegating to the `options` field (a `par_http_core::StartOptions`).
+macro_rules! scope_options {
+    () => {
+        /// Delivers the response as soon as its head arrives, its body streaming from the
+        /// connection as it is read, instead of read into memory in the background first.
+        /// The request counts under the scope's `max_in_flight` until it is collected.
+        pub fn stream(mut self) -> Self {
+            self.options = self.options.stream();
+            self
+        }
+
+        /// Reads up to `bytes` of this response's body into memory in the background
+        /// (overrides the scope's `max_body_in_memory`).
+        pub fn max_body_in_memory(mut self, bytes: usize) -> Self {
+            self.options = self.options.max_body_in_memory(bytes);
+            self
+        }
+
+        /// Attaches `tag` to the request: its response or error gives it back
+        /// (`Response::tag`, `Error::tag`), wherever it is collected.
+        pub fn tag<T: ::std::any::Any + Send + Sync>(mut self, tag: T) -> Self {
+            self.options = self.options.tag(::std::sync::Arc::new(tag));
+            self
+        }
+    };
+}
+
+pub(crate) use scope_options;

@@ -247,6 +247,19 @@ impl Response {
         self.inner.redirect_history()
     }
 
+    /// The position of the request in its scope, from 0 in start order (the number
+    /// [`Pending::index`](crate::Pending::index) gave); `None` outside a scope.
+    pub fn index(&self) -> Option<usize> {
+        self.inner.index()
+    }
+
+    /// The tag attached to the request when it was started in a scope
+    /// ([`ScopedRequest::tag`](crate::ScopedRequest::tag), [`Pending::tag`](crate::Pending::tag)),
+    /// if it is of type `T`.
+    pub fn tag<T: std::any::Any>(&self) -> Option<&T> {
+        self.inner.tag()
+    }
+
     /// The async response inside (its body must then be read from async code).
     pub fn into_async(self) -> par_http_core::Response {
         self.inner

@@ -9,9 +9,10 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::time::Duration;
 
 use http::Method;
-use par_http_core::{Body, IntoUrl, Result, ScopeOptions};
+use par_http_core::{Body, IntoUrl, Result, ScopeOptions, StartOptions};
 
 use crate::blocking::{Client, Response};
 use crate::local_tasks::{LocalTasks, Waiter};
@@ -34,8 +35,10 @@ impl ParallelConfig {
         Self::default()
     }
 
-    /// At most `limit` requests of the scope run at once: starting another blocks until
-    /// one finishes (backpressure, not an error).
+    /// At most `limit` requests of the scope run at once (backpressure, not an error).
+    /// Starting another never blocks: it waits in line, holding no connection, until one
+    /// is done. A request counts until its body has been read into memory or its
+    /// response has been collected.
     pub fn max_in_flight(mut self, limit: usize) -> Self {
         self.options = self.options.max_in_flight(limit);
         self
@@ -71,8 +74,39 @@ impl ParallelConfig {
     /// })?;
     /// # Ok::<(), par_http::Error>(())
     /// ```
-    pub fn deadline(mut self, after: std::time::Duration) -> Self {
+    pub fn deadline(mut self, after: Duration) -> Self {
         self.options = self.options.deadline(after);
+        self
+    }
+
+    /// Reads each response body into memory in the background, up to `bytes` (1 MiB by
+    /// default), before the response is delivered: downloads run in parallel even when
+    /// the caller takes the responses one at a time. A longer body is delivered with that
+    /// much read and the rest streaming from its connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = par_http::ParallelConfig::new().max_body_in_memory(8 * 1024 * 1024);
+    /// ```
+    pub fn max_body_in_memory(mut self, bytes: usize) -> Self {
+        self.options = self.options.max_body_in_memory(bytes);
+        self
+    }
+
+    /// The memory that bodies read in the background and not yet collected may take in
+    /// all (64 MiB by default). Past it, responses are delivered with their bodies
+    /// streaming.
+    pub fn body_budget(mut self, bytes: usize) -> Self {
+        self.options = self.options.body_budget(bytes);
+        self
+    }
+
+    /// No background body reading: each response is delivered as soon as its head
+    /// arrives and its body streams as you read it (per request:
+    /// [`ScopedRequest::stream`]).
+    pub fn stream_bodies(mut self) -> Self {
+        self.options = self.options.stream_bodies();
         self
     }
 
@@ -131,6 +165,43 @@ impl Client {
     where
         F: for<'scope> FnOnce(&'scope Parallel<'scope>) -> Result<T>,
     {
+        self.scope_with(config, f)
+    }
+
+    /// Runs `f` with a parallel scope, as [`parallel`](Self::parallel) does, and returns
+    /// whatever `f` returns, as [`std::thread::scope`] does: the closure may use its own
+    /// error type (`anyhow`, `Box<dyn Error>`, ...) with `?`. Name the closure's type
+    /// (`Ok::<_, MyError>(..)`) where the compiler cannot infer it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use par_http::mock::{MockDispatch, MockResponse};
+    ///
+    /// let mock = MockDispatch::new().route_fn(|_| Some(MockResponse::text("42")));
+    /// let client = par_http::Client::builder().dispatch(mock).build()?;
+    /// let sum = client.scope(|p| {
+    ///     let a = p.get("http://api.test/a");
+    ///     let b = p.get("http://api.test/b");
+    ///     let a: u32 = a.get_response()?.text()?.parse()?;
+    ///     let b: u32 = b.get_response()?.text()?.parse()?;
+    ///     Ok::<_, Box<dyn std::error::Error>>(a + b)
+    /// });
+    /// assert_eq!(sum.unwrap(), 84);
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn scope<R, F>(&self, f: F) -> R
+    where
+        F: for<'scope> FnOnce(&'scope Parallel<'scope>) -> R,
+    {
+        self.scope_with(ParallelConfig::new(), f)
+    }
+
+    /// Like [`scope`](Self::scope), with scope settings.
+    pub fn scope_with<R, F>(&self, config: ParallelConfig, f: F) -> R
+    where
+        F: for<'scope> FnOnce(&'scope Parallel<'scope>) -> R,
+    {
         let (scope, local) = LocalTasks::open(
             &self.inner.core,
             self.inner.agent.executor(),
@@ -175,11 +246,12 @@ pub struct Parallel<'scope> {
 }
 
 impl<'scope> Parallel<'scope> {
-    fn start(&self, builder: par_http_core::RequestBuilder) -> Pending<'scope> {
+    fn start(&self, builder: par_http_core::RequestBuilder, options: StartOptions) -> Pending<'scope> {
+        let scope = &self.scope;
         Pending {
-            inner: self
-                .local
-                .wait_spawning(&self.client.inner.agent, self.scope.start(builder)),
+            inner: self.local.wait_spawning(&self.client.inner.agent, async move {
+                scope.start_with(builder, options)
+            }),
             client: self.client.clone(),
             local: self.local.clone(),
             _scope: PhantomData,
@@ -191,6 +263,7 @@ impl<'scope> Parallel<'scope> {
         ScopedRequest {
             parallel: self,
             builder: self.client.inner.core.request(method, url),
+            options: StartOptions::new(),
         }
     }
 
@@ -236,6 +309,47 @@ impl<'scope> Parallel<'scope> {
             .map(|r| Response::new(r, self.client.inner.clone()))
     }
 
+    /// The next response in completion order if one has finished, without waiting;
+    /// `None` if none has yet (see [`has_pending_responses`](Self::has_pending_responses)).
+    pub fn try_next_response(&self) -> Option<Result<Response>> {
+        self.scope
+            .try_next_response()
+            .map(|outcome| outcome.map(|r| Response::new(r, self.client.inner.clone())))
+    }
+
+    /// Waits at most `timeout` for the next response in completion order; `None` if
+    /// none finished in that time (the requests go on). With nothing pending at all, it
+    /// returns at once with [`is_no_pending`](crate::Error::is_no_pending).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// par_http::parallel(|p| {
+    ///     p.get("http://127.0.0.1:8080/slow");
+    ///     while p.has_pending_responses() {
+    ///         match p.next_response_timeout(Duration::from_millis(100)) {
+    ///             Some(response) => println!("{}", response?.status()),
+    ///             None => println!("still waiting"),
+    ///         }
+    ///     }
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn next_response_timeout(&self, timeout: Duration) -> Option<Result<Response>> {
+        let runtime = self.client.inner.core.runtime().clone();
+        let next = async { Some(self.scope.next_response().await) };
+        let waited = async {
+            runtime.sleep(timeout).await;
+            None
+        };
+        self.local
+            .wait(&self.client.inner.agent, futures_lite::future::or(next, waited))
+            .map(|outcome| outcome.map(|r| Response::new(r, self.client.inner.clone())))
+    }
+
     /// True while a request is running or has an outcome not yet collected.
     pub fn has_pending_responses(&self) -> bool {
         self.scope.has_pending_responses()
@@ -254,15 +368,17 @@ impl fmt::Debug for Parallel<'_> {
 pub struct ScopedRequest<'a, 'scope> {
     parallel: &'a Parallel<'scope>,
     builder: par_http_core::RequestBuilder,
+    options: StartOptions,
 }
 
 impl<'scope> ScopedRequest<'_, 'scope> {
     crate::request_options::builder_options!();
     crate::request_options::policy_options!();
+    crate::request_options::scope_options!();
 
     /// Starts the request in the scope and returns its handle.
     pub fn send(self) -> Pending<'scope> {
-        self.parallel.start(self.builder)
+        self.parallel.start(self.builder, self.options)
     }
 }
 
@@ -310,9 +426,46 @@ impl Pending<'_> {
         self.inner.is_ready()
     }
 
-    /// The position of this request in its scope, from 0 in start order.
+    /// The position of this request in its scope, from 0 in start order; its response
+    /// or error says the same ([`Response::index`]).
     pub fn index(&self) -> usize {
         self.inner.index()
+    }
+
+    /// Attaches `tag` to this request: its response or error gives it back
+    /// ([`Response::tag`], [`Error::tag`](crate::Error::tag)), whether it is collected
+    /// here or through [`Parallel::next_response`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use par_http::mock::{MockDispatch, MockResponse};
+    ///
+    /// let mock = MockDispatch::new().route_fn(|_| Some(MockResponse::text("ok")));
+    /// let client = par_http::Client::builder().dispatch(mock).build()?;
+    /// client.parallel(|p| {
+    ///     for row in [7u64, 8, 9] {
+    ///         p.get(format!("http://api.test/rows/{row}")).tag(row);
+    ///     }
+    ///     while p.has_pending_responses() {
+    ///         let response = p.next_response()?;
+    ///         let row: u64 = *response.tag().expect("every request has a row");
+    ///         assert!(response.url().path().ends_with(&row.to_string()));
+    ///     }
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn tag<T: std::any::Any + Send + Sync>(self, tag: T) -> Self {
+        self.inner.set_tag(std::sync::Arc::new(tag));
+        self
+    }
+
+    /// Cancels this request: its connection is closed before this returns and its
+    /// outcome is never delivered (nothing comes for it from `next_response`). Returns
+    /// false if it had finished already (its response, if not collected, is dropped).
+    pub fn cancel(self) -> bool {
+        self.inner.cancel()
     }
 }
 

@@ -1,0 +1,126 @@
+//! The memory budget of a scope's background body reading.
+//!
+//! A scope reads each response body in the background while the caller works, so that a
+//! response is delivered with its body in memory and the downloads run in parallel, as
+//! the responses of the seed's library do. Each body may take up to a per-response
+//! limit, and all bodies of a scope not yet collected share one [`Budget`]. A [`Claim`]
+//! is one response's share: it grows as bytes come in, and gives them back to the budget
+//! when the response is collected (the memory is the user's from then on) or dropped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Default limit on the bytes of one body read in the background (1 MiB).
+pub const DEFAULT_MAX_BODY_IN_MEMORY: usize = 1024 * 1024;
+
+/// Default budget of a scope for bodies read in the background and not yet collected
+/// (64 MiB).
+pub const DEFAULT_BODY_BUDGET: usize = 64 * 1024 * 1024;
+
+/// Bytes a scope may still hold in bodies read in the background.
+#[derive(Debug, Clone)]
+pub(crate) struct Budget {
+    left: Arc<AtomicUsize>,
+}
+
+impl Budget {
+    pub(crate) fn new(bytes: usize) -> Self {
+        Self {
+            left: Arc::new(AtomicUsize::new(bytes)),
+        }
+    }
+
+    /// An empty claim on this budget.
+    pub(crate) fn claim(&self) -> Claim {
+        Claim {
+            budget: Some(self.clone()),
+            held: 0,
+        }
+    }
+
+    fn take(&self, bytes: usize) -> bool {
+        self.left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                left.checked_sub(bytes)
+            })
+            .is_ok()
+    }
+
+    fn give(&self, bytes: usize) {
+        self.left.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    /// Bytes left, for tests and diagnostics.
+    #[cfg(test)]
+    pub(crate) fn left(&self) -> usize {
+        self.left.load(Ordering::Acquire)
+    }
+}
+
+/// One response's share of a [`Budget`]; given back when dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Claim {
+    /// `None`: a claim that is not counted (reading that must go on whatever the
+    /// budget, see `Claim::unbounded`).
+    budget: Option<Budget>,
+    held: usize,
+}
+
+impl Claim {
+    /// A claim that always grows: for a body that must be read to its end to give its
+    /// connection back, budget or not.
+    pub(crate) fn unbounded() -> Self {
+        Self::default()
+    }
+
+    /// Takes `bytes` more from the budget; false (and nothing taken) if it has not got them.
+    pub(crate) fn grow(&mut self, bytes: usize) -> bool {
+        match &self.budget {
+            None => true,
+            Some(budget) if budget.take(bytes) => {
+                self.held += bytes;
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    /// Gives `bytes` back (taken by [`grow`](Self::grow) but not used).
+    pub(crate) fn shrink(&mut self, bytes: usize) {
+        let bytes = bytes.min(self.held);
+        if let Some(budget) = &self.budget {
+            budget.give(bytes);
+        }
+        self.held -= bytes;
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.shrink(self.held);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_takes_from_the_budget_and_gives_back_on_drop() {
+        let budget = Budget::new(100);
+        let mut claim = budget.claim();
+        assert!(claim.grow(60));
+        assert!(!claim.grow(50));
+        assert_eq!(budget.left(), 40);
+        claim.shrink(10);
+        assert_eq!(budget.left(), 50);
+        drop(claim);
+        assert_eq!(budget.left(), 100);
+    }
+
+    #[test]
+    fn an_unbounded_claim_always_grows() {
+        let mut claim = Claim::unbounded();
+        assert!(claim.grow(usize::MAX));
+    }
+}
