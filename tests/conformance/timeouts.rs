@@ -161,13 +161,23 @@ fn a_read_timeout_in_the_async_scope() {
             .unwrap();
         let parallel = client.parallel();
         let head = parallel.get(silent.url("/silent")).await;
+        // Read in the background, the body's timeout is the outcome itself...
         let body = parallel.get(stalling.url("/stall")).await;
+        // ...and streamed, it comes from the body.
+        let streamed = parallel
+            .request(par_http::Method::GET, stalling.url("/stall"))
+            .stream()
+            .send()
+            .await;
         let err = head.get_response().await.unwrap_err();
         assert_timeout(&err, TimeoutPhase::Head);
-        let response = body.get_response().await.unwrap();
+        let err = body.get_response().await.unwrap_err();
+        assert_timeout(&err, TimeoutPhase::Body);
+        assert_eq!(err.index(), Some(1));
+        let response = streamed.get_response().await.unwrap();
         let err = response.bytes().await.unwrap_err();
         assert_timeout(&err, TimeoutPhase::Body);
-        assert!(eventually(&stalling, |s| s.closed_by_peer == 1).await);
+        assert!(eventually(&stalling, |s| s.closed_by_peer == 2).await);
     });
 }
 
@@ -191,10 +201,15 @@ fn trickling_bodies_in_the_async_scope_on_a_multi_thread_runtime() {
             .timeout(Duration::from_millis(500))
             .build()
             .unwrap();
-        let parallel = hurried.parallel();
+        let parallel = hurried.parallel_with(par_http::ParallelConfig::new().stream_bodies());
         parallel.get(server.url("/3")).await;
         let response = parallel.next_response().await.unwrap();
         let err = response.bytes().await.unwrap_err();
+        assert_timeout(&err, TimeoutPhase::Total);
+        // Read in the background, the timeout is the outcome.
+        let parallel = hurried.parallel();
+        parallel.get(server.url("/4")).await;
+        let err = parallel.next_response().await.unwrap_err();
         assert_timeout(&err, TimeoutPhase::Total);
     });
 }

@@ -37,9 +37,9 @@ use crate::pool::{Grant, Pool, PoolConfig, PoolKey};
 use crate::request::Request;
 use crate::response::{Response, ResponseBody, Sent};
 use crate::runtime::{Boxed, Runtime, Task};
-use url::Url;
 use crate::timeout::IdleTimer;
 use crate::tls::TlsConnector;
+use url::Url;
 
 /// Body bytes read together with the head, at most: a body that is complete within this
 /// gives its connection back before the response is even collected.

@@ -246,12 +246,18 @@ pub struct Parallel<'scope> {
 }
 
 impl<'scope> Parallel<'scope> {
-    fn start(&self, builder: par_http_core::RequestBuilder, options: StartOptions) -> Pending<'scope> {
+    fn start(
+        &self,
+        builder: par_http_core::RequestBuilder,
+        options: StartOptions,
+    ) -> Pending<'scope> {
         let scope = &self.scope;
         Pending {
-            inner: self.local.wait_spawning(&self.client.inner.agent, async move {
-                scope.start_with(builder, options)
-            }),
+            inner: self
+                .local
+                .wait_spawning(&self.client.inner.agent, async move {
+                    scope.start_with(builder, options)
+                }),
             client: self.client.clone(),
             local: self.local.clone(),
             _scope: PhantomData,
@@ -346,7 +352,10 @@ impl<'scope> Parallel<'scope> {
             None
         };
         self.local
-            .wait(&self.client.inner.agent, futures_lite::future::or(next, waited))
+            .wait(
+                &self.client.inner.agent,
+                futures_lite::future::or(next, waited),
+            )
             .map(|outcome| outcome.map(|r| Response::new(r, self.client.inner.clone())))
     }
 
