@@ -1,8 +1,9 @@
 //! The clients under test, each driving one [`Job`] (N GETs of one URL, at most C at
 //! once, every body read to its end in pieces and thrown away) the way its users would.
 //!
-//! - par-http, blocking: one thread in `Client::parallel_with`, C requests started, then
-//!   each `next_response` read and replaced by a new request;
+//! - par-http, blocking: one thread in `Client::parallel_with`, C requests started, then,
+//!   while the scope has pending responses, each `next_response` read to its end on that
+//!   thread and replaced by a new request;
 //! - par-http, async: the same with `AsyncParallel` on smol, on a tokio current-thread
 //!   runtime and on a tokio multi-thread runtime;
 //! - reqwest and hyper-util's legacy client, each request a future under
@@ -277,7 +278,8 @@ impl Fetcher for ParBlocking {
                     started += 1;
                 }
                 let mut total = 0;
-                for _ in 0..job.n {
+                // In the order the responses come, one body at a time (S5 measures it).
+                while p.has_pending_responses() {
                     let response = p.next_response()?;
                     check(response.status().as_u16(), url)?;
                     total += drain(response, &mut buf)?;

@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release -p par-http-bench -- all            # every scenario, a few minutes
 //! cargo run --release -p par-http-bench -- all --quick    # about a minute
-//! cargo run --release -p par-http-bench -- s1             # one scenario (s1, s2, s3, s4)
+//! cargo run --release -p par-http-bench -- s1             # one scenario (s1 to s5)
 //! ```
 //!
 //! The runner (`runner.rs`) starts the server (`server.rs`) in a process of its own, then
@@ -31,12 +31,12 @@ const USAGE: &str = "\
 usage: par-http-bench COMMAND [OPTIONS]
 
 commands:
-  all                 every scenario (S1 to S4), then the table
-  s1 | s2 | s3 | s4   one scenario (several: s1,s3)
-  server [--port P]   the benchmark server alone (prints `listening PORT`)
+  all                 every scenario (S1 to S5), then the table
+  s1 | .. | s5        one scenario (several: s1,s3)
+  server [--port P]   the benchmark server alone (prints `listening PORT DISTANT_PORT`)
   clients             the client names
 
-options of all / s1..s4:
+options of all / s1..s5:
   --quick             fewer requests and runs (all: about a minute)
   --runs N            runs of each measurement (the median is shown)
   --clients A,B,..    only these clients (see `clients`); wrk runs unless --no-wrk

@@ -24,7 +24,7 @@ use crate::server::SMALL;
 enum Metric {
     /// Requests per second, and client CPU seconds per 10,000 requests (S1).
     Throughput,
-    /// Wall time of the whole job in ms (S2).
+    /// Wall time of the whole job in ms (S2, S5).
     WallTime,
     /// Body bytes per second, in MB/s (S3).
     Bandwidth,
@@ -35,8 +35,12 @@ enum Metric {
 /// One measured situation: a job and how to report it.
 #[derive(Debug, Clone)]
 struct Case {
+    /// The scenario it belongs to (1 to 5).
+    scenario: u8,
     label: String,
     path: String,
+    /// On the server's distant port (S5), not its own.
+    distant: bool,
     n: usize,
     c: usize,
     body_len: u64,
@@ -85,7 +89,7 @@ struct Options {
 
 fn parse_options(scenarios: &str, args: &[String]) -> Result<Options, BoxError> {
     let scenarios = if scenarios == "all" {
-        vec![1, 2, 3, 4]
+        vec![1, 2, 3, 4, 5]
     } else {
         scenarios
             .split(',')
@@ -94,6 +98,7 @@ fn parse_options(scenarios: &str, args: &[String]) -> Result<Options, BoxError> 
                 "s2" => Ok(2),
                 "s3" => Ok(3),
                 "s4" => Ok(4),
+                "s5" => Ok(5),
                 _ => Err(format!("unknown command `{s}` (see --help)")),
             })
             .collect::<Result<_, _>>()?
@@ -142,8 +147,10 @@ fn cases(options: &Options) -> Vec<Case> {
         let n = if quick { 5_000 } else { 20_000 };
         for c in [1, 16, 64, 256] {
             cases.push(Case {
+                scenario: 1,
                 label: format!("S1 {n} × /small, c={c}"),
                 path: "/small".into(),
+                distant: false,
                 n,
                 c,
                 body_len: small,
@@ -155,8 +162,10 @@ fn cases(options: &Options) -> Vec<Case> {
     }
     if options.scenarios.contains(&2) {
         cases.push(Case {
+            scenario: 2,
             label: "S2 200 × /delay?ms=50, c=200".into(),
             path: "/delay?ms=50".into(),
+            distant: false,
             n: 200,
             c: 200,
             body_len: small,
@@ -172,8 +181,10 @@ fn cases(options: &Options) -> Vec<Case> {
             (1 << 30, 16 << 20)
         };
         cases.push(Case {
+            scenario: 3,
             label: format!("S3 1 × {}", size_name(single)),
             path: format!("/bytes?n={single}"),
+            distant: false,
             n: 1,
             c: 1,
             body_len: single,
@@ -182,8 +193,10 @@ fn cases(options: &Options) -> Vec<Case> {
             wrk: false,
         });
         cases.push(Case {
+            scenario: 3,
             label: format!("S3 64 × {}, c=64", size_name(each)),
             path: format!("/bytes?n={each}"),
+            distant: false,
             n: 64,
             c: 64,
             body_len: each,
@@ -195,13 +208,36 @@ fn cases(options: &Options) -> Vec<Case> {
     if options.scenarios.contains(&4) {
         let (n, ms) = if quick { (2_000, 500) } else { (10_000, 2_000) };
         cases.push(Case {
+            scenario: 4,
             label: format!("S4 {n} in flight × /delay?ms={ms}"),
             path: format!("/delay?ms={ms}"),
+            distant: false,
             n,
             c: n,
             body_len: small,
             metric: Metric::Memory,
             runs: runs(3, 1),
+            wrk: false,
+        });
+    }
+    if options.scenarios.contains(&5) {
+        // The same sizes in quick mode: the case takes a few seconds per blocking client
+        // and round, and much less for the others.
+        let (each, rate) = (1 << 20, 10_000_000);
+        cases.push(Case {
+            scenario: 5,
+            label: format!(
+                "S5 64 × {} throttled at {} MB/s each, c=64",
+                size_name(each),
+                rate / 1_000_000
+            ),
+            path: format!("/throttled?n={each}&rate={rate}"),
+            distant: true,
+            n: 64,
+            c: 64,
+            body_len: each,
+            metric: Metric::WallTime,
+            runs: runs(5, 2),
             wrk: false,
         });
     }
@@ -220,6 +256,8 @@ fn size_name(bytes: u64) -> String {
 struct Server {
     child: Child,
     port: u16,
+    /// The port of the same routes through a distant host's small buffers (S5).
+    distant_port: u16,
 }
 
 impl Server {
@@ -233,12 +271,16 @@ impl Server {
         if let Some(stdout) = child.stdout.take() {
             BufReader::new(stdout).read_line(&mut line)?;
         }
-        let port = line
-            .trim()
-            .strip_prefix("listening ")
-            .and_then(|port| port.parse().ok());
-        match port {
-            Some(port) => Ok(Self { child, port }),
+        let ports = line.trim().strip_prefix("listening ").and_then(|ports| {
+            let (port, distant_port) = ports.split_once(' ')?;
+            Some((port.parse().ok()?, distant_port.parse().ok()?))
+        });
+        match ports {
+            Some((port, distant_port)) => Ok(Self {
+                child,
+                port,
+                distant_port,
+            }),
             None => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -249,6 +291,11 @@ impl Server {
 
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The URL of `path` on the distant port.
+    fn distant_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.distant_port)
     }
 
     /// A plain GET of the server's own `/stats` or `/reset` route.
@@ -286,7 +333,11 @@ impl Drop for Server {
 
 /// Runs one measurement of `client` in a child process.
 fn measure_client(server: &Server, case: &Case, client: ClientName) -> Result<Sample, BoxError> {
-    let url = server.url(&case.path);
+    let url = if case.distant {
+        server.distant_url(&case.path)
+    } else {
+        server.url(&case.path)
+    };
     let mut command = Command::new(std::env::current_exe()?);
     command.args([
         "measure",
@@ -412,7 +463,7 @@ fn measure_wrk(wrk: &PathBuf, server: &Server, case: &Case, secs: u64) -> Result
     })
 }
 
-/// Entry point of `all` and `s1`..`s4`.
+/// Entry point of `all` and `s1`..`s5`.
 pub(crate) fn run(scenarios: &str, args: &[String]) -> Result<(), BoxError> {
     let options = parse_options(scenarios, args)?;
     let cases = cases(&options);
@@ -427,8 +478,9 @@ pub(crate) fn run(scenarios: &str, args: &[String]) -> Result<(), BoxError> {
     let load_before = load_average();
     writeln!(
         log,
-        "server on 127.0.0.1:{}; clients: {}; wrk: {}",
+        "server on 127.0.0.1:{} (distant: {}); clients: {}; wrk: {}",
         server.port,
+        server.distant_port,
         options
             .clients
             .iter()
@@ -718,7 +770,8 @@ fn report(
     out
 }
 
-/// The issue's targets, each checked for every par-http async client of the run.
+/// The issue's targets, each checked for every par-http async client of the run (S5's
+/// for the blocking ones).
 fn targets(options: &Options, cases: &[Case], medians: &Medians) -> String {
     let mut out = String::from("\nTargets:\n");
     let asyncs: Vec<ClientName> = [
@@ -813,6 +866,30 @@ fn targets(options: &Options, cases: &[Case], medians: &Medians) -> String {
                             mark(ratio >= 0.9)
                         ));
                     }
+                }
+            }
+            Metric::WallTime if case.scenario == 5 => {
+                // The async peers: reqwest and hyper-util (ureq reads on 64 threads).
+                let best = peers
+                    .iter()
+                    .filter(|&&peer| peer != ClientName::Ureq)
+                    .filter_map(|&peer| get(index, false, peer).map(|ms| (peer, ms)))
+                    .min_by(|a, b| a.1.total_cmp(&b.1));
+                if let Some((peer, best)) = best {
+                    let parts: Vec<String> =
+                        [ClientName::ParBlocking, ClientName::ParBlockingTokio]
+                            .into_iter()
+                            .filter_map(|name| {
+                                let ratio = get(index, false, name)? / best;
+                                Some(format!("{} {ratio:.2}× {}", name.id(), mark(ratio <= 1.2)))
+                            })
+                            .collect();
+                    line(format!(
+                        "S5: the blocking scope (next_response) within 1.2× of the best async \
+                         peer's wall time ({} {best:.1} ms): {}",
+                        peer.id(),
+                        parts.join(", ")
+                    ));
                 }
             }
             Metric::WallTime => {
