@@ -181,3 +181,135 @@ fn the_async_scope_and_its_futures_are_send_and_sync() {
         assert_eq!(response.await.unwrap().status(), 200);
     });
 }
+
+/// How the block form of the async scope is left, in [`the_block_form_awaits_its_teardown`].
+#[derive(Clone, Copy, Debug)]
+enum Exit {
+    Return,
+    Question,
+    Panic,
+}
+
+/// `client.scope(async |p| ..)` (Python's `async with`): however the block ends, five
+/// requests the server never answers are cancelled and their sockets closed by the time
+/// the outer future completes, on this runtime, without driving it again afterwards.
+fn the_block_form_awaits_its_teardown(exit: Exit) {
+    let server = holding_server();
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt::block_on(async {
+            let client = rt::AsyncClient::new();
+            client
+                .scope(async |p| {
+                    for n in 0..5 {
+                        p.get(server.url(&format!("/held/{n}"))).await;
+                    }
+                    assert!(eventually(&server, |s| s.requests == 5).await);
+                    match exit {
+                        Exit::Return => Ok::<_, par_http::Error>(5),
+                        Exit::Question => {
+                            let err = p.get("not a url").await.get_response().await?;
+                            Ok(err.status().as_u16() as usize)
+                        }
+                        Exit::Panic => panic!("the block panics"),
+                    }
+                })
+                .await
+        })
+    }));
+    match (exit, run) {
+        (Exit::Return, Ok(Ok(n))) => assert_eq!(n, 5),
+        (Exit::Question, Ok(Err(err))) => assert!(err.is_invalid_url(), "{err:?}"),
+        (Exit::Panic, Err(_)) => {}
+        (exit, other) => panic!("{exit:?}: unexpected end {:?}", other.map(|r| r.is_ok())),
+    }
+    // Joined: the sockets were closed before the block's future completed.
+    assert!(
+        server.wait_until(
+            |s| s.closed_by_peer == 5,
+            std::time::Duration::from_millis(500)
+        ),
+        "{exit:?}: {:?}",
+        server.stats()
+    );
+}
+
+#[test]
+fn the_block_form_awaits_its_teardown_on_return() {
+    the_block_form_awaits_its_teardown(Exit::Return);
+}
+
+#[test]
+fn the_block_form_awaits_its_teardown_on_question_mark() {
+    the_block_form_awaits_its_teardown(Exit::Question);
+}
+
+#[test]
+fn the_block_form_awaits_its_teardown_on_panic() {
+    the_block_form_awaits_its_teardown(Exit::Panic);
+}
+
+/// Every response and error of `next_response` says which request it answers: its start
+/// index and the tag attached at start, even when two requests share one URL.
+#[test]
+fn responses_and_errors_from_next_response_say_whose_they_are() {
+    let server = HyperServer::start();
+    rt::block_on(async {
+        let client = rt::AsyncClient::new();
+        let parallel = client.parallel();
+        let url = server.url("/small");
+        let a = parallel.get(&url).await.tag("a");
+        let b = parallel
+            .request(par_http::Method::GET, &url)
+            .tag(7u32)
+            .send()
+            .await;
+        let bad = parallel.get("http://").await.tag("bad");
+        assert_eq!((a.index(), b.index(), bad.index()), (0, 1, 2));
+        drop((a, b, bad));
+        let mut seen = Vec::new();
+        while let Some(outcome) = parallel.next_response_timeout(WAIT).await {
+            match outcome {
+                Ok(response) => {
+                    let index = response.index().expect("a scope's response has an index");
+                    match index {
+                        0 => assert_eq!(response.tag::<&str>(), Some(&"a")),
+                        1 => assert_eq!(response.tag::<u32>(), Some(&7)),
+                        other => panic!("unexpected index {other}"),
+                    }
+                    seen.push(index);
+                }
+                Err(err) if err.is_no_pending() => break,
+                Err(err) => {
+                    assert!(err.is_invalid_url(), "{err:?}");
+                    assert_eq!(err.index(), Some(2));
+                    assert_eq!(err.tag::<&str>(), Some(&"bad"));
+                    seen.push(2);
+                }
+            }
+        }
+        seen.sort();
+        assert_eq!(seen, [0, 1, 2]);
+        assert!(parallel.try_next_response().is_none());
+    });
+}
+
+/// `Pending::cancel` ends one request: its socket is closed, nothing arrives for it, and
+/// the others go on.
+#[test]
+fn cancelling_one_request_closes_its_connection_and_delivers_nothing() {
+    let held = holding_server();
+    let fresh = HyperServer::start();
+    rt::block_on(async {
+        let client = rt::AsyncClient::new();
+        let parallel = client.parallel();
+        let doomed = parallel.get(held.url("/held")).await;
+        let kept = parallel.get(fresh.url("/small")).await;
+        assert!(eventually(&held, |s| s.requests == 1).await);
+        assert!(doomed.cancel());
+        assert!(
+            held.stats().closed_by_peer == 1 || eventually(&held, |s| s.closed_by_peer == 1).await
+        );
+        assert_eq!(kept.get_response().await.unwrap().status(), 200);
+        assert!(parallel.next_response().await.unwrap_err().is_no_pending());
+    });
+}

@@ -104,6 +104,7 @@ impl Drop for Claim {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::response::ResponseBody;
 
     #[test]
     fn a_claim_takes_from_the_budget_and_gives_back_on_drop() {
@@ -116,6 +117,52 @@ mod tests {
         assert_eq!(budget.left(), 50);
         drop(claim);
         assert_eq!(budget.left(), 100);
+    }
+
+    fn body(len: usize) -> ResponseBody {
+        let bytes: Vec<u8> = (0..len).map(|n| (n % 251) as u8).collect();
+        ResponseBody::from_reader(futures_lite::io::Cursor::new(bytes))
+    }
+
+    fn fill(body: &mut ResponseBody, limit: usize, claim: &mut Claim) -> bool {
+        futures_lite::future::block_on(body.fill(limit, claim)).unwrap()
+    }
+
+    #[test]
+    fn a_body_of_exactly_the_limit_is_complete() {
+        let budget = Budget::new(1 << 20);
+        let mut claim = budget.claim();
+        let mut body = body(40_000);
+        assert!(fill(&mut body, 40_000, &mut claim));
+        assert!(body.is_complete());
+        let all = futures_lite::future::block_on(body.collect(None)).unwrap();
+        assert_eq!(all.len(), 40_000);
+        assert_eq!(all[39_999], (39_999 % 251) as u8);
+    }
+
+    #[test]
+    fn a_body_past_the_limit_is_left_streaming_with_nothing_lost() {
+        let budget = Budget::new(1 << 20);
+        let mut claim = budget.claim();
+        let mut body = body(40_001);
+        assert!(!fill(&mut body, 40_000, &mut claim));
+        assert!(!body.is_complete());
+        let all = futures_lite::future::block_on(body.collect(None)).unwrap();
+        let expected: Vec<u8> = (0..40_001).map(|n| (n % 251) as u8).collect();
+        assert_eq!(all[..], expected[..]);
+    }
+
+    #[test]
+    fn an_exhausted_budget_stops_the_reading_and_is_given_back() {
+        let budget = Budget::new(20_000);
+        let mut claim = budget.claim();
+        let mut body = body(100_000);
+        assert!(!fill(&mut body, 1 << 20, &mut claim));
+        assert!(budget.left() < 20_000);
+        drop(claim);
+        assert_eq!(budget.left(), 20_000);
+        let all = futures_lite::future::block_on(body.collect(None)).unwrap();
+        assert_eq!(all.len(), 100_000);
     }
 
     #[test]

@@ -336,8 +336,9 @@ impl ResponseBody {
         };
         let mut out = BytesMut::from(std::mem::take(&mut self.received));
         let outcome = loop {
-            let room = limit.saturating_sub(out.len()).min(STEP);
-            if room == 0 || !claim.grow(room) {
+            // At the limit, one byte more tells a body that ends there from a longer one.
+            let room = limit.saturating_sub(out.len()).clamp(1, STEP);
+            if out.len() > limit || !claim.grow(room) {
                 break Ok(false);
             }
             let len = out.len();
