@@ -22,6 +22,7 @@ mod pool;
 mod redirect;
 mod scope_cancel;
 mod scope_rules;
+mod stall;
 mod timeouts;
 mod tls;
 

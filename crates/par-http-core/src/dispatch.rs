@@ -85,6 +85,39 @@ pub trait Dispatch: Send + Sync + fmt::Debug + 'static {
         let _ = url;
         None
     }
+
+    /// How many connections to the origin of `url` are open (in use, being opened, or
+    /// idle) and how many requests wait for one, or `None` if this dispatch does not
+    /// count them. A parallel scope uses it to tell a request that can never get a
+    /// connection (every one held by responses its caller has not collected) from one
+    /// that merely waits its turn. The default is `None`.
+    fn connections(&self, url: &Url) -> Option<ConnectionCounts> {
+        let _ = url;
+        None
+    }
+}
+
+/// Connections to one origin, as a [`Dispatch`] counts them ([`Dispatch::connections`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ConnectionCounts {
+    /// Connections counted against the per-host cap: in use, being opened, or idle.
+    pub open: usize,
+    /// Of those, idle ones.
+    pub idle: usize,
+    /// Requests waiting for a connection.
+    pub waiting: usize,
+}
+
+impl ConnectionCounts {
+    /// Counts of `open` connections, `idle` of them, and `waiting` requests.
+    pub fn new(open: usize, idle: usize, waiting: usize) -> Self {
+        Self {
+            open,
+            idle,
+            waiting,
+        }
+    }
 }
 
 /// The pooled HTTP/1.1 connector.
@@ -156,6 +189,11 @@ impl Dispatch for Http1Dispatch {
         let pool = self.inner.pool.clone();
         let key = pool_key(url);
         Some(Box::pin(async move { pool.wanted(&key).await }))
+    }
+
+    fn connections(&self, url: &Url) -> Option<ConnectionCounts> {
+        let (open, idle, waiting) = self.inner.pool.stats(&pool_key(url));
+        Some(ConnectionCounts::new(open, idle, waiting))
     }
 
     fn send(&self, request: Request) -> Boxed<Result<Response>> {

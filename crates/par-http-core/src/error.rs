@@ -93,10 +93,11 @@ pub enum ErrorKind {
     /// `max_decompressed_bytes` (a decompression bomb). The source is a
     /// [`DecompressError`](crate::DecompressError) saying which.
     Decompress,
-    /// A wait that nothing could end: for example, a timed wait for the next response
-    /// that passed with nothing finished, or a request that can never get a connection
-    /// because the ones it needs are held by responses nobody reads. The message says
-    /// what holds them.
+    /// A request of a scope that can never progress: every connection to its host, or
+    /// every slot under the scope's `max_in_flight`, is held by responses of the scope
+    /// that were not collected and will not give it back by themselves (responses
+    /// started with `stream()`, their bodies unread), while the caller waits for this
+    /// one. The source says what holds them. Reported instead of a hang.
     Stalled,
 }
 

@@ -58,6 +58,7 @@ mod request;
 mod response;
 mod runtime;
 mod scope;
+mod stall;
 mod timeout;
 mod tls;
 
@@ -67,7 +68,7 @@ pub use body_buffer::{DEFAULT_BODY_BUDGET, DEFAULT_MAX_BODY_IN_MEMORY};
 pub use client::Client;
 pub use config::{Config, DEFAULT_CONNECT_TIMEOUT};
 pub use decompress::{DEFAULT_MAX_DECOMPRESSED_BYTES, DecompressError, accept_encoding};
-pub use dispatch::{Dispatch, Http1Dispatch};
+pub use dispatch::{ConnectionCounts, Dispatch, Http1Dispatch};
 pub use error::{Error, ErrorKind, Result, Tag, TimeoutPhase};
 pub use pending::Pending;
 pub use pool::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_MAX_IDLE_PER_HOST};

@@ -38,6 +38,7 @@ use crate::body_buffer::Claim;
 use crate::error::{Error, ErrorKind, Result, Tag};
 use crate::response::Response;
 use crate::runtime::{Boxed, Task};
+use crate::stall::StallWatch;
 
 /// The outcome table of one scope.
 pub(crate) struct Outcomes {
@@ -487,16 +488,35 @@ impl Outcomes {
         state.running + state.ready_count > 0
     }
 
+    /// The URL of request `id` as started, if it was valid.
+    pub(crate) fn url_of(meta: &Meta) -> Option<url::Url> {
+        meta.name
+            .as_ref()
+            .and_then(|(_, url)| url::Url::parse(url).ok())
+    }
+
     /// Ends request `id` unless its outcome was delivered already: its future is dropped
     /// (closing its connection) and its outcome, whatever it was, is never delivered.
     /// True if it was still running.
     pub(crate) fn cancel(&self, id: usize) -> bool {
+        self.end(id, false)
+    }
+
+    /// Ends request `id` only if it is still running; true if it was.
+    pub(crate) fn cancel_running(&self, id: usize) -> bool {
+        self.end(id, true)
+    }
+
+    fn end(&self, id: usize, only_running: bool) -> bool {
         let mut leftovers = Leftovers::default();
         let mut guard = self.lock();
         let state = &mut *guard;
         let Some(slot) = state.slots.get_mut(id) else {
             return false;
         };
+        if only_running && !matches!(slot.state, SlotState::Running) {
+            return false;
+        }
         let was_running = match slot.state {
             SlotState::Running => {
                 state.running = state.running.saturating_sub(1);
@@ -532,6 +552,41 @@ impl Outcomes {
         self.changed.notify(usize::MAX);
         self.pressure.notify(usize::MAX);
         leftovers
+    }
+
+    /// True while request `id` runs (no outcome yet).
+    pub(crate) fn is_running(&self, id: usize) -> bool {
+        matches!(
+            self.lock().slots.get(id).map(|slot| &slot.state),
+            Some(SlotState::Running)
+        )
+    }
+
+    /// What uncollected responses that will not give anything back by themselves hold:
+    /// how many of them (to `origin`) have a body still on the wire, which holds its
+    /// connection, and how many slots under the scope's limit they hold in all. Parked
+    /// responses are not counted: they give both back when needed.
+    pub(crate) fn held_by_uncollected(&self, origin: &url::Origin) -> (usize, usize) {
+        let state = self.lock();
+        let mut connections = 0;
+        let mut slots = 0;
+        for slot in &state.slots {
+            let SlotState::Ready(delivery) = &slot.state else {
+                continue;
+            };
+            if delivery.hold.parked.is_some() {
+                continue;
+            }
+            if delivery.hold.permit.is_some() {
+                slots += 1;
+            }
+            if let Ok(response) = &delivery.outcome {
+                if !response.body_is_complete() && response.url().origin() == *origin {
+                    connections += 1;
+                }
+            }
+        }
+        (connections, slots)
     }
 
     /// Listens for a change in the pressure on the scope (see [`Outcomes::pressure`]).
@@ -577,11 +632,22 @@ pub struct Pending {
     id: usize,
     outcomes: Arc<Outcomes>,
     meta: Arc<Meta>,
+    watch: Option<Arc<StallWatch>>,
 }
 
 impl Pending {
-    pub(crate) fn new(id: usize, outcomes: Arc<Outcomes>, meta: Arc<Meta>) -> Self {
-        Self { id, outcomes, meta }
+    pub(crate) fn new(
+        id: usize,
+        outcomes: Arc<Outcomes>,
+        meta: Arc<Meta>,
+        watch: Option<Arc<StallWatch>>,
+    ) -> Self {
+        Self {
+            id,
+            outcomes,
+            meta,
+            watch,
+        }
     }
 
     /// Waits for this request's response.
@@ -590,14 +656,25 @@ impl Pending {
     ///
     /// The request's own error; [`ErrorKind::AlreadyCollected`] if `next_response`
     /// delivered this outcome already; [`ErrorKind::Cancelled`] if the scope has ended or
-    /// the request was cancelled.
+    /// the request was cancelled; [`ErrorKind::Stalled`] if the request can never
+    /// progress because what it waits for (every connection to its host, or every slot
+    /// under the scope's limit) is held by responses of the scope that were not collected
+    /// and will not give it back by themselves (their bodies streaming, unread).
     ///
     /// # Cancel safety
     ///
     /// Cancel-safe: if the future is dropped before it completes, the outcome stays in
     /// the scope and `next_response` can still deliver it.
     pub async fn get_response(self) -> Result<Response> {
-        let outcome = self.outcomes.take(self.id).await;
+        let take = self.outcomes.take(self.id);
+        let outcome = match &self.watch {
+            None => take.await,
+            Some(watch) => {
+                let stalled =
+                    async { Err(watch.stalled(&self.outcomes, self.id, &self.meta).await) };
+                futures_lite::future::or(take, stalled).await
+            }
+        };
         outcome.map_err(|err| self.meta.name(err).with_origin(self.id, self.meta.tag()))
     }
 

@@ -161,6 +161,11 @@ impl Response {
         &self.method
     }
 
+    /// True when the whole body is in memory (nothing left on the connection).
+    pub(crate) fn body_is_complete(&self) -> bool {
+        self.body.is_complete()
+    }
+
     /// The body, to read as a stream.
     pub fn body_mut(&mut self) -> &mut ResponseBody {
         &mut self.body

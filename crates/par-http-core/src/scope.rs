@@ -55,6 +55,7 @@ use crate::pending::{Delivery, FutureCell, Hold, Meta, Outcomes, Pending};
 use crate::request::{Request, RequestBuilder};
 use crate::response::Response;
 use crate::runtime::{Boxed, Runtime, Spawn, Task};
+use crate::stall::StallWatch;
 use crate::timeout;
 
 /// Settings of one scope.
@@ -253,6 +254,8 @@ pub struct Scope {
     all_gone: async_channel::Receiver<()>,
     /// The deadline signal and the task of its timer (cancelled with the scope).
     deadline: Option<(Arc<ScopeDeadline>, Task)>,
+    /// Shared by the handles: how a waiting `get_response` tells a stalled request.
+    watch: Arc<StallWatch>,
 }
 
 impl Scope {
@@ -275,7 +278,7 @@ impl Scope {
             (signal, timer)
         });
         Self {
-            client,
+            client: client.clone(),
             spawner: options.spawner,
             outcomes: Arc::new(Outcomes::new()),
             limit: options.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
@@ -284,6 +287,10 @@ impl Scope {
             alive: Mutex::new(Some(alive)),
             all_gone,
             deadline,
+            watch: Arc::new(StallWatch {
+                client: client.clone(),
+                max_in_flight: options.max_in_flight,
+            }),
         }
     }
 
@@ -368,12 +375,12 @@ impl Scope {
         if let Some(ended) = self.outcomes.attach(id, task, future) {
             drop(ended);
         }
-        Pending::new(id, self.outcomes.clone(), meta)
+        Pending::new(id, self.outcomes.clone(), meta, Some(self.watch.clone()))
     }
 
     fn ready(&self, outcome: Result<Response>, meta: Arc<Meta>) -> Pending {
         let id = self.outcomes.add_ready(outcome, meta.clone());
-        Pending::new(id, self.outcomes.clone(), meta)
+        Pending::new(id, self.outcomes.clone(), meta, None)
     }
 
     /// Waits for the next outcome in completion order.
