@@ -347,6 +347,11 @@ impl ResponseBody {
                 break Ok(false);
             }
             let len = out.len();
+            if out.capacity() < len + room {
+                // Doubling: `resize` alone may grow by just what it needs, and a body read
+                // in steps would then be copied once per step.
+                out.reserve(len.max(room));
+            }
             out.resize(len + room, 0);
             let read = rest.read(out.get_mut(len..).unwrap_or_default()).await;
             let n = *read.as_ref().unwrap_or(&0);
