@@ -457,9 +457,18 @@ impl RequestWork {
     /// in the background, then (for a body left partly on the wire) a watch for the
     /// moment its connection is needed.
     async fn run(self, request: Request, mut report: ReportOnDrop) {
-        let permit = match self.slot().await {
-            Ok(permit) => permit,
-            Err(err) => return report.complete(Err(err), Hold::default()),
+        // The usual paths (no wait for a slot, a body complete with its head) keep this
+        // future small; the others are boxed, so that their state is not moved along
+        // with every request.
+        let permit = match &self.limit {
+            None => None,
+            Some(limit) => match limit.try_acquire_arc() {
+                Some(permit) => Some(permit),
+                None => match Box::pin(self.slot(limit)).await {
+                    Ok(permit) => Some(permit),
+                    Err(err) => return report.complete(Err(err), Hold::default()),
+                },
+            },
         };
         // Made only now: a dispatch's work starts when the request leaves the line.
         let send = self.client.execute(request);
@@ -480,18 +489,29 @@ impl RequestWork {
                 return report.complete(Err(err), Hold::default());
             }
         };
-        let mut hold = Hold {
+        let hold = Hold {
             permit,
             ..Hold::default()
         };
-        let Some(limit) = self.body_limit else {
+        match self.body_limit {
             // Streamed: in flight until handed over.
-            return report.complete(Ok(response), hold);
-        };
-        if response.body_mut().is_complete() {
-            hold.permit = None;
-            return report.complete(Ok(response), hold);
+            None => report.complete(Ok(response), hold),
+            Some(_) if response.body_mut().is_complete() => {
+                report.complete(Ok(response), Hold::default());
+            }
+            Some(limit) => Box::pin(self.read_body(response, limit, hold, report)).await,
         }
+    }
+
+    /// Reads the body of `response` into memory, up to `limit` and within the scope's
+    /// budget, then delivers it; a body left partly on the wire is parked.
+    async fn read_body(
+        &self,
+        mut response: Response,
+        limit: usize,
+        mut hold: Hold,
+        mut report: ReportOnDrop,
+    ) {
         // A body announced longer than the limit is not worth a partial read.
         let fits = response
             .content_length()
@@ -519,14 +539,8 @@ impl RequestWork {
         self.watch_parked(&url, collected, &mut report).await;
     }
 
-    /// A slot under the scope's limit (none without a limit), or the scope's deadline.
-    async fn slot(&self) -> Result<Option<SemaphoreGuardArc>> {
-        let Some(limit) = &self.limit else {
-            return Ok(None);
-        };
-        if let Some(permit) = limit.try_acquire_arc() {
-            return Ok(Some(permit));
-        }
+    /// Waits for a slot under the scope's limit, or the scope's deadline.
+    async fn slot(&self, limit: &Arc<Semaphore>) -> Result<SemaphoreGuardArc> {
         let _waiting = self.outcomes.waiting_for_slot();
         let permit = async { Some(limit.acquire_arc().await) };
         let passed = async {
@@ -538,7 +552,6 @@ impl RequestWork {
         };
         future::or(permit, passed)
             .await
-            .map(Some)
             .ok_or_else(|| Error::new(ErrorKind::Timeout(TimeoutPhase::ScopeDeadline)))
     }
 
