@@ -36,6 +36,7 @@
 //! Requests started after the deadline fail the same way at once.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -350,6 +351,10 @@ impl Scope {
             client: self.client.clone(),
             body_limit,
             budget: self.budget.clone(),
+            // Moved into the future: counted until it ends or is dropped, whichever comes
+            // first.
+            _live: LiveTask::new(),
+            _alive: alive,
         };
         // Made outside the future: if the future is dropped before it completes, even
         // unpolled (the runtime shut down under it, say), the handle gets a Cancelled
@@ -360,14 +365,8 @@ impl Scope {
             meta: meta.clone(),
             reported: false,
         };
-        // Moved into the future: counted until it ends or is dropped, whichever comes first.
-        let live = LiveTask::new();
-        let future = FutureCell::new(Box::pin(async move {
-            work.run(request, report).await;
-            drop(live);
-            // Dropped last: the scope's close waits for this.
-            drop(alive);
-        }));
+        let future = work.run(request, report);
+        let future = FutureCell::new(Box::pin(future));
         let task = match &self.spawner {
             Some(spawner) => spawner.spawn(future.task()),
             None => self.client.runtime().spawn(future.task()),
@@ -450,43 +449,68 @@ struct RequestWork {
     client: Client,
     body_limit: Option<usize>,
     budget: Budget,
+    /// Counts the task in [`live_request_tasks`] while its future exists.
+    _live: LiveTask,
+    /// The scope's close waits until every task's copy is gone.
+    _alive: async_channel::Sender<()>,
 }
 
 impl RequestWork {
     /// The life of one request of a scope: a slot under the limit, the exchange, the body
     /// in the background, then (for a body left partly on the wire) a watch for the
     /// moment its connection is needed.
-    async fn run(self, request: Request, mut report: ReportOnDrop) {
-        // The usual paths (no wait for a slot, a body complete with its head) keep this
-        // future small; the others are boxed, so that their state is not moved along
-        // with every request.
-        let permit = match &self.limit {
-            None => None,
-            Some(limit) => match limit.try_acquire_arc() {
-                Some(permit) => Some(permit),
-                None => match Box::pin(self.slot(limit)).await {
-                    Ok(permit) => Some(permit),
-                    Err(err) => return report.complete(Err(err), Hold::default()),
+    //
+    // A plain function around an `async move` block: an `async fn` would store its
+    // arguments twice in its future (rust-lang/rust#62958).
+    fn run(self, request: Request, mut report: ReportOnDrop) -> impl Future<Output = ()> + Send {
+        async move {
+            // The usual paths (no wait for a slot, a body complete with its head) keep this
+            // future small; the others are boxed, so that their state is not moved along
+            // with every request.
+            let permit = match &self.limit {
+                None => None,
+                Some(limit) => match limit.try_acquire_arc() {
+                    Some(permit) => Some(permit),
+                    None => match Self::boxed(self.slot(limit)).await {
+                        Ok(permit) => Some(permit),
+                        Err(err) => return report.complete(Err(err), Hold::default()),
+                    },
                 },
-            },
-        };
-        // Made only now: a dispatch's work starts when the request leaves the line.
-        let send = self.client.execute(request);
-        let send = match &self.deadline {
-            None => send,
-            Some(deadline) => deadline.clone().bound(send, self.client.runtime().clone()),
-        };
-        // A panicking dispatch (a user's mock, say) must not take the executor down or
-        // leave the handle waiting forever: the panic becomes this request's error.
-        let outcome = match AssertUnwindSafe(send).catch_unwind().await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(Error::new(ErrorKind::DispatchPanicked)),
-        };
+            };
+            // Made only now: a dispatch's work starts when the request leaves the line.
+            let send = self.client.execute(request);
+            let send = match &self.deadline {
+                None => send,
+                Some(deadline) => deadline.clone().bound(send, self.client.runtime().clone()),
+            };
+            // A panicking dispatch (a user's mock, say) must not take the executor down or
+            // leave the handle waiting forever: the panic becomes this request's error.
+            let outcome = AssertUnwindSafe(send)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err(Error::new(ErrorKind::DispatchPanicked)));
+            // Settled in a plain function: the response's locals then take no room in
+            // this future (a local moved from before an await still would).
+            if let Some(read) = self.settle(outcome, permit, report) {
+                read.await;
+            }
+        }
+    }
+
+    /// Delivers `outcome`, or gives back the boxed reading of its body when there is
+    /// more of it to read in the background.
+    fn settle(
+        &self,
+        outcome: Result<Response>,
+        permit: Option<SemaphoreGuardArc>,
+        mut report: ReportOnDrop,
+    ) -> Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>>> {
         let mut response = match outcome {
             Ok(response) => response,
             Err(err) => {
                 drop(permit);
-                return report.complete(Err(err), Hold::default());
+                report.complete(Err(err), Hold::default());
+                return None;
             }
         };
         let hold = Hold {
@@ -499,8 +523,17 @@ impl RequestWork {
             Some(_) if response.body_mut().is_complete() => {
                 report.complete(Ok(response), Hold::default());
             }
-            Some(limit) => Box::pin(self.read_body(response, limit, hold, report)).await,
+            Some(limit) => return Some(Self::boxed(self.read_body(response, limit, hold, report))),
         }
+        None
+    }
+
+    /// Boxes a rarely taken part of a request's life, made in a function of its own so
+    /// that its state is built in the box and never in the request's future.
+    fn boxed<'a, T>(
+        future: impl Future<Output = T> + Send + 'a,
+    ) -> std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>> {
+        Box::pin(future)
     }
 
     /// Reads the body of `response` into memory, up to `limit` and within the scope's
