@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let started = Instant::now();
         let mut parallel = client.parallel();
         for url in &urls {
-            // Waits only for a free slot under the scope's limit (none here).
+            // Returns at once: a request over the scope's limit (none here) waits in line.
             parallel.get(url.as_str()).await;
         }
         while let Some(outcome) = parallel.next().await {

@@ -7,7 +7,8 @@
 //!
 //! Requests run on the application's own tokio runtime. It starts every request, then
 //! collects each response through its handle, in start order, with a limit of four
-//! requests in flight (the fifth `get(..).await` waits for a free slot).
+//! requests in flight (the fifth and later wait in line in the background; starting
+//! them never waits).
 
 #[path = "demo_server/mod.rs"]
 mod demo_server;

@@ -45,9 +45,20 @@
 //!
 //! # The rules of a scope
 //!
-//! * **Starting never fails.** `get`, `post`, ... and `request(..).send()` return a
-//!   [`Pending`] at once. Every error, an invalid URL included, is reported when the
-//!   outcome is collected.
+//! * **Starting never fails and never waits.** `get`, `post`, ... and
+//!   `request(..).send()` return a [`Pending`] at once (a request over the scope's
+//!   `max_in_flight` waits in line in the background). Every error, an invalid URL
+//!   included, is reported when the outcome is collected.
+//! * **Bodies are read in the background**, up to 1 MiB per response within a 64 MiB
+//!   budget per scope ([`ParallelConfig::max_body_in_memory`],
+//!   [`ParallelConfig::body_budget`]), so downloads run in parallel however the responses
+//!   are collected; `stream()` on a request delivers it at its head instead. No order of
+//!   starting and collecting can hang: a parked body gives back the connection a waiting
+//!   caller needs, and a wait that nothing could end is an error with
+//!   [`Error::is_stalled`].
+//! * **Answers say whose they are**: [`Response::index`] and [`Error::index`] give the
+//!   start order, and a tag attached at start ([`Pending::tag`]) comes back with the
+//!   response or error.
 //! * **Exactly once.** Each outcome is delivered through its handle
 //!   ([`Pending::get_response`]) or through [`Parallel::next_response`], whichever asks
 //!   first; the other gets [`Error::is_already_collected`]. Dropping a `Pending` does
