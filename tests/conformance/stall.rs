@@ -35,12 +35,20 @@ fn bounded<T: Send + 'static>(scenario: impl FnOnce() -> T + Send + 'static) -> 
 #[test]
 fn uncollected_streamed_responses_holding_every_connection_stall_a_waiting_request() {
     let server = half_sent_server();
+    let server = std::sync::Arc::new(server);
     let (first, second, third) = (server.url("/0"), server.url("/1"), server.url("/2"));
+    let seen = server.clone();
     let err = bounded(move || {
         let client = rt::builder().max_connections_per_host(2).build().unwrap();
         client.parallel(|p| {
             let _a = p.request(par_http::Method::GET, first).stream().send();
             let _b = p.request(par_http::Method::GET, second).stream().send();
+            // The first two hold both connections before the third starts.
+            assert!(
+                seen.wait_until(|s| s.requests == 2, WAIT),
+                "{:?}",
+                seen.stats()
+            );
             let c = p.request(par_http::Method::GET, third).stream().send();
             c.get_response().map(|_| ())
         })
@@ -57,21 +65,24 @@ fn uncollected_streamed_responses_holding_every_connection_stall_a_waiting_reque
 
 #[test]
 fn uncollected_streamed_responses_holding_every_slot_stall_a_waiting_request() {
-    let server = half_sent_server();
+    let server = std::sync::Arc::new(half_sent_server());
     let urls: Vec<String> = (0..3).map(|n| server.url(&format!("/{n}"))).collect();
+    let seen = server.clone();
     let err = bounded(move || {
         let client = rt::client();
         let config = par_http::ParallelConfig::new()
             .max_in_flight(2)
             .stream_bodies();
         client.parallel_with(config, |p| {
-            let handles: Vec<_> = urls.iter().map(|url| p.get(url.as_str())).collect();
-            handles
-                .into_iter()
-                .last()
-                .expect("three")
-                .get_response()
-                .map(|_| ())
+            p.get(urls[0].as_str());
+            p.get(urls[1].as_str());
+            // The first two hold both slots before the third starts.
+            assert!(
+                seen.wait_until(|s| s.requests == 2, WAIT),
+                "{:?}",
+                seen.stats()
+            );
+            p.get(urls[2].as_str()).get_response().map(|_| ())
         })
     })
     .unwrap_err();

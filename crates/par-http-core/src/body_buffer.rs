@@ -38,12 +38,16 @@ impl Budget {
         }
     }
 
-    fn take(&self, bytes: usize) -> bool {
-        self.left
+    /// Takes up to `bytes`; how many it got (0 when the budget is spent).
+    fn take(&self, bytes: usize) -> usize {
+        match self
+            .left
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
-                left.checked_sub(bytes)
-            })
-            .is_ok()
+                (left > 0).then(|| left - left.min(bytes))
+            }) {
+            Ok(left) => left.min(bytes),
+            Err(_) => 0,
+        }
     }
 
     fn give(&self, bytes: usize) {
@@ -73,15 +77,16 @@ impl Claim {
         Self::default()
     }
 
-    /// Takes `bytes` more from the budget; false (and nothing taken) if it has not got them.
-    pub(crate) fn grow(&mut self, bytes: usize) -> bool {
+    /// Takes up to `bytes` more from the budget: how many it got (0 once the budget is
+    /// spent).
+    pub(crate) fn grow(&mut self, bytes: usize) -> usize {
         match &self.budget {
-            None => true,
-            Some(budget) if budget.take(bytes) => {
-                self.held += bytes;
-                true
+            None => bytes,
+            Some(budget) => {
+                let got = budget.take(bytes);
+                self.held += got;
+                got
             }
-            Some(_) => false,
         }
     }
 
@@ -110,11 +115,12 @@ mod tests {
     fn a_claim_takes_from_the_budget_and_gives_back_on_drop() {
         let budget = Budget::new(100);
         let mut claim = budget.claim();
-        assert!(claim.grow(60));
-        assert!(!claim.grow(50));
-        assert_eq!(budget.left(), 40);
+        assert_eq!(claim.grow(60), 60);
+        assert_eq!(claim.grow(50), 40);
+        assert_eq!(claim.grow(1), 0);
+        assert_eq!(budget.left(), 0);
         claim.shrink(10);
-        assert_eq!(budget.left(), 50);
+        assert_eq!(budget.left(), 10);
         drop(claim);
         assert_eq!(budget.left(), 100);
     }
@@ -158,7 +164,7 @@ mod tests {
         let mut claim = budget.claim();
         let mut body = body(100_000);
         assert!(!fill(&mut body, 1 << 20, &mut claim));
-        assert!(budget.left() < 20_000);
+        assert_eq!(budget.left(), 0);
         drop(claim);
         assert_eq!(budget.left(), 20_000);
         let all = futures_lite::future::block_on(body.collect(None)).unwrap();
@@ -168,6 +174,6 @@ mod tests {
     #[test]
     fn an_unbounded_claim_always_grows() {
         let mut claim = Claim::unbounded();
-        assert!(claim.grow(usize::MAX));
+        assert_eq!(claim.grow(usize::MAX), usize::MAX);
     }
 }

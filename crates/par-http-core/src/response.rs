@@ -303,6 +303,8 @@ impl fmt::Debug for Response {
 /// (`io::Error::into_inner` gives it back).
 pub struct ResponseBody {
     received: Bytes,
+    /// Read in the background after `received`, in chunks (see `fill`).
+    buffered: std::collections::VecDeque<Bytes>,
     rest: Option<Pin<Box<dyn AsyncRead + Send + 'static>>>,
 }
 
@@ -316,6 +318,7 @@ impl ResponseBody {
     pub fn from_parts(received: Bytes, rest: impl AsyncRead + Send + 'static) -> Self {
         Self {
             received,
+            buffered: std::collections::VecDeque::new(),
             rest: Some(Box::pin(rest)),
         }
     }
@@ -334,46 +337,61 @@ impl ResponseBody {
     /// complete, `limit` bytes are in memory, or `claim` gets no more of its budget.
     /// Returns true once the body is complete; its stream (and the connection it holds)
     /// is dropped then, which gives a cleanly read connection back to the pool.
+    ///
+    /// The bytes go into chunks of 64 KiB, not one buffer: chunks come from the
+    /// allocator's reused memory, where a buffer of a megabyte would be mapped afresh
+    /// (and faulted in page by page) for every body, and regrown along the way.
     pub(crate) async fn fill(&mut self, limit: usize, claim: &mut Claim) -> Result<bool> {
-        const STEP: usize = 16 * 1024;
+        const CHUNK: usize = 64 * 1024;
         let Some(rest) = self.rest.as_mut() else {
             return Ok(true);
         };
-        let mut out = BytesMut::from(std::mem::take(&mut self.received));
-        let outcome = loop {
+        let mut held = self.received.len() + self.buffered.iter().map(Bytes::len).sum::<usize>();
+        loop {
+            if held > limit {
+                return Ok(false);
+            }
             // At the limit, one byte more tells a body that ends there from a longer one.
-            let room = limit.saturating_sub(out.len()).clamp(1, STEP);
-            if out.len() > limit || !claim.grow(room) {
-                break Ok(false);
+            let room = claim.grow((limit - held).clamp(1, CHUNK));
+            if room == 0 {
+                return Ok(false);
             }
-            let len = out.len();
-            if out.capacity() < len + room {
-                // Doubling: `resize` alone may grow by just what it needs, and a body read
-                // in steps would then be copied once per step.
-                out.reserve(len.max(room));
+            let mut chunk = BytesMut::zeroed(room);
+            let mut filled = 0;
+            let mut ended = false;
+            while filled < room {
+                match rest.read(chunk.get_mut(filled..).unwrap_or_default()).await {
+                    Ok(0) => {
+                        ended = true;
+                        break;
+                    }
+                    Ok(n) => filled += n,
+                    Err(err) => {
+                        claim.shrink(room);
+                        return Err(from_io(err));
+                    }
+                }
             }
-            out.resize(len + room, 0);
-            let read = rest.read(out.get_mut(len..).unwrap_or_default()).await;
-            let n = *read.as_ref().unwrap_or(&0);
-            out.truncate(len + n);
-            claim.shrink(room - n);
-            match read {
-                Ok(0) => break Ok(true),
-                Ok(_) => {}
-                Err(err) => break Err(from_io(err)),
+            claim.shrink(room - filled);
+            chunk.truncate(filled);
+            held += filled;
+            if filled > 0 {
+                self.buffered.push_back(chunk.freeze());
             }
-        };
-        self.received = out.freeze();
-        if let Ok(true) = outcome {
-            self.rest = None;
+            if ended {
+                self.rest = None;
+                return Ok(true);
+            }
         }
-        outcome
     }
 
     /// The next piece of the body, `None` at its end.
     pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>> {
         if !self.received.is_empty() {
             return Ok(Some(std::mem::take(&mut self.received)));
+        }
+        if let Some(chunk) = self.buffered.pop_front() {
+            return Ok(Some(chunk));
         }
         let Some(rest) = self.rest.as_mut() else {
             return Ok(None);
@@ -390,15 +408,30 @@ impl ResponseBody {
 
     /// Reads the rest of the body into memory.
     pub(crate) async fn collect(mut self, hint: Option<u64>) -> Result<Bytes> {
+        let in_memory = self.received.len() + self.buffered.iter().map(Bytes::len).sum::<usize>();
         let Some(mut rest) = self.rest.take() else {
-            return Ok(self.received);
+            if self.buffered.is_empty() {
+                return Ok(self.received);
+            }
+            if self.received.is_empty() && self.buffered.len() == 1 {
+                return Ok(self.buffered.pop_front().unwrap_or_default());
+            }
+            let mut out = BytesMut::with_capacity(in_memory);
+            out.extend_from_slice(&self.received);
+            for chunk in &self.buffered {
+                out.extend_from_slice(chunk);
+            }
+            return Ok(out.freeze());
         };
         let reserve = hint
             .and_then(|len| usize::try_from(len).ok())
             .unwrap_or(0)
             .min(MAX_PRERESERVE);
-        let mut out = BytesMut::with_capacity(reserve.max(self.received.len() + 8 * 1024));
+        let mut out = BytesMut::with_capacity(reserve.max(in_memory + 8 * 1024));
         out.extend_from_slice(&self.received);
+        for chunk in &self.buffered {
+            out.extend_from_slice(chunk);
+        }
         let mut chunk = vec![0u8; 16 * 1024];
         loop {
             let n = rest.read(&mut chunk).await.map_err(from_io)?;
@@ -437,6 +470,18 @@ impl AsyncRead for ResponseBody {
             }
             return Poll::Ready(Ok(n));
         }
+        if let Some(chunk) = self.buffered.front_mut() {
+            let n = chunk.len().min(buf.len());
+            if let Some(dst) = buf.get_mut(..n) {
+                dst.copy_from_slice(chunk.get(..n).unwrap_or_default());
+            }
+            if n == chunk.len() {
+                self.buffered.pop_front();
+            } else {
+                let _ = chunk.split_to(n);
+            }
+            return Poll::Ready(Ok(n));
+        }
         match self.rest.as_mut() {
             None => Poll::Ready(Ok(0)),
             Some(rest) => {
@@ -454,6 +499,7 @@ impl From<Bytes> for ResponseBody {
     fn from(bytes: Bytes) -> Self {
         Self {
             received: bytes,
+            buffered: std::collections::VecDeque::new(),
             rest: None,
         }
     }
@@ -487,6 +533,10 @@ impl fmt::Debug for ResponseBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseBody")
             .field("received", &self.received.len())
+            .field(
+                "buffered",
+                &self.buffered.iter().map(Bytes::len).sum::<usize>(),
+            )
             .field("complete", &self.rest.is_none())
             .finish()
     }
