@@ -347,7 +347,7 @@ impl Scope {
             outcomes: self.outcomes.clone(),
             id,
             limit: self.limit.clone(),
-            deadline: deadline.clone(),
+            deadline,
             client: self.client.clone(),
             body_limit,
             budget: self.budget.clone(),
@@ -462,6 +462,7 @@ impl RequestWork {
     //
     // A plain function around an `async move` block: an `async fn` would store its
     // arguments twice in its future (rust-lang/rust#62958).
+    #[allow(clippy::manual_async_fn)]
     fn run(self, request: Request, mut report: ReportOnDrop) -> impl Future<Output = ()> + Send {
         async move {
             // The usual paths (no wait for a slot, a body complete with its head) keep this
