@@ -18,6 +18,7 @@ mod hostile;
 mod interop_hyper;
 mod leaks;
 mod load;
+mod no_hang;
 mod pool;
 mod redirect;
 mod scope_cancel;

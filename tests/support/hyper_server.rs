@@ -151,6 +151,8 @@ impl Gate {
 struct State {
     gauges: Gauges,
     gate: Gate,
+    /// The target of every request received, in the order received.
+    targets: Mutex<Vec<String>>,
 }
 
 type Body = BoxBody<Bytes, Infallible>;
@@ -233,6 +235,16 @@ impl HyperServer {
     /// The most requests that were in flight at once.
     pub fn max_in_flight(&self) -> usize {
         self.stats().max_in_flight
+    }
+
+    /// The target (path and query) of every request received so far, in the order
+    /// received.
+    pub fn request_targets(&self) -> Vec<String> {
+        self.state
+            .targets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Waits until `cond` holds for the gauges or `timeout` passes; returns whether it held.
@@ -319,6 +331,11 @@ async fn route(
         .uri()
         .path_and_query()
         .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned());
+    state
+        .targets
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(target.clone());
     let path = req.uri().path().to_owned();
     let n = query_number(req.uri().query(), "n");
     let mut response = match path.as_str() {

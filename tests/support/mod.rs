@@ -11,6 +11,7 @@
 // used by another, so unused items and re-exports are expected here.
 #![allow(dead_code, unused_imports)]
 
+mod bounded;
 mod hyper_server;
 mod scripted;
 mod tls_server;
@@ -21,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+pub use bounded::{HANG_LIMIT, hang_limit, run_bounded};
 pub use hyper_server::{HyperServer, HyperStats, pattern};
 pub use scripted::{ScriptedServer, ScriptedStats, ServerConn};
 pub use tls_server::{CertKey, TestPki, TlsServer, TlsStats};
