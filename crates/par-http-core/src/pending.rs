@@ -400,6 +400,10 @@ impl Outcomes {
     /// Marks the delivery of slot `id` (ready) and gives its outcome, named after its
     /// request. The hold goes to `dropped`, to be dropped outside the lock.
     fn deliver(slot: &mut Slot, id: usize, dropped: &mut Option<Hold>) -> Option<Result<Response>> {
+        if !matches!(slot.state, SlotState::Ready(_)) {
+            // Running again (its body being read to its end) or taken: not now.
+            return None;
+        }
         let SlotState::Ready(delivery) = std::mem::replace(&mut slot.state, SlotState::Taken)
         else {
             return None;
@@ -709,5 +713,47 @@ impl fmt::Debug for Pending {
             .field("index", &self.id)
             .field("ready", &self.is_ready())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response() -> Response {
+        let url = url::Url::parse("http://outcomes.test/").unwrap_or_else(|_| unreachable!());
+        Response::new(
+            Method::GET,
+            url,
+            http::StatusCode::OK,
+            Default::default(),
+            crate::response::ResponseBody::from("body"),
+        )
+    }
+
+    fn delivery() -> Delivery {
+        Delivery {
+            outcome: Ok(response()),
+            hold: Hold::default(),
+        }
+    }
+
+    #[test]
+    fn an_outcome_taken_back_to_finish_its_body_is_delivered_once_it_is_back() {
+        let outcomes = Outcomes::new();
+        let id = outcomes
+            .add_running(Meta::new(None, None))
+            .unwrap_or(usize::MAX);
+        outcomes.complete(id, delivery());
+        let reclaimed = outcomes.reclaim(id);
+        assert!(reclaimed.is_some());
+        // A collector looking meanwhile finds nothing, and must not lose the request.
+        assert!(outcomes.try_next_now().is_none());
+        assert!(outcomes.has_pending());
+        assert!(!outcomes.is_ready(id));
+        outcomes.complete(id, delivery());
+        let delivered = outcomes.try_next_now();
+        assert!(matches!(delivered, Some(Ok(ref r)) if r.index() == Some(id)));
+        assert!(!outcomes.has_pending());
     }
 }
