@@ -313,3 +313,41 @@ fn cancelling_one_request_closes_its_connection_and_delivers_nothing() {
         assert!(parallel.next_response().await.unwrap_err().is_no_pending());
     });
 }
+
+/// The async client's one-off methods (the blocking client has them too), and `chunk()`,
+/// a way to stream a body without an IO trait (for tokio users).
+#[test]
+fn async_one_off_methods_and_chunked_reading() {
+    let server = HyperServer::start();
+    rt::block_on(async {
+        let client = rt::AsyncClient::new();
+        let url = server.url("/echo");
+        for (method, response) in [
+            ("PUT", client.put(&url).body("put").send().await),
+            ("PATCH", client.patch(&url).body("patch").send().await),
+            ("DELETE", client.delete(&url).send().await),
+            ("HEAD", client.head(&url).send().await),
+        ] {
+            let response = response.unwrap();
+            assert_eq!(response.headers()["x-method"], method);
+            let body = response.text().await.unwrap();
+            let expected = match method {
+                "PUT" => "put",
+                "PATCH" => "patch",
+                _ => "",
+            };
+            assert_eq!(body, expected, "{method}");
+        }
+        let n = 300_000;
+        let mut response = client
+            .get(server.url(&format!("/bytes?n={n}")))
+            .send()
+            .await
+            .unwrap();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            body.extend_from_slice(&chunk);
+        }
+        assert_eq!(body, crate::support::pattern(n));
+    });
+}

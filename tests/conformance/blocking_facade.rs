@@ -261,3 +261,40 @@ fn one_client_serves_many_threads_at_once() {
         200
     );
 }
+
+/// The timed and the non-waiting forms of `next_response`, and a scope whose closure
+/// returns its own error type.
+#[test]
+fn timed_and_non_waiting_collection_and_a_closure_with_its_own_error_type() {
+    let held = crate::support::holding_server();
+    let fresh = HyperServer::start();
+    let client = crate::rt::client();
+    #[derive(Debug)]
+    struct Mine(String);
+    impl From<par_http::Error> for Mine {
+        fn from(err: par_http::Error) -> Self {
+            Self(err.to_string())
+        }
+    }
+    let result: Result<usize, Mine> = client.scope(|p| {
+        let slow = p.get(held.url("/held"));
+        assert!(p.try_next_response().is_none());
+        assert!(
+            p.next_response_timeout(std::time::Duration::from_millis(50))
+                .is_none()
+        );
+        assert!(slow.cancel());
+        p.get(fresh.url("/small")).tag("fresh");
+        let response = p
+            .next_response_timeout(crate::support::WAIT)
+            .expect("a response within the wait")?;
+        assert_eq!(response.tag::<&str>(), Some(&"fresh"));
+        assert_eq!(response.index(), Some(1));
+        assert!(p.next_response().unwrap_err().is_no_pending());
+        if response.status() != 200 {
+            return Err(Mine(format!("status {}", response.status())));
+        }
+        Ok(response.bytes()?.len())
+    });
+    assert_eq!(result.unwrap(), 13);
+}
