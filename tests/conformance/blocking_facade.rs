@@ -296,5 +296,8 @@ fn timed_and_non_waiting_collection_and_a_closure_with_its_own_error_type() {
         }
         Ok(response.bytes()?.len())
     });
-    assert_eq!(result.unwrap(), 13);
+    match result {
+        Ok(len) => assert_eq!(len, 13),
+        Err(Mine(why)) => panic!("{why}"),
+    }
 }
