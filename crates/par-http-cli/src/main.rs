@@ -1,7 +1,7 @@
 //! `par-http`: fetch many URLs in parallel from the shell, in the spirit of
 //! `curl --parallel` and `xargs -P`, through one parallel scope of the par-http client.
 //!
-//! The parts: [`args`] reads the command line, [`run`] drives the scope and its workers,
+//! The parts: [`args`] reads the command line, [`run`] drives the scope from one collecting thread,
 //! [`output`] puts each body where it belongs, [`report`] prints a line per URL and the
 //! live progress bar, and [`summary`] adds it all up at the end.
 

@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::summary::{self, Outcome, Record};
 
-/// Counters shared by the workers and the progress bar.
+/// Counters shared by the run (its collecting and writer threads) and the progress bar.
 #[derive(Debug)]
 pub(crate) struct Live {
     /// Body bytes read so far, every attempt included.
@@ -55,7 +55,7 @@ impl Reporter {
         }
     }
 
-    /// The counters the workers add to.
+    /// The counters the run adds to.
     pub(crate) fn live(&self) -> &Live {
         &self.live
     }

@@ -1,33 +1,76 @@
-//! The run: one client, one parallel scope limited to `-j N` requests in flight, and
-//! `N` worker threads inside it. Each worker takes the next URL, starts its request in the
-//! shared scope, waits for that request's own handle, streams the body to its
-//! destination, and retries a failure (connect, timeout, broken connection, 5xx) in the
-//! same scope while `--retries` allows. Every URL ends as one [`Record`].
+//! The run: one client, one parallel scope, and one thread (the one inside the scope's
+//! closure) that starts every request, collects every outcome and schedules every retry.
 //!
-//! Why handles and not `next_response`: a response collected in completion order does
-//! not say which request it answers (its URL may be a redirect's, or appear twice in the
-//! list), and the CLI needs that to name the file, time the request and retry it. With a
-//! worker per slot, bodies are also read in parallel instead of one after another on the
-//! collecting thread.
+//! The collecting thread keeps at most `-j N` attempts open, an attempt being open from
+//! its start until its body is delivered or it failed, so that the time of a URL (from
+//! its start to the end of its body) never includes a wait for a free slot; the scope's
+//! own `max_in_flight(N)` is the same limit, kept as a guarantee. Each request is tagged
+//! with its URL's position in the list and its attempt ([`Tag`]), so an outcome taken with
+//! `next_response` in completion order names its URL, its start time, its file and its
+//! retry count, whatever its final URL (a redirect) or however often the URL is listed.
+//!
+//! A failure that may be retried (connect, timeout, broken connection, 5xx, see
+//! [`retryable`]) goes into a small queue ordered by due time, `backoff(n)` after the
+//! failure; due retries start before fresh URLs. No thread sleeps for a retry: the
+//! collecting thread waits with `next_response_timeout` until the earliest due one (or,
+//! with nothing in the scope, on the writers' channel below, with the same timeout).
+//!
+//! Bodies are delivered (discarded, saved, written to stdout) where they cannot hold up
+//! the run. A body the scope has surely read into memory already (a `Content-Length` up
+//! to [`BODY_IN_MEMORY`]; the scope's budget is sized to cover every slot) is delivered
+//! by the collecting thread itself: no hand-over, and measured clearly faster on many
+//! small bodies. Any other body (longer, chunked, decompressed, or going to stdout, whose
+//! lock a long body may hold) goes to a writer thread through a channel: it streams from
+//! its connection while it is written, and a slow one must hold up neither the other
+//! bodies nor the collecting thread. Writers are spawned when every writer is busy, up
+//! to one per slot. A writer makes the URL's [`Record`] and prints its line, then hands
+//! the record (or a retry) back through a second channel. That channel cannot wake the
+//! collecting thread while it waits for the scope, so while writers hold slots that work
+//! is waiting for, it waits for the scope at most [`SLOT_POLL`] at a time and then looks
+//! at the channel; with nothing in the scope to collect, it waits on the channel itself.
+//!
+//! With `--stdout`, each body is buffered by its writer (up to 8 MiB) and written whole
+//! under the stdout lock, as [`output::deliver`] describes: bodies arrive in the order
+//! they finish, never interleaved. Every URL ends as one [`Record`].
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::process::ExitCode;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicU64;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Mutex, PoisonError};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use par_http::core::h1::ProtocolError;
-use par_http::{Client, Error, ErrorKind, Parallel, ParallelConfig, RedirectPolicy, TimeoutPhase};
+use par_http::{
+    Client, Error, ErrorKind, Parallel, ParallelConfig, RedirectPolicy, Response, StatusCode,
+    TimeoutPhase,
+};
 
 use crate::args::{BodyOutput, Options};
 use crate::output::{self, BodyError, Destination};
 use crate::report::Reporter;
 use crate::summary::{self, Outcome, Record};
 
-/// Stack of a worker thread: it only blocks on channels and copies through a heap buffer.
-const WORKER_STACK: usize = 256 * 1024;
+/// Stack of a writer thread: it only blocks on channels and copies through a heap buffer.
+const WRITER_STACK: usize = 256 * 1024;
 
 /// The longest pause before a retry.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// The part of each body the scope reads into memory before the response is delivered
+/// (the library's default, named here because the run relies on it).
+const BODY_IN_MEMORY: usize = 1024 * 1024;
+
+/// The least memory the scope may give to bodies read and not yet collected (the
+/// library's default); the run asks for [`BODY_IN_MEMORY`] per slot if that is more, so
+/// that a body of up to [`BODY_IN_MEMORY`] always arrives read.
+const BODY_BUDGET: usize = 64 * 1024 * 1024;
+
+/// How long the collecting thread waits for the scope at a time while a writer holds a
+/// slot that work is waiting for: a writer's end cannot wake it.
+const SLOT_POLL: Duration = Duration::from_millis(1);
 
 /// Fetches every URL of `options` and prints the report; the exit code says whether all
 /// succeeded (0), some failed (1), or the run could not start (2).
@@ -110,130 +153,20 @@ fn build_client(options: &Options) -> par_http::Result<Client> {
     builder.build()
 }
 
-/// What the workers share.
-struct Work<'a> {
-    options: &'a Options,
-    destinations: &'a [Destination],
-    reporter: &'a Reporter,
-    next: AtomicUsize,
-    records: Mutex<Vec<Record>>,
+/// The tag of every request: which URL of the list, and which attempt (0 for the first,
+/// then the number of retries so far).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tag {
+    url: usize,
+    attempt: u32,
 }
 
-impl Work<'_> {
-    /// Takes URLs until none is left.
-    fn work(&self, parallel: &Parallel<'_>) {
-        loop {
-            let index = self.next.fetch_add(1, Ordering::Relaxed);
-            if index >= self.options.urls.len() {
-                return;
-            }
-            let record = self.fetch(parallel, index);
-            self.reporter.finished(&record);
-            self.records
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .push(record);
-        }
-    }
-
-    /// One URL, retried while it fails in a retryable way and retries are left.
-    fn fetch(&self, parallel: &Parallel<'_>, index: usize) -> Record {
-        let url = &self.options.urls[index];
-        let destination = &self.destinations[index];
-        let mut retries = 0;
-        loop {
-            let may_retry = retries < self.options.retries;
-            let started = Instant::now();
-            let attempt = self.attempt(parallel, url, destination, may_retry);
-            let elapsed = started.elapsed();
-            match attempt {
-                Attempt::Retry => {
-                    retries += 1;
-                    std::thread::sleep(backoff(retries));
-                }
-                Attempt::Done { outcome, bytes } => {
-                    let file = match (&outcome, destination) {
-                        (Outcome::Response(_), Destination::File(path)) => Some(path.clone()),
-                        _ => None,
-                    };
-                    return Record {
-                        url: url.clone(),
-                        outcome,
-                        bytes,
-                        elapsed,
-                        retries,
-                        file,
-                    };
-                }
-            }
-        }
-    }
-
-    /// One request: start it in the scope, wait for its handle, deliver its body.
-    fn attempt(
-        &self,
-        parallel: &Parallel<'_>,
-        url: &str,
-        destination: &Destination,
-        may_retry: bool,
-    ) -> Attempt {
-        let options = self.options;
-        let mut request = parallel.request(options.method.clone(), url);
-        for (name, value) in &options.headers {
-            request = request.header(name.clone(), value.clone());
-        }
-        if let Some(body) = &options.body {
-            request = request.body(body.clone());
-        }
-        let mut response = match request.send().get_response() {
-            Ok(response) => response,
-            Err(err) if may_retry && retryable(&err) => return Attempt::Retry,
-            Err(err) => return Attempt::failed(None, &err),
-        };
-        let status = response.status();
-        if status.is_server_error() && may_retry {
-            // Dropped unread: its connection is closed, not pooled.
-            return Attempt::Retry;
-        }
-        match output::deliver(&mut response, destination, &self.reporter.live().bytes) {
-            Ok(bytes) => Attempt::Done {
-                outcome: Outcome::Response(status),
-                bytes,
-            },
-            Err(BodyError::Read { error, committed }) => {
-                let inner = error
-                    .get_ref()
-                    .and_then(|inner| inner.downcast_ref::<Error>());
-                match inner {
-                    Some(err) if may_retry && !committed && retryable(err) => Attempt::Retry,
-                    Some(err) => Attempt::failed(Some(status), err),
-                    None if may_retry && !committed => Attempt::Retry,
-                    None => Attempt::Done {
-                        outcome: Outcome::Failed {
-                            status: Some(status),
-                            kind: "body",
-                            message: format!("error reading the response body: {error}"),
-                        },
-                        bytes: 0,
-                    },
-                }
-            }
-            Err(BodyError::Write(error)) => {
-                let target = match destination {
-                    Destination::File(path) => path.display().to_string(),
-                    _ => "stdout".to_owned(),
-                };
-                Attempt::Done {
-                    outcome: Outcome::Failed {
-                        status: Some(status),
-                        kind: "write",
-                        message: format!("cannot write {target}: {error}"),
-                    },
-                    bytes: 0,
-                }
-            }
-        }
-    }
+/// A retry waiting for its time. Ordered by due time first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Retry {
+    due: Instant,
+    url: usize,
+    attempt: u32,
 }
 
 /// How one attempt ended.
@@ -243,7 +176,7 @@ enum Attempt {
 }
 
 impl Attempt {
-    fn failed(status: Option<par_http::StatusCode>, err: &Error) -> Self {
+    fn failed(status: Option<StatusCode>, err: &Error) -> Self {
         Self::Done {
             outcome: Outcome::Failed {
                 status,
@@ -255,46 +188,490 @@ impl Attempt {
     }
 }
 
-/// Fetches every URL with `jobs` workers in one scope of `client`.
+/// A response whose body is to be delivered, with what its record needs.
+struct Delivery<'a> {
+    tag: Tag,
+    url: &'a str,
+    destination: &'a Destination,
+    response: Response,
+    started: Instant,
+    may_retry: bool,
+}
+
+/// How a delivery ended, sent back to the collecting thread.
+enum Delivered {
+    /// The URL is done; its line is printed.
+    Done(Record),
+    /// The body failed in a way worth another attempt; `at` is when.
+    Retry { tag: Tag, at: Instant },
+    /// The writer panicked while delivering it.
+    Lost(Tag),
+}
+
+impl Delivery<'_> {
+    /// Delivers the body, makes the record (and prints its line) unless it is retried.
+    fn run(mut self, reporter: &Reporter) -> Delivered {
+        match deliver(
+            &mut self.response,
+            self.destination,
+            &reporter.live().bytes,
+            self.may_retry,
+        ) {
+            Attempt::Retry => Delivered::Retry {
+                tag: self.tag,
+                at: Instant::now(),
+            },
+            Attempt::Done { outcome, bytes } => {
+                let record = record(
+                    self.url,
+                    self.destination,
+                    outcome,
+                    bytes,
+                    self.started.elapsed(),
+                    self.tag.attempt,
+                );
+                reporter.finished(&record);
+                Delivered::Done(record)
+            }
+        }
+    }
+}
+
+/// Reads `response`'s body into `destination` and says how the attempt ended.
+fn deliver(
+    response: &mut Response,
+    destination: &Destination,
+    live: &AtomicU64,
+    may_retry: bool,
+) -> Attempt {
+    let status = response.status();
+    match output::deliver(response, destination, live) {
+        Ok(bytes) => Attempt::Done {
+            outcome: Outcome::Response(status),
+            bytes,
+        },
+        Err(BodyError::Read { error, committed }) => {
+            let inner = error
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<Error>());
+            match inner {
+                Some(err) if may_retry && !committed && retryable(err) => Attempt::Retry,
+                Some(err) => Attempt::failed(Some(status), err),
+                None if may_retry && !committed => Attempt::Retry,
+                None => Attempt::Done {
+                    outcome: Outcome::Failed {
+                        status: Some(status),
+                        kind: "body",
+                        message: format!("error reading the response body: {error}"),
+                    },
+                    bytes: 0,
+                },
+            }
+        }
+        Err(BodyError::Write(error)) => {
+            let target = match destination {
+                Destination::File(path) => path.display().to_string(),
+                _ => "stdout".to_owned(),
+            };
+            Attempt::Done {
+                outcome: Outcome::Failed {
+                    status: Some(status),
+                    kind: "write",
+                    message: format!("cannot write {target}: {error}"),
+                },
+                bytes: 0,
+            }
+        }
+    }
+}
+
+/// The record of a URL whose last attempt (after `retries` others) ended with `outcome`.
+fn record(
+    url: &str,
+    destination: &Destination,
+    outcome: Outcome,
+    bytes: u64,
+    elapsed: Duration,
+    retries: u32,
+) -> Record {
+    let file = match (&outcome, destination) {
+        (Outcome::Response(_), Destination::File(path)) => Some(path.clone()),
+        _ => None,
+    };
+    Record {
+        url: url.to_owned(),
+        outcome,
+        bytes,
+        elapsed,
+        retries,
+        file,
+    }
+}
+
+/// A writer thread: delivers bodies until the collecting thread closes the channel.
+fn write_bodies(
+    deliveries: &Mutex<Receiver<Delivery<'_>>>,
+    delivered: &Sender<Delivered>,
+    reporter: &Reporter,
+) {
+    loop {
+        let delivery = deliveries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .recv();
+        let Ok(delivery) = delivery else { return };
+        let mut lost = Lost {
+            delivered,
+            tag: Some(delivery.tag),
+        };
+        let done = delivery.run(reporter);
+        lost.tag = None;
+        if delivered.send(done).is_err() {
+            return;
+        }
+    }
+}
+
+/// Tells the collecting thread about a delivery whose writer panicked, so that it does
+/// not wait for it forever (the panic then ends the run when the threads are joined).
+struct Lost<'a> {
+    delivered: &'a Sender<Delivered>,
+    tag: Option<Tag>,
+}
+
+impl Drop for Lost<'_> {
+    fn drop(&mut self) {
+        if let Some(tag) = self.tag.take() {
+            let _ = self.delivered.send(Delivered::Lost(tag));
+        }
+    }
+}
+
+/// The writer threads, spawned as deliveries need them.
+struct Writers<'scope, 'env, 'a> {
+    threads: &'scope thread::Scope<'scope, 'env>,
+    deliveries: Sender<Delivery<'a>>,
+    queue: &'env Mutex<Receiver<Delivery<'a>>>,
+    delivered: &'env Sender<Delivered>,
+    reporter: &'env Reporter,
+    spawned: usize,
+    max: usize,
+}
+
+impl<'a> Writers<'_, '_, 'a> {
+    /// Hands `delivery` to a writer, `busy` being the deliveries not yet done before it;
+    /// gives it back if no writer runs nor can be started.
+    fn send(&mut self, delivery: Delivery<'a>, busy: usize) -> Option<Delivery<'a>> {
+        if busy >= self.spawned && self.spawned < self.max {
+            let (queue, delivered, reporter) = (self.queue, self.delivered, self.reporter);
+            let spawned = thread::Builder::new()
+                .name(format!("par-http-writer-{}", self.spawned))
+                .stack_size(WRITER_STACK)
+                .spawn_scoped(self.threads, move || {
+                    write_bodies(queue, delivered, reporter);
+                });
+            if spawned.is_ok() {
+                self.spawned += 1;
+            }
+        }
+        if self.spawned == 0 {
+            return Some(delivery);
+        }
+        self.deliveries.send(delivery).err().map(|err| err.0)
+    }
+}
+
+/// The collecting thread's state.
+struct Collector<'a> {
+    options: &'a Options,
+    destinations: &'a [Destination],
+    reporter: &'a Reporter,
+    /// Per URL: the start of its attempt waiting in the scope, if one is.
+    requested: Vec<Option<(Tag, Instant)>>,
+    /// The next URL never started.
+    fresh: usize,
+    retries: BinaryHeap<Reverse<Retry>>,
+    /// Attempts started whose outcome the scope has not given yet.
+    uncollected: usize,
+    /// Bodies handed to a writer and not yet delivered.
+    delivering: usize,
+    records: Vec<Record>,
+}
+
+impl<'a> Collector<'a> {
+    fn new(options: &'a Options, destinations: &'a [Destination], reporter: &'a Reporter) -> Self {
+        Self {
+            options,
+            destinations,
+            reporter,
+            requested: vec![None; options.urls.len()],
+            fresh: 0,
+            retries: BinaryHeap::new(),
+            uncollected: 0,
+            delivering: 0,
+            records: Vec::with_capacity(options.urls.len()),
+        }
+    }
+
+    /// Attempts started and not yet ended.
+    fn open(&self) -> usize {
+        self.uncollected + self.delivering
+    }
+
+    /// Runs every URL to its end.
+    fn run(
+        &mut self,
+        parallel: &Parallel<'_>,
+        writers: &mut Writers<'_, '_, 'a>,
+        delivered: &Receiver<Delivered>,
+    ) {
+        loop {
+            while let Ok(done) = delivered.try_recv() {
+                self.delivered(done);
+            }
+            self.start_due(parallel);
+            let now = Instant::now();
+            // When the next waiting attempt may start, if a slot is free by then.
+            let work_at = if self.fresh < self.options.urls.len() {
+                Some(now)
+            } else {
+                self.retries.peek().map(|Reverse(retry)| retry.due)
+            };
+            if work_at.is_none() && self.open() == 0 {
+                return;
+            }
+            let wake = work_at.and_then(|at| {
+                let wait = at.saturating_duration_since(now);
+                if self.open() < self.options.jobs {
+                    Some(wait)
+                } else if self.delivering > 0 {
+                    Some(wait.max(SLOT_POLL))
+                } else {
+                    None // only an outcome from the scope frees a slot
+                }
+            });
+            if self.uncollected > 0 {
+                let outcome = match wake {
+                    Some(wait) => parallel.next_response_timeout(wait),
+                    None => Some(parallel.next_response()),
+                };
+                if let Some(outcome) = outcome {
+                    self.collected(outcome, writers);
+                }
+            } else {
+                // Nothing in the scope: wait for a writer, or for the next retry.
+                let done = match wake {
+                    Some(wait) => delivered.recv_timeout(wait),
+                    None => delivered.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                };
+                match done {
+                    Ok(done) => self.delivered(done),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    // Unreachable (`writers` holds a sender): end instead of spinning.
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        }
+    }
+
+    /// Starts due retries, then fresh URLs, while slots are free.
+    fn start_due(&mut self, parallel: &Parallel<'_>) {
+        while self.open() < self.options.jobs {
+            let due =
+                matches!(self.retries.peek(), Some(Reverse(retry)) if retry.due <= Instant::now());
+            let tag = if due {
+                match self.retries.pop() {
+                    Some(Reverse(retry)) => Tag {
+                        url: retry.url,
+                        attempt: retry.attempt,
+                    },
+                    None => return,
+                }
+            } else if self.fresh < self.options.urls.len() {
+                self.fresh += 1;
+                Tag {
+                    url: self.fresh - 1,
+                    attempt: 0,
+                }
+            } else {
+                return;
+            };
+            self.start(parallel, tag);
+        }
+    }
+
+    /// Starts one attempt; its outcome comes from `next_response`.
+    fn start(&mut self, parallel: &Parallel<'_>, tag: Tag) {
+        let options = self.options;
+        let mut request = parallel.request(options.method.clone(), options.urls[tag.url].as_str());
+        for (name, value) in &options.headers {
+            request = request.header(name.clone(), value.clone());
+        }
+        if let Some(body) = &options.body {
+            request = request.body(body.clone());
+        }
+        self.requested[tag.url] = Some((tag, Instant::now()));
+        self.uncollected += 1;
+        // The handle is not needed: dropping it leaves the outcome to `next_response`.
+        drop(request.tag(tag).send());
+    }
+
+    /// Takes an outcome from the scope: a retry, a failure, or a body to deliver.
+    fn collected(
+        &mut self,
+        outcome: par_http::Result<Response>,
+        writers: &mut Writers<'_, '_, 'a>,
+    ) {
+        let tag = match &outcome {
+            Ok(response) => response.tag::<Tag>().copied(),
+            Err(err) => err.tag::<Tag>().copied(),
+        };
+        let started = tag.and_then(|tag| match self.requested.get(tag.url) {
+            Some(&Some((waiting, started))) if waiting == tag => Some(started),
+            _ => None,
+        });
+        let (Some(tag), Some(started)) = (tag, started) else {
+            if let Err(err) = &outcome {
+                if err.is_no_pending() {
+                    self.lost(err);
+                }
+            }
+            return; // not one of ours: cannot happen
+        };
+        self.requested[tag.url] = None;
+        self.uncollected -= 1;
+        let may_retry = tag.attempt < self.options.retries;
+        let response = match outcome {
+            Ok(response) => response,
+            Err(err) if may_retry && retryable(&err) => return self.retry(tag, Instant::now()),
+            Err(err) => return self.settle(tag, Attempt::failed(None, &err), started),
+        };
+        if response.status().is_server_error() && may_retry {
+            // Dropped: a body not yet read to its end closes its connection.
+            return self.retry(tag, Instant::now());
+        }
+        let delivery = Delivery {
+            tag,
+            url: &self.options.urls[tag.url],
+            destination: &self.destinations[tag.url],
+            response,
+            started,
+            may_retry,
+        };
+        self.delivering += 1;
+        if is_in_memory(&delivery) {
+            let done = delivery.run(self.reporter);
+            self.delivered(done);
+            return;
+        }
+        if let Some(delivery) = writers.send(delivery, self.delivering - 1) {
+            // No writer thread could be started: deliver here.
+            let done = delivery.run(self.reporter);
+            self.delivered(done);
+        }
+    }
+
+    /// A writer's report.
+    fn delivered(&mut self, done: Delivered) {
+        self.delivering -= 1;
+        match done {
+            Delivered::Done(record) => self.records.push(record),
+            Delivered::Retry { tag, at } => self.retry(tag, at),
+            Delivered::Lost(tag) => {
+                let outcome = Outcome::Failed {
+                    status: None,
+                    kind: "other",
+                    message: "the thread writing the body panicked".to_owned(),
+                };
+                let attempt = Attempt::Done { outcome, bytes: 0 };
+                self.settle(tag, attempt, Instant::now());
+            }
+        }
+    }
+
+    /// Queues the next attempt of `tag`'s URL, due `backoff` after `failed_at`.
+    fn retry(&mut self, tag: Tag, failed_at: Instant) {
+        let attempt = tag.attempt + 1;
+        self.retries.push(Reverse(Retry {
+            due: failed_at + backoff(attempt),
+            url: tag.url,
+            attempt,
+        }));
+    }
+
+    /// Ends `tag`'s URL with `attempt` (not a retry) and prints its line.
+    fn settle(&mut self, tag: Tag, attempt: Attempt, started: Instant) {
+        let Attempt::Done { outcome, bytes } = attempt else {
+            return self.retry(tag, Instant::now());
+        };
+        let record = record(
+            &self.options.urls[tag.url],
+            &self.destinations[tag.url],
+            outcome,
+            bytes,
+            started.elapsed(),
+            tag.attempt,
+        );
+        self.reporter.finished(&record);
+        self.records.push(record);
+    }
+
+    /// The scope has nothing left while attempts wait for it (cannot happen): they fail
+    /// with its error rather than wait forever.
+    fn lost(&mut self, err: &Error) {
+        for url in 0..self.requested.len() {
+            if let Some((tag, started)) = self.requested[url].take() {
+                self.uncollected -= 1;
+                self.settle(tag, Attempt::failed(None, err), started);
+            }
+        }
+    }
+}
+
+/// Fetches every URL in one scope of `client`, at most `jobs` at a time.
 fn fetch_all(
     client: &Client,
     options: &Options,
     destinations: &[Destination],
     reporter: &Reporter,
 ) -> par_http::Result<Vec<Record>> {
-    let work = Work {
-        options,
-        destinations,
-        reporter,
-        next: AtomicUsize::new(0),
-        records: Mutex::new(Vec::with_capacity(options.urls.len())),
-    };
-    let workers = options.jobs.min(options.urls.len());
-    let config = ParallelConfig::new().max_in_flight(options.jobs);
+    let (deliveries, queue) = mpsc::channel();
+    let queue = Mutex::new(queue);
+    let (delivered_tx, delivered) = mpsc::channel();
+    let mut collector = Collector::new(options, destinations, reporter);
+    let config = ParallelConfig::new()
+        .max_in_flight(options.jobs)
+        .max_body_in_memory(BODY_IN_MEMORY)
+        .body_budget(options.jobs.saturating_mul(BODY_IN_MEMORY).max(BODY_BUDGET));
     client.parallel_with(config, |parallel| {
-        std::thread::scope(|threads| {
-            let mut started = 0;
-            for n in 0..workers {
-                let spawned = std::thread::Builder::new()
-                    .name(format!("par-http-worker-{n}"))
-                    .stack_size(WORKER_STACK)
-                    .spawn_scoped(threads, || work.work(parallel));
-                if spawned.is_err() {
-                    break;
-                }
-                started += 1;
-            }
-            if started == 0 {
-                // No thread could be started: fetch on this one, one URL at a time.
-                work.work(parallel);
-            }
+        thread::scope(|threads| {
+            let mut writers = Writers {
+                threads,
+                deliveries,
+                queue: &queue,
+                delivered: &delivered_tx,
+                reporter,
+                spawned: 0,
+                max: options.jobs.min(options.urls.len()),
+            };
+            collector.run(parallel, &mut writers, &delivered);
+            // Dropping `writers` closes the channel: the writers end and are joined.
         });
         Ok(())
     })?;
-    Ok(work
-        .records
-        .into_inner()
-        .unwrap_or_else(|poisoned| poisoned.into_inner()))
+    Ok(collector.records)
+}
+
+/// True when `delivery`'s body is sure to be in memory already (its length is within
+/// what the scope reads before delivering, and the scope's budget covers every slot),
+/// so that delivering it cannot wait for the network; not for stdout, whose lock a
+/// writer may hold while a long body streams.
+fn is_in_memory(delivery: &Delivery<'_>) -> bool {
+    !matches!(delivery.destination, Destination::Stdout)
+        && delivery
+            .response
+            .content_length()
+            .is_some_and(|length| length <= BODY_IN_MEMORY as u64)
 }
 
 /// Connect failures, timeouts (but the scope's deadline) and broken connections: an IO
