@@ -225,3 +225,34 @@ fn a_post_on_a_stale_keep_alive_connection_never_gets_a_wrong_body() {
         }
     }
 }
+
+/// A connection cap raised above the default idle cap raises the idle cap with it: the
+/// connections of a batch as wide as the cap are all kept, and the next batch reuses them
+/// instead of opening new ones.
+#[test]
+fn a_raised_connection_cap_keeps_every_connection_for_reuse() {
+    const N: usize = 150;
+    let server = HyperServer::start();
+    let client = crate::rt::builder()
+        .max_connections_per_host(N)
+        .build()
+        .unwrap();
+    for round in 0..2 {
+        let statuses = client
+            .parallel(|p| {
+                let handles: Vec<_> = (0..N)
+                    .map(|_| p.get(server.url(&format!("/gate?n={N}"))))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| Ok(h.get_response()?.status()))
+                    .collect::<par_http::Result<Vec<_>>>()
+            })
+            .unwrap();
+        assert!(
+            statuses.iter().all(|s| *s == 200),
+            "round {round}: {statuses:?}"
+        );
+    }
+    assert_eq!(server.accepted(), N, "{:?}", server.stats());
+}

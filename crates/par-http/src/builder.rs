@@ -86,6 +86,8 @@ pub struct ClientBuilder<C = Client> {
     dispatch: Option<Arc<dyn Dispatch>>,
     executor: Executor,
     error: Option<Error>,
+    /// True once `max_idle_per_host` was set; until then it follows the connection cap.
+    idle_set: bool,
     _client: PhantomData<fn() -> C>,
 }
 
@@ -105,20 +107,31 @@ impl<C: BuildClient> ClientBuilder<C> {
             dispatch: None,
             executor: Executor::default(),
             error: None,
+            idle_set: false,
             _client: PhantomData,
         }
     }
 
     /// Open connections per origin, at most (default 100). Further requests wait for a
-    /// connection without holding a socket.
+    /// connection without holding a socket. Unless [`max_idle_per_host`](Self::max_idle_per_host)
+    /// is set, a cap above 100 raises the idle cap with it, so that every connection the
+    /// client may open can also be kept for reuse.
     pub fn max_connections_per_host(mut self, max: usize) -> Self {
         self.config.max_connections_per_host = max.max(1);
+        if !self.idle_set {
+            self.config.max_idle_per_host = self
+                .config
+                .max_connections_per_host
+                .max(par_http_core::DEFAULT_MAX_IDLE_PER_HOST);
+        }
         self
     }
 
-    /// Idle keep-alive connections kept per origin (default 100; 0 disables reuse).
+    /// Idle keep-alive connections kept per origin (default 100, or the connection cap
+    /// when that is higher; 0 disables reuse).
     pub fn max_idle_per_host(mut self, max: usize) -> Self {
         self.config.max_idle_per_host = max;
+        self.idle_set = true;
         self
     }
 
