@@ -119,6 +119,13 @@ impl Meta {
         }
     }
 
+    /// The request's URL as started, if it was valid.
+    pub(crate) fn url(&self) -> Option<url::Url> {
+        self.name
+            .as_ref()
+            .and_then(|(_, url)| url::Url::parse(url).ok())
+    }
+
     fn tag(&self) -> Option<Tag> {
         self.tag.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -147,10 +154,11 @@ impl FutureCell {
         Box::pin(Polled(self.clone()))
     }
 
-    /// Takes the future out, to be dropped by the caller (waits for a poll under way on
+    /// Drops the future, if it is still in the cell (waits for a poll under way on
     /// another thread to end first).
-    fn take(&self) -> Option<Boxed<()>> {
-        self.future.lock().unwrap_or_else(|p| p.into_inner()).take()
+    pub(crate) fn drop_future(&self) {
+        let future = self.future.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(future);
     }
 }
 
@@ -160,7 +168,7 @@ struct Polled(Arc<FutureCell>);
 
 impl Drop for Polled {
     fn drop(&mut self) {
-        drop(self.0.take());
+        self.0.drop_future();
     }
 }
 
@@ -206,7 +214,7 @@ impl Leftovers {
 impl Drop for Leftovers {
     fn drop(&mut self) {
         for cell in self.futures.drain(..) {
-            drop(cell.take());
+            cell.drop_future();
         }
     }
 }
@@ -490,13 +498,6 @@ impl Outcomes {
     pub(crate) fn has_pending(&self) -> bool {
         let state = self.lock();
         state.running + state.ready_count > 0
-    }
-
-    /// The URL of request `id` as started, if it was valid.
-    pub(crate) fn url_of(meta: &Meta) -> Option<url::Url> {
-        meta.name
-            .as_ref()
-            .and_then(|(_, url)| url::Url::parse(url).ok())
     }
 
     /// Ends request `id` unless its outcome was delivered already: its future is dropped

@@ -385,13 +385,29 @@ impl ResponseBody {
         }
     }
 
+    /// Takes up to `max` bytes of the part of the body already in memory (what came with
+    /// the head, then the chunks read in the background), or `None` if none is left.
+    fn take_in_memory(&mut self, max: usize) -> Option<Bytes> {
+        let piece = if self.received.is_empty() {
+            self.buffered.front_mut()?
+        } else {
+            &mut self.received
+        };
+        let taken = if piece.len() <= max {
+            std::mem::take(piece)
+        } else {
+            piece.split_to(max)
+        };
+        if self.buffered.front().is_some_and(Bytes::is_empty) {
+            self.buffered.pop_front();
+        }
+        Some(taken)
+    }
+
     /// The next piece of the body, `None` at its end.
     pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>> {
-        if !self.received.is_empty() {
-            return Ok(Some(std::mem::take(&mut self.received)));
-        }
-        if let Some(chunk) = self.buffered.pop_front() {
-            return Ok(Some(chunk));
+        if let Some(piece) = self.take_in_memory(usize::MAX) {
+            return Ok(Some(piece));
         }
         let Some(rest) = self.rest.as_mut() else {
             return Ok(None);
@@ -408,30 +424,24 @@ impl ResponseBody {
 
     /// Reads the rest of the body into memory.
     pub(crate) async fn collect(mut self, hint: Option<u64>) -> Result<Bytes> {
+        let pieces = usize::from(!self.received.is_empty()) + self.buffered.len();
+        if self.rest.is_none() && pieces <= 1 {
+            // All of it in one piece: no copy.
+            return Ok(self.take_in_memory(usize::MAX).unwrap_or_default());
+        }
         let in_memory = self.received.len() + self.buffered.iter().map(Bytes::len).sum::<usize>();
-        let Some(mut rest) = self.rest.take() else {
-            if self.buffered.is_empty() {
-                return Ok(self.received);
-            }
-            if self.received.is_empty() && self.buffered.len() == 1 {
-                return Ok(self.buffered.pop_front().unwrap_or_default());
-            }
-            let mut out = BytesMut::with_capacity(in_memory);
-            out.extend_from_slice(&self.received);
-            for chunk in &self.buffered {
-                out.extend_from_slice(chunk);
-            }
-            return Ok(out.freeze());
-        };
         let reserve = hint
             .and_then(|len| usize::try_from(len).ok())
             .unwrap_or(0)
             .min(MAX_PRERESERVE);
-        let mut out = BytesMut::with_capacity(reserve.max(in_memory + 8 * 1024));
-        out.extend_from_slice(&self.received);
-        for chunk in &self.buffered {
-            out.extend_from_slice(chunk);
+        let mut out = BytesMut::with_capacity(reserve.max(in_memory));
+        while let Some(piece) = self.take_in_memory(usize::MAX) {
+            out.extend_from_slice(&piece);
         }
+        let Some(mut rest) = self.rest.take() else {
+            return Ok(out.freeze());
+        };
+        out.reserve(8 * 1024);
         let mut chunk = vec![0u8; 16 * 1024];
         loop {
             let n = rest.read(&mut chunk).await.map_err(from_io)?;
@@ -462,23 +472,10 @@ impl AsyncRead for ResponseBody {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        if !self.received.is_empty() {
-            let n = self.received.len().min(buf.len());
-            let head = self.received.split_to(n);
+        if let Some(piece) = self.take_in_memory(buf.len()) {
+            let n = piece.len();
             if let Some(dst) = buf.get_mut(..n) {
-                dst.copy_from_slice(&head);
-            }
-            return Poll::Ready(Ok(n));
-        }
-        if let Some(chunk) = self.buffered.front_mut() {
-            let n = chunk.len().min(buf.len());
-            if let Some(dst) = buf.get_mut(..n) {
-                dst.copy_from_slice(chunk.get(..n).unwrap_or_default());
-            }
-            if n == chunk.len() {
-                self.buffered.pop_front();
-            } else {
-                let _ = chunk.split_to(n);
+                dst.copy_from_slice(&piece);
             }
             return Poll::Ready(Ok(n));
         }

@@ -371,8 +371,11 @@ impl Scope {
             Some(spawner) => spawner.spawn(future.task()),
             None => self.client.runtime().spawn(future.task()),
         };
-        if let Some(ended) = self.outcomes.attach(id, task, future) {
-            drop(ended);
+        if let Some((task, future)) = self.outcomes.attach(id, task, future) {
+            // The scope ended (or the request was cancelled) meanwhile: drop the future
+            // here, as the end did for the others, then let go of its task.
+            future.drop_future();
+            drop(task);
         }
         Pending::new(id, self.outcomes.clone(), meta, Some(self.watch.clone()))
     }
@@ -394,6 +397,21 @@ impl Scope {
     /// Cancel-safe: an outcome is only taken when the future completes.
     pub async fn next_response(&self) -> Result<Response> {
         self.outcomes.next().await
+    }
+
+    /// Waits at most `timeout` for the next outcome in completion order; `None` if none
+    /// came in that time (the requests go on).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe, as [`next_response`](Self::next_response).
+    pub async fn next_response_timeout(&self, timeout: Duration) -> Option<Result<Response>> {
+        let next = async { Some(self.outcomes.next().await) };
+        let waited = async {
+            self.client.runtime().sleep(timeout).await;
+            None
+        };
+        future::or(next, waited).await
     }
 
     /// The next outcome in completion order if one is ready now, without waiting; `None`

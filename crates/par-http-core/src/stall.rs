@@ -51,7 +51,7 @@ impl StallWatch {
         if !outcomes.is_running(id) {
             return None;
         }
-        let url = Outcomes::url_of(meta)?;
+        let url = meta.url()?;
         let origin = url.origin();
         let (connections, slots) = outcomes.held_by_uncollected(&origin);
         if let Some(limit) = self.max_in_flight {

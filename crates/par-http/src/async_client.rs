@@ -328,13 +328,9 @@ impl AsyncParallel {
     /// finished in that time (the requests go on). With nothing pending, it returns at
     /// once with [`is_no_pending`](crate::Error::is_no_pending).
     pub async fn next_response_timeout(&self, timeout: Duration) -> Option<Result<Response>> {
-        let runtime = self.client.runtime().clone();
-        let next = async { Some(self.scope.next_response().await) };
-        let waited = async {
-            runtime.sleep(timeout).await;
-            None
-        };
-        self.local.run(futures_lite::future::or(next, waited)).await
+        self.local
+            .run(self.scope.next_response_timeout(timeout))
+            .await
     }
 
     /// True while a request is running or has an outcome not yet collected.

@@ -345,16 +345,10 @@ impl<'scope> Parallel<'scope> {
     /// # Ok::<(), par_http::Error>(())
     /// ```
     pub fn next_response_timeout(&self, timeout: Duration) -> Option<Result<Response>> {
-        let runtime = self.client.inner.core.runtime().clone();
-        let next = async { Some(self.scope.next_response().await) };
-        let waited = async {
-            runtime.sleep(timeout).await;
-            None
-        };
         self.local
             .wait(
                 &self.client.inner.agent,
-                futures_lite::future::or(next, waited),
+                self.scope.next_response_timeout(timeout),
             )
             .map(|outcome| outcome.map(|r| Response::new(r, self.client.inner.clone())))
     }
