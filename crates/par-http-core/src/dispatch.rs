@@ -192,7 +192,7 @@ impl Dispatch for Http1Dispatch {
     }
 
     fn connections(&self, url: &Url) -> Option<ConnectionCounts> {
-        let (open, idle, waiting) = self.inner.pool.stats(&pool_key(url));
+        let (open, idle, waiting) = self.pool_stats(url);
         Some(ConnectionCounts::new(open, idle, waiting))
     }
 
