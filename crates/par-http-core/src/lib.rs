@@ -8,18 +8,21 @@
 //! # The life of a request
 //!
 //! ```text
-//!  Scope::start ─▶ Client::prepare ─▶ Spawn::spawn(task)                      (scope.rs)
-//!                   (base URL, default headers, auth)  │          (client.rs, auth.rs)
-//!                  Client::execute: redirect::follow ◀─┘                    (redirect.rs)
+//!  Scope::start ─▶ Client::prepare ─▶ Spawn::spawn(task)                (scope/mod.rs)
+//!                   (base URL, default headers, auth)  │   (client/mod.rs, client/auth.rs)
+//!                  Client::execute: redirect::follow ◀─┘             (client/redirect.rs)
 //!                            │ each hop:
-//!                       Dispatch::send                                         (dispatch.rs)
-//!                            │ Pool::checkout: idle conn | slot to connect | wait (pool.rs)
-//!                            │ connect: resolve, TCP via Runtime             (connect.rs)
-//!                            │ h1::encode_request_head ─▶ write             (conn.rs, h1/)
+//!                       Dispatch::send                                (message/dispatch.rs)
+//!                            │ Pool::checkout: idle conn | slot to connect | wait
+//!                            │                                        (transport/pool.rs)
+//!                            │ connect: resolve, TCP via Runtime, TLS (transport/connect.rs)
+//!                            │ h1::encode_request_head ─▶ write    (transport/conn.rs, h1/)
 //!                            │ read ─▶ h1::ResponseDecoder ─▶ ResponseHead
 //!                            ▼
-//!                       Response { body: H1Body owns the connection }      (conn_body.rs)
-//!                            │ outcome ─▶ Outcomes (exactly once)            (pending.rs)
+//!                       Response { body: H1Body owns the connection }
+//!                            │                                   (transport/conn_body.rs)
+//!                            │ decode the body, total timeout (client/decompress.rs, deadline.rs)
+//!                            │ outcome ─▶ Outcomes (exactly once)     (scope/pending.rs)
 //!                            ▼
 //!       Pending::get_response / Scope::next_response ─▶ user reads the body
 //!                            └─ body ends cleanly ─▶ connection back to the pool
@@ -27,59 +30,60 @@
 //!
 //! # Layers
 //!
-//! * [`h1`]: sans-IO framing. No IO, no clock, no runtime: bytes in, events out.
-//! * [`Runtime`] / [`Spawn`]: what an executor must supply (spawn with cancel-on-drop,
-//!   DNS, TCP, timers). Adapters live in `par-http-smol` and `par-http-tokio`.
-//! * [`Dispatch`]: how a request reaches a server. [`Http1Dispatch`] is the pooled
-//!   connector; a mock can replace it.
-//! * [`Scope`]: the parallel scope state machine shared by every front end.
+//! Each folder is a layer and imports only the layers below it:
+//!
+//! * [`h1`]: sans-IO framing. No IO, no clock, no runtime: bytes in, events out. With it
+//!   at the bottom: the error type and [`Runtime`] / [`Spawn`], what an executor must
+//!   supply (spawn with cancel-on-drop, DNS, TCP, timers). Adapters live in
+//!   `par-http-smol` and `par-http-tokio`.
+//! * `message/`: [`Request`], [`Response`], bodies, credentials as header values, and
+//!   the [`Dispatch`] trait: how a request reaches a server, so a mock can replace the
+//!   network.
+//! * `transport/`: connect, TLS, connections, the pool, and [`Http1Dispatch`], the
+//!   pooled connector, configured by a [`ConnectorConfig`].
+//! * `client/`: [`Client`] and its [`Config`]: authentication, redirects,
+//!   decompression, the total timeout.
+//! * `scope/`: [`Scope`], the parallel scope state machine shared by every front end,
+//!   and its outcome table.
 //!
 //! [par-http]: https://docs.rs/par-http
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod auth;
-mod body;
-mod body_buffer;
-mod client;
-mod config;
-mod conn;
-mod conn_body;
-mod connect;
-mod decompress;
-mod dispatch;
+// Foundations: errors, the runtime contract, sans-IO framing.
 mod error;
 pub mod h1;
-mod pending;
-mod pool;
-mod redirect;
-mod request;
-mod response;
 mod runtime;
+// Layers, each importing only the ones listed before it.
+mod client;
+mod message;
 mod scope;
-mod stall;
-mod timeout;
-mod tls;
+mod transport;
 
-pub use auth::{AuthHook, basic_auth_header, bearer_auth_header};
-pub use body::Body;
-pub use body_buffer::{DEFAULT_BODY_BUDGET, DEFAULT_MAX_BODY_IN_MEMORY};
 pub use client::Client;
-pub use config::{Config, DEFAULT_CONNECT_TIMEOUT};
-pub use decompress::{DEFAULT_MAX_DECOMPRESSED_BYTES, DecompressError, accept_encoding};
-pub use dispatch::{ConnectionCounts, Dispatch, Http1Dispatch};
+pub use client::auth::AuthHook;
+pub use client::config::{Config, DEFAULT_CONNECT_TIMEOUT};
+pub use client::decompress::{DEFAULT_MAX_DECOMPRESSED_BYTES, DecompressError, accept_encoding};
+pub use client::redirect::{DEFAULT_MAX_REDIRECTS, RedirectError, RedirectPolicy};
 pub use error::{Error, ErrorKind, Result, Tag, TimeoutPhase};
-pub use pending::Pending;
-pub use pool::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_MAX_IDLE_PER_HOST};
-pub use redirect::{DEFAULT_MAX_REDIRECTS, RedirectError, RedirectPolicy};
-pub use request::{IntoUrl, Request, RequestBuilder};
-pub use response::{Response, ResponseBody};
+pub use message::body::Body;
+pub use message::body_buffer::{DEFAULT_BODY_BUDGET, DEFAULT_MAX_BODY_IN_MEMORY};
+pub use message::credentials::{basic_auth_header, bearer_auth_header};
+pub use message::dispatch::{ConnectionCounts, Dispatch};
+pub use message::request::{IntoUrl, Request, RequestBuilder};
+pub use message::response::{Response, ResponseBody};
 pub use runtime::{
     BoxIo, Boxed, Io, Runtime, Spawn, Task, checking_staleness, is_checking_staleness,
 };
+pub use scope::pending::Pending;
 pub use scope::{Scope, ScopeOptions, StartOptions, live_request_tasks};
-pub use tls::TlsConfig;
+pub use transport::http1::Http1Dispatch;
+pub use transport::pool::{
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_MAX_IDLE_PER_HOST,
+};
+pub use transport::settings::ConnectorConfig;
+pub use transport::tls::TlsConfig;
 
 pub use bytes::Bytes;
 pub use http;

@@ -11,8 +11,8 @@ use http::Method;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
-use crate::body::Body;
 use crate::error::{Error, ErrorKind, Result};
+use crate::message::body::Body;
 
 /// A request with a parsed URL, ready for a [`Dispatch`](crate::Dispatch).
 #[derive(Debug)]
@@ -163,7 +163,7 @@ impl RequestBuilder {
         let mut url_auth = None;
         let state = match url.into_url(base) {
             Ok(mut url) => {
-                url_auth = crate::auth::take_url_credentials(&mut url);
+                url_auth = crate::message::credentials::take_url_credentials(&mut url);
                 check_url(&method, url).map(|url| Request::new(method, url))
             }
             Err((raw, err)) => Err(Error::new(ErrorKind::InvalidUrl)
@@ -184,7 +184,7 @@ impl RequestBuilder {
     /// A builder for an already built request (credentials in its URL are taken as for
     /// [`new`](Self::new)).
     pub fn from_request(mut request: Request) -> Self {
-        let url_auth = crate::auth::take_url_credentials(&mut request.url);
+        let url_auth = crate::message::credentials::take_url_credentials(&mut request.url);
         Self {
             state: Ok(request),
             url_auth,
@@ -268,7 +268,7 @@ impl RequestBuilder {
     ) -> Self {
         if let Ok(request) = &mut self.state {
             let (user, password) = (user.to_string(), password.map(|p| p.to_string()));
-            let value = crate::auth::basic_auth_header(&user, password.as_deref());
+            let value = crate::message::credentials::basic_auth_header(&user, password.as_deref());
             request.headers.insert(http::header::AUTHORIZATION, value);
         }
         self
@@ -278,7 +278,7 @@ impl RequestBuilder {
     /// not a valid header value makes the request fail when sent.
     pub fn bearer_auth(mut self, token: impl fmt::Display) -> Self {
         if let Ok(request) = &mut self.state {
-            match crate::auth::bearer_auth_header(&token.to_string()) {
+            match crate::message::credentials::bearer_auth_header(&token.to_string()) {
                 Ok(value) => {
                     request.headers.insert(http::header::AUTHORIZATION, value);
                 }

@@ -5,7 +5,7 @@
 //! identity for mutual TLS, and the explicit opt-out of certificate verification. The
 //! connector ([`Http1Dispatch`](crate::Http1Dispatch)) turns it into one rustls
 //! `ClientConfig` per client, the first time an `https` URL is connected, and
-//! [`connect`](crate::connect) runs the handshake after TCP, inside the connect timeout.
+//! [`connect`](crate::transport::connect) runs the handshake after TCP, inside the connect timeout.
 //! The handshake sends SNI (for a DNS name), verifies the certificate chain and the host
 //! name, and offers ALPN `http/1.1`.
 //!

@@ -19,7 +19,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::conn::Connection;
+use crate::transport::conn::Connection;
 
 /// Default cap on open connections per origin (httpx's pool limit).
 pub const DEFAULT_MAX_CONNECTIONS_PER_HOST: usize = 100;

@@ -3,7 +3,7 @@
 //! This is the only place where bytes meet a socket. [`Connection::send_request`] runs
 //! the sans-IO encoder into a buffer and writes it; [`Connection::read_head`] pumps the
 //! socket through a [`ResponseDecoder`] until the head is complete. The body is then
-//! streamed by [`crate::conn_body`], which owns the connection until the message ends.
+//! streamed by [`crate::transport::conn_body`], which owns the connection until the message ends.
 //!
 //! The connection also carries the client's read timeout ([`IdleTimer`]): every read
 //! through [`Connection::poll_fill`], for the head and for the body, fails with an
@@ -18,12 +18,12 @@ use futures_lite::future::poll_fn;
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use url::Position;
 
-use crate::body::BodyParts;
 use crate::error::{Error, ErrorKind, TimeoutPhase};
 use crate::h1::{self, BodyFraming, Event, ResponseDecoder, ResponseHead};
-use crate::request::Request;
+use crate::message::body::BodyParts;
+use crate::message::request::Request;
 use crate::runtime::BoxIo;
-use crate::timeout::{IdleTimeout, IdleTimer};
+use crate::transport::idle::{IdleTimeout, IdleTimer};
 
 /// Bytes read from the socket per read call once a body is streaming.
 const READ_CHUNK: usize = 16 * 1024;

@@ -37,8 +37,8 @@ use url::Url;
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
-use crate::request::{Request, check_url};
-use crate::response::{Response, Sent};
+use crate::message::request::{Request, check_url};
+use crate::message::response::{Response, Sent};
 use crate::runtime::Boxed;
 
 /// The number of redirects followed by default.
@@ -329,7 +329,7 @@ fn next_request(
     };
     if to_get {
         next.method = Method::GET;
-        next.body = crate::body::Body::empty();
+        next.body = crate::message::body::Body::empty();
         remove_content_fields(&mut next.headers);
     } else if !replayable {
         return None;
@@ -341,7 +341,7 @@ fn next_request(
     if url.fragment().is_none() {
         url.set_fragment(response.url().fragment());
     }
-    let credentials = crate::auth::take_url_credentials(&mut url);
+    let credentials = crate::message::credentials::take_url_credentials(&mut url);
     if check_url(&next.method, url.clone()).is_err() {
         return invalid();
     }

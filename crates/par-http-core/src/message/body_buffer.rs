@@ -109,7 +109,7 @@ impl Drop for Claim {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::response::ResponseBody;
+    use crate::message::response::ResponseBody;
 
     #[test]
     fn a_claim_takes_from_the_budget_and_gives_back_on_drop() {

@@ -10,13 +10,15 @@ use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderValue};
 
-use crate::auth::AuthHook;
-use crate::decompress::DEFAULT_MAX_DECOMPRESSED_BYTES;
+use crate::client::auth::AuthHook;
+use crate::client::decompress::DEFAULT_MAX_DECOMPRESSED_BYTES;
+use crate::client::redirect::RedirectPolicy;
 use crate::h1::Limits;
-use crate::pool::{
+use crate::transport::pool::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_MAX_IDLE_PER_HOST,
 };
-use crate::redirect::RedirectPolicy;
+use crate::transport::settings::ConnectorConfig;
+use crate::transport::tls::TlsConfig;
 
 /// Default time allowed to open a connection (resolution included).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -71,7 +73,7 @@ pub struct Config {
     pub redirect: RedirectPolicy,
     /// TLS for `https` URLs: trusted roots, client identity, verification (default:
     /// built-in roots, full verification).
-    pub tls: crate::tls::TlsConfig,
+    pub tls: TlsConfig,
 }
 
 impl Default for Config {
@@ -81,7 +83,7 @@ impl Default for Config {
             http::header::USER_AGENT,
             HeaderValue::from_static(concat!("par-http/", env!("CARGO_PKG_VERSION"))),
         );
-        crate::decompress::add_accept_encoding(&mut default_headers);
+        crate::client::decompress::add_accept_encoding(&mut default_headers);
         Self {
             max_connections_per_host: DEFAULT_MAX_CONNECTIONS_PER_HOST,
             max_idle_per_host: DEFAULT_MAX_IDLE_PER_HOST,
@@ -97,7 +99,59 @@ impl Default for Config {
             auth_hook: None,
             base_url: None,
             redirect: RedirectPolicy::default(),
-            tls: crate::tls::TlsConfig::default(),
+            tls: TlsConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Turns response decompression on or off, and with it the default `Accept-Encoding`
+    /// header: turning it off removes that header when it is the one par-http set;
+    /// turning it on adds it when there is none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut config = par_http_core::Config::default();
+    /// config.set_decompress(false);
+    /// assert!(!config.decompress);
+    /// assert!(config.default_headers.get("accept-encoding").is_none());
+    /// ```
+    pub fn set_decompress(&mut self, enabled: bool) {
+        self.decompress = enabled;
+        let Some(ours) = crate::client::decompress::accept_encoding() else {
+            return;
+        };
+        let current = self.default_headers.get(http::header::ACCEPT_ENCODING);
+        if enabled && current.is_none() {
+            self.default_headers
+                .insert(http::header::ACCEPT_ENCODING, ours);
+        } else if !enabled && current == Some(&ours) {
+            self.default_headers.remove(http::header::ACCEPT_ENCODING);
+        }
+    }
+}
+
+impl Config {
+    /// The settings the pooled connector takes from this configuration.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut config = par_http_core::Config::default();
+    /// config.max_connections_per_host = 4;
+    /// assert_eq!(config.connector_config().max_connections_per_host, 4);
+    /// ```
+    pub fn connector_config(&self) -> ConnectorConfig {
+        ConnectorConfig {
+            max_connections_per_host: self.max_connections_per_host,
+            max_idle_per_host: self.max_idle_per_host,
+            idle_timeout: self.idle_timeout,
+            connect_timeout: self.connect_timeout,
+            read_timeout: self.read_timeout,
+            limits: self.limits.clone(),
+            tls: self.tls.clone(),
+            hand_back_requests: self.redirect.max_redirects().is_some(),
         }
     }
 }

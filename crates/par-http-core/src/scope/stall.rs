@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
-use crate::pending::{Meta, Outcomes};
+use crate::scope::pending::{Meta, Outcomes};
 
 /// How often a waiting `get_response` looks; a request is stalled after two looks in a
 /// row find it so (another thread may be collecting the responses that hold it).

@@ -9,16 +9,20 @@ use std::sync::Arc;
 
 use http::Method;
 
-use crate::auth;
-use crate::config::Config;
-use crate::dispatch::{Dispatch, Http1Dispatch};
 use crate::error::{Result, TimeoutPhase};
-use crate::redirect;
-use crate::request::{IntoUrl, Request, RequestBuilder};
-use crate::response::Response;
+use crate::message::dispatch::Dispatch;
+use crate::message::request::{IntoUrl, Request, RequestBuilder};
+use crate::message::response::Response;
 use crate::runtime::{Boxed, Runtime};
-use crate::scope::{Scope, ScopeOptions};
-use crate::timeout;
+use crate::transport::http1::Http1Dispatch;
+
+pub(crate) mod auth;
+pub(crate) mod config;
+pub(crate) mod deadline;
+pub(crate) mod decompress;
+pub(crate) mod redirect;
+
+use config::Config;
 
 /// A client: cheap to clone, all clones share one connection pool.
 #[derive(Clone)]
@@ -35,7 +39,10 @@ impl Client {
     /// A client that sends through the pooled HTTP/1.1 connector on `runtime`.
     pub fn new(runtime: Arc<dyn Runtime>, config: Config) -> Self {
         let config = Arc::new(config);
-        let dispatch = Arc::new(Http1Dispatch::new(runtime.clone(), config.clone()));
+        let dispatch = Arc::new(Http1Dispatch::new(
+            runtime.clone(),
+            config.connector_config(),
+        ));
         Self {
             runtime,
             dispatch,
@@ -104,7 +111,11 @@ impl Client {
                 }
             }
         }
-        auth::apply(&self.config, &mut request)?;
+        auth::apply(
+            self.config.authorization.as_ref(),
+            self.config.auth_hook.as_ref(),
+            &mut request,
+        )?;
         Ok(request)
     }
 
@@ -132,22 +143,21 @@ impl Client {
         // The layers (redirects, decoding) are one future in one box; the usual request,
         // without a time limit, holds nothing else while it waits.
         let redirected = redirect::follow(self, request);
-        let decoded = crate::decompress::decoded(&self.config, redirected);
+        let decoded = decompress::decoded(
+            self.config.decompress,
+            self.config.max_decompressed_bytes,
+            redirected,
+        );
         let (Some(deadline), Some((method, url))) = (deadline, name) else {
             return Box::pin(decoded);
         };
         let runtime = self.runtime.clone();
         Box::pin(async move {
             let sleep = runtime.sleep_until(deadline);
-            timeout::bounded(decoded, sleep, &runtime, deadline, TimeoutPhase::Total)
+            deadline::bounded(decoded, sleep, &runtime, deadline, TimeoutPhase::Total)
                 .await
                 .map_err(|err| err.with_request(&method, url.as_str()))
         })
-    }
-
-    /// Opens a parallel scope on this client.
-    pub fn scope(&self, options: ScopeOptions) -> Scope {
-        Scope::new(self.clone(), options)
     }
 }
 

@@ -15,8 +15,8 @@ use futures_lite::io::{AsyncRead, AsyncReadExt};
 use http::{HeaderMap, Method, StatusCode, Version};
 use url::Url;
 
-use crate::body_buffer::Claim;
 use crate::error::{Error, ErrorKind, Result, Tag};
+use crate::message::body_buffer::Claim;
 
 /// Largest amount reserved up front from a `Content-Length` when collecting a body (a
 /// hostile length must not allocate memory the body never fills).
@@ -48,7 +48,7 @@ pub struct Response {
 pub(crate) struct Sent {
     pub(crate) headers: HeaderMap,
     /// The body again, when it was in memory (a stream cannot be sent twice).
-    pub(crate) body: Option<crate::body::Body>,
+    pub(crate) body: Option<crate::message::body::Body>,
     pub(crate) timeout: Option<std::time::Duration>,
 }
 

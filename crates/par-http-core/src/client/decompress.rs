@@ -42,9 +42,8 @@ use futures_lite::io::{AsyncBufRead, AsyncRead, BufReader};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
 
-use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
-use crate::response::{Response, ResponseBody};
+use crate::message::response::{Response, ResponseBody};
 
 /// The default limit on the size of a decompressed body: 1 GiB.
 ///
@@ -131,33 +130,6 @@ pub fn accept_encoding() -> Option<HeaderValue> {
 pub(crate) fn add_accept_encoding(headers: &mut HeaderMap) {
     if let Some(value) = accept_encoding() {
         headers.insert(header::ACCEPT_ENCODING, value);
-    }
-}
-
-impl Config {
-    /// Turns response decompression on or off, and with it the default `Accept-Encoding`
-    /// header: turning it off removes that header when it is the one par-http set;
-    /// turning it on adds it when there is none.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let mut config = par_http_core::Config::default();
-    /// config.set_decompress(false);
-    /// assert!(!config.decompress);
-    /// assert!(config.default_headers.get("accept-encoding").is_none());
-    /// ```
-    pub fn set_decompress(&mut self, enabled: bool) {
-        self.decompress = enabled;
-        let Some(ours) = accept_encoding() else {
-            return;
-        };
-        let current = self.default_headers.get(header::ACCEPT_ENCODING);
-        if enabled && current.is_none() {
-            self.default_headers.insert(header::ACCEPT_ENCODING, ours);
-        } else if !enabled && current == Some(&ours) {
-            self.default_headers.remove(header::ACCEPT_ENCODING);
-        }
     }
 }
 
@@ -263,16 +235,13 @@ fn looks_zlib(first: &[u8]) -> bool {
 ///
 /// The one step of [`Client::execute`](crate::Client::execute) that belongs to this
 /// module; everything else here serves it.
-pub(crate) fn decoded<F>(config: &Config, response: F) -> DecodedResponse<F>
+pub(crate) fn decoded<F>(enabled: bool, limit: Option<u64>, response: F) -> DecodedResponse<F>
 where
     F: Future<Output = Result<Response>> + Unpin,
 {
     DecodedResponse {
         response,
-        settings: Settings {
-            enabled: config.decompress,
-            limit: config.max_decompressed_bytes,
-        },
+        settings: Settings { enabled, limit },
     }
 }
 
@@ -526,6 +495,7 @@ impl fmt::Debug for Decoded {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Config;
 
     #[test]
     fn zlib_headers_are_told_from_raw_deflate() {
@@ -628,7 +598,10 @@ mod tests {
         let mut out = Vec::new();
         let mut body = response.into_body();
         let read = futures_lite::future::block_on(body.read_to_end(&mut out));
-        (headers, read.map(|_| out).map_err(crate::response::from_io))
+        (
+            headers,
+            read.map(|_| out).map_err(crate::message::response::from_io),
+        )
     }
 
     #[cfg(any(

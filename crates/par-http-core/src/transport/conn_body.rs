@@ -21,8 +21,8 @@ use http::HeaderMap;
 
 use crate::error::{Error, ErrorKind, TimeoutPhase};
 use crate::h1::{Event, ResponseDecoder};
-use crate::pool::Pooled;
-use crate::timeout::IdleTimeout;
+use crate::transport::idle::IdleTimeout;
+use crate::transport::pool::Pooled;
 
 /// Reads at least this large go straight into the reader's buffer when they can.
 const DIRECT_READ_MIN: usize = 4 * 1024;

@@ -1,5 +1,5 @@
 //! Opening connections: name resolution, then TCP to each address in turn, then for
-//! `https` the TLS handshake ([`crate::tls`]).
+//! `https` the TLS handshake ([`crate::transport::tls`]).
 //!
 //! The policy lives here, once, for every runtime: IP literals skip resolution, addresses
 //! are tried in the order the resolver returned them, and the connect timeout covers
@@ -15,7 +15,7 @@ use url::{Host, Url};
 
 use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
 use crate::runtime::{BoxIo, Runtime};
-use crate::tls::TlsConnector;
+use crate::transport::tls::TlsConnector;
 
 /// Opens a TCP connection to the host and port of `url`, and runs the TLS handshake
 /// over it when `tls` is given (the caller gives it for `https` URLs).

@@ -49,15 +49,18 @@ use futures_lite::{FutureExt, future};
 
 use async_lock::SemaphoreGuardArc;
 
-use crate::body_buffer::{Budget, Claim, DEFAULT_BODY_BUDGET, DEFAULT_MAX_BODY_IN_MEMORY};
 use crate::client::Client;
+use crate::client::deadline;
 use crate::error::{Error, ErrorKind, Result, Tag, TimeoutPhase};
-use crate::pending::{Delivery, FutureCell, Hold, Meta, Outcomes, Pending};
-use crate::request::{Request, RequestBuilder};
-use crate::response::Response;
+use crate::message::body_buffer::{Budget, Claim, DEFAULT_BODY_BUDGET, DEFAULT_MAX_BODY_IN_MEMORY};
+use crate::message::request::{Request, RequestBuilder};
+use crate::message::response::Response;
 use crate::runtime::{Boxed, Runtime, Spawn, Task};
-use crate::stall::StallWatch;
-use crate::timeout;
+use pending::{Delivery, FutureCell, Hold, Meta, Outcomes, Pending};
+use stall::StallWatch;
+
+pub(crate) mod pending;
+mod stall;
 
 /// Settings of one scope.
 ///
@@ -758,7 +761,7 @@ impl ScopeDeadline {
     ) -> Boxed<Result<Response>> {
         Box::pin(async move {
             let at = self.at;
-            timeout::bounded(send, self.wait(), &runtime, at, TimeoutPhase::ScopeDeadline).await
+            deadline::bounded(send, self.wait(), &runtime, at, TimeoutPhase::ScopeDeadline).await
         })
     }
 }
@@ -818,6 +821,12 @@ impl fmt::Debug for Scope {
     }
 }
 
+impl Client {
+    /// Opens a parallel scope on this client.
+    pub fn scope(&self, options: ScopeOptions) -> Scope {
+        Scope::new(self.clone(), options)
+    }
+}
+
 #[cfg(test)]
-#[path = "scope_tests.rs"]
 mod tests;

@@ -34,11 +34,11 @@ use async_lock::SemaphoreGuardArc;
 use event_listener::{Event, EventListener};
 use http::Method;
 
-use crate::body_buffer::Claim;
 use crate::error::{Error, ErrorKind, Result, Tag};
-use crate::response::Response;
+use crate::message::body_buffer::Claim;
+use crate::message::response::Response;
 use crate::runtime::{Boxed, Task};
-use crate::stall::StallWatch;
+use crate::scope::stall::StallWatch;
 
 /// The outcome table of one scope.
 pub(crate) struct Outcomes {
@@ -728,7 +728,7 @@ mod tests {
             url,
             http::StatusCode::OK,
             Default::default(),
-            crate::response::ResponseBody::from("body"),
+            crate::message::response::ResponseBody::from("body"),
         )
     }
 

@@ -1,70 +1,14 @@
-//! Authentication: the client's default `Authorization`, its custom hook, and credentials
-//! written into a URL's userinfo.
+//! Credentials as header values: Basic (RFC 7617) and bearer (RFC 6750) `Authorization`
+//! values, and the userinfo of a URL taken out of it.
 //!
-//! All of it happens while a request is prepared ([`Client::prepare`](crate::Client::prepare)),
-//! before the request reaches the redirect policy and the [`Dispatch`](crate::Dispatch), so
-//! a mock dispatch sees exactly the `Authorization` the network would. The precedence, from
-//! strongest to weakest: an `Authorization` the request sets itself (by header or by the
-//! request builder's `basic_auth`/`bearer_auth`), credentials in the URL
-//! (`http://user:pass@host/`, stripped from the URL and sent as Basic auth), then the
-//! client's default. The [`AuthHook`] runs last, on every request, and may change anything.
+//! The request builder, the client's authentication ([`AuthHook`](crate::AuthHook) and
+//! defaults) and the connector (a proxy's credentials) all build their values here.
 
-use std::fmt;
-use std::sync::Arc;
-
-use http::header::{AUTHORIZATION, HeaderValue};
+use http::header::HeaderValue;
 use percent_encoding::percent_decode_str;
 use url::Url;
 
-use crate::config::Config;
 use crate::error::{ErrorKind, Result};
-use crate::request::Request;
-
-/// The signature of an auth hook: it may modify each request before it is sent.
-type HookFn = dyn Fn(&mut Request) -> Result<()> + Send + Sync + 'static;
-
-/// A function run on every request of a client, after its default headers and
-/// credentials, that may modify it (sign it, add a token, ...). An error it returns
-/// becomes the request's error.
-///
-/// # Examples
-///
-/// ```
-/// use par_http_core::{AuthHook, Config};
-///
-/// let mut config = Config::default();
-/// config.auth_hook = Some(AuthHook::new(|request| {
-///     let signature = format!("sig-{}", request.url.path().len());
-///     request.headers.insert("x-signature", signature.parse().map_err(|_| {
-///         request.error(par_http_core::ErrorKind::InvalidRequest)
-///     })?);
-///     Ok(())
-/// }));
-/// ```
-#[derive(Clone)]
-pub struct AuthHook(Arc<HookFn>);
-
-impl AuthHook {
-    /// Wraps `hook`.
-    pub fn new(hook: impl Fn(&mut Request) -> Result<()> + Send + Sync + 'static) -> Self {
-        Self(Arc::new(hook))
-    }
-
-    /// Runs the hook on `request`.
-    ///
-    /// # Errors
-    ///
-    /// Whatever the hook returns.
-    pub fn apply(&self, request: &mut Request) -> Result<()> {
-        (self.0)(request)
-    }
-}
-
-impl fmt::Debug for AuthHook {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AuthHook(..)")
-    }
-}
 
 /// The `Authorization` value for HTTP Basic auth (RFC 7617): `Basic base64(user:password)`,
 /// marked sensitive.
@@ -119,21 +63,6 @@ pub(crate) fn take_url_credentials(url: &mut Url) -> Option<HeaderValue> {
     let _ = url.set_username("");
     let _ = url.set_password(None);
     Some(basic_auth_header(&user, password.as_deref()))
-}
-
-/// Applies the client's authentication to a request being prepared: its default
-/// `Authorization` unless the request has one, then its hook.
-pub(crate) fn apply(config: &Config, request: &mut Request) -> Result<()> {
-    if let Some(value) = &config.authorization {
-        if !request.headers.contains_key(AUTHORIZATION) {
-            request.headers.insert(AUTHORIZATION, value.clone());
-        }
-    }
-    if let Some(hook) = &config.auth_hook {
-        hook.apply(request)
-            .map_err(|err| err.with_request(&request.method, request.url.as_str()))?;
-    }
-    Ok(())
 }
 
 /// Standard base64 with padding (RFC 4648 §4), appended to `out`.

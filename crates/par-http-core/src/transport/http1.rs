@@ -1,8 +1,6 @@
-//! How a request reaches a server: the [`Dispatch`] trait and its default, the pooled
-//! HTTP/1.1 connector [`Http1Dispatch`].
+//! The pooled HTTP/1.1 connector [`Http1Dispatch`], the default [`Dispatch`].
 //!
-//! Everything above this module (the scope, the clients) sees only `Dispatch`, so a
-//! user's tests can replace the network with a mock. `Http1Dispatch` does the real work:
+//! `Http1Dispatch` does the real work:
 //! check a connection out of the [`Pool`], write the request, read the head, and hand
 //! the body stream (which owns the connection) to the [`Response`].
 //!
@@ -27,98 +25,24 @@ use bytes::BytesMut;
 use futures_lite::io::AsyncRead;
 use http::Method;
 
-use crate::config::Config;
-use crate::conn::Connection;
-use crate::conn_body::H1Body;
-use crate::connect::connect;
 use crate::error::{Error, ErrorKind, Result};
 use crate::h1::ResponseDecoder;
-use crate::pool::{Grant, Pool, PoolConfig, PoolKey};
-use crate::request::Request;
-use crate::response::{Response, ResponseBody, Sent};
+use crate::message::dispatch::{ConnectionCounts, Dispatch};
+use crate::message::request::Request;
+use crate::message::response::{Response, ResponseBody, Sent};
 use crate::runtime::{Boxed, Runtime, Task};
-use crate::timeout::IdleTimer;
-use crate::tls::TlsConnector;
+use crate::transport::conn::Connection;
+use crate::transport::conn_body::H1Body;
+use crate::transport::connect::connect;
+use crate::transport::idle::IdleTimer;
+use crate::transport::pool::{Grant, Pool, PoolConfig, PoolKey};
+use crate::transport::settings::ConnectorConfig;
+use crate::transport::tls::TlsConnector;
 use url::Url;
 
 /// Body bytes read together with the head, at most: a body that is complete within this
 /// gives its connection back before the response is even collected.
 const PREFETCH_MAX: usize = 64 * 1024;
-
-/// Sends requests. The default is [`Http1Dispatch`]; tests and users can plug their own.
-///
-/// # Examples
-///
-/// A dispatch that answers every request itself:
-///
-/// ```
-/// use par_http_core::{Boxed, Dispatch, Request, Response, ResponseBody, Result};
-///
-/// #[derive(Debug)]
-/// struct Hello;
-///
-/// impl Dispatch for Hello {
-///     fn send(&self, request: Request) -> Boxed<Result<Response>> {
-///         Box::pin(async move {
-///             let body = ResponseBody::from("hello");
-///             Ok(Response::new(request.method, request.url, http::StatusCode::OK, Default::default(), body))
-///         })
-///     }
-/// }
-/// ```
-pub trait Dispatch: Send + Sync + fmt::Debug + 'static {
-    /// Sends `request` and resolves once the response head has arrived.
-    ///
-    /// Errors should name the request ([`Error::with_request`]); the scope adds the name
-    /// if they don't.
-    fn send(&self, request: Request) -> Boxed<Result<Response>>;
-
-    /// A future that completes when a request waits for a connection to the origin of
-    /// `url` because every connection this dispatch may open to it is in use (at once if
-    /// one waits already), or `None` if this dispatch never makes requests wait so.
-    ///
-    /// A parallel scope uses it to decide when a response nobody has collected yet, with
-    /// part of its body still on the wire, must read the rest into memory and give its
-    /// connection back: while a caller waits on the scope and another request needs that
-    /// connection. The default is `None`.
-    fn connection_wanted(&self, url: &Url) -> Option<Boxed<()>> {
-        let _ = url;
-        None
-    }
-
-    /// How many connections to the origin of `url` are open (in use, being opened, or
-    /// idle) and how many requests wait for one, or `None` if this dispatch does not
-    /// count them. A parallel scope uses it to tell a request that can never get a
-    /// connection (every one held by responses its caller has not collected) from one
-    /// that merely waits its turn. The default is `None`.
-    fn connections(&self, url: &Url) -> Option<ConnectionCounts> {
-        let _ = url;
-        None
-    }
-}
-
-/// Connections to one origin, as a [`Dispatch`] counts them ([`Dispatch::connections`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct ConnectionCounts {
-    /// Connections counted against the per-host cap: in use, being opened, or idle.
-    pub open: usize,
-    /// Of those, idle ones.
-    pub idle: usize,
-    /// Requests waiting for a connection.
-    pub waiting: usize,
-}
-
-impl ConnectionCounts {
-    /// Counts of `open` connections, `idle` of them, and `waiting` requests.
-    pub fn new(open: usize, idle: usize, waiting: usize) -> Self {
-        Self {
-            open,
-            idle,
-            waiting,
-        }
-    }
-}
 
 /// The pooled HTTP/1.1 connector.
 #[derive(Clone)]
@@ -129,7 +53,7 @@ pub struct Http1Dispatch {
 struct Inner {
     runtime: Arc<dyn Runtime>,
     pool: Arc<Pool>,
-    config: Arc<Config>,
+    config: ConnectorConfig,
     sweeper: Mutex<Option<Task>>,
     sweeping: Arc<AtomicBool>,
     /// The TLS connector, built from `config.tls` at the first `https` connection.
@@ -151,7 +75,7 @@ struct Origin {
 
 impl Http1Dispatch {
     /// A connector that opens connections through `runtime`, configured by `config`.
-    pub fn new(runtime: Arc<dyn Runtime>, config: Arc<Config>) -> Self {
+    pub fn new(runtime: Arc<dyn Runtime>, config: ConnectorConfig) -> Self {
         let pool = Arc::new(Pool::new(PoolConfig {
             max_connections_per_host: config.max_connections_per_host,
             max_idle_per_host: config.max_idle_per_host,
@@ -333,7 +257,7 @@ fn send(
                 } = request;
                 let mut response = Response::new(method, url, head.status, head.headers, body);
                 response.set_version(head.version);
-                if inner.config.redirect.max_redirects().is_some() {
+                if inner.config.hand_back_requests {
                     // Handed back for the redirect policy (see `Client::hands_back_requests`).
                     response.set_sent(Box::new(Sent {
                         headers,
@@ -386,7 +310,7 @@ async fn exchange(
                     fresh_only = true;
                     continue;
                 }
-                return Err(crate::tls::reclassify(failure.error));
+                return Err(crate::transport::tls::reclassify(failure.error));
             }
         }
     }
@@ -402,7 +326,7 @@ async fn checkout(
     key: &PoolKey,
     fresh_only: bool,
     strict: bool,
-) -> Result<crate::pool::Pooled> {
+) -> Result<crate::transport::pool::Pooled> {
     match inner
         .pool
         .checkout(key, !fresh_only, strict, inner.runtime.now())
@@ -463,7 +387,7 @@ fn prefetch(body: &mut H1Body) -> Result<bytes::Bytes> {
         match result {
             Poll::Ready(Ok(0)) | Poll::Pending => break,
             Poll::Ready(Ok(_)) => {}
-            Poll::Ready(Err(err)) => return Err(crate::response::from_io(err)),
+            Poll::Ready(Err(err)) => return Err(crate::message::response::from_io(err)),
         }
     }
     Ok(received.freeze())

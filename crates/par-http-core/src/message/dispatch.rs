@@ -1,0 +1,89 @@
+//! The seam between the client and the network: the [`Dispatch`] trait.
+//!
+//! Everything above it (the scope, the clients, the redirect policy) sees only
+//! `Dispatch`, so a user's tests can replace the network with a mock. The transport's
+//! pooled connector ([`Http1Dispatch`](crate::Http1Dispatch)) is the default.
+
+use std::fmt;
+
+use url::Url;
+
+use crate::error::Result;
+use crate::message::request::Request;
+use crate::message::response::Response;
+use crate::runtime::Boxed;
+
+/// Sends requests. The default is [`Http1Dispatch`](crate::Http1Dispatch); tests and users can plug their own.
+///
+/// # Examples
+///
+/// A dispatch that answers every request itself:
+///
+/// ```
+/// use par_http_core::{Boxed, Dispatch, Request, Response, ResponseBody, Result};
+///
+/// #[derive(Debug)]
+/// struct Hello;
+///
+/// impl Dispatch for Hello {
+///     fn send(&self, request: Request) -> Boxed<Result<Response>> {
+///         Box::pin(async move {
+///             let body = ResponseBody::from("hello");
+///             Ok(Response::new(request.method, request.url, http::StatusCode::OK, Default::default(), body))
+///         })
+///     }
+/// }
+/// ```
+pub trait Dispatch: Send + Sync + fmt::Debug + 'static {
+    /// Sends `request` and resolves once the response head has arrived.
+    ///
+    /// Errors should name the request ([`Error::with_request`](crate::Error::with_request)); the scope adds the name
+    /// if they don't.
+    fn send(&self, request: Request) -> Boxed<Result<Response>>;
+
+    /// A future that completes when a request waits for a connection to the origin of
+    /// `url` because every connection this dispatch may open to it is in use (at once if
+    /// one waits already), or `None` if this dispatch never makes requests wait so.
+    ///
+    /// A parallel scope uses it to decide when a response nobody has collected yet, with
+    /// part of its body still on the wire, must read the rest into memory and give its
+    /// connection back: while a caller waits on the scope and another request needs that
+    /// connection. The default is `None`.
+    fn connection_wanted(&self, url: &Url) -> Option<Boxed<()>> {
+        let _ = url;
+        None
+    }
+
+    /// How many connections to the origin of `url` are open (in use, being opened, or
+    /// idle) and how many requests wait for one, or `None` if this dispatch does not
+    /// count them. A parallel scope uses it to tell a request that can never get a
+    /// connection (every one held by responses its caller has not collected) from one
+    /// that merely waits its turn. The default is `None`.
+    fn connections(&self, url: &Url) -> Option<ConnectionCounts> {
+        let _ = url;
+        None
+    }
+}
+
+/// Connections to one origin, as a [`Dispatch`] counts them ([`Dispatch::connections`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ConnectionCounts {
+    /// Connections counted against the per-host cap: in use, being opened, or idle.
+    pub open: usize,
+    /// Of those, idle ones.
+    pub idle: usize,
+    /// Requests waiting for a connection.
+    pub waiting: usize,
+}
+
+impl ConnectionCounts {
+    /// Counts of `open` connections, `idle` of them, and `waiting` requests.
+    pub fn new(open: usize, idle: usize, waiting: usize) -> Self {
+        Self {
+            open,
+            idle,
+            waiting,
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! How bytes reach a server: name resolution and TCP ([`connect`]), TLS, connections and
+//! their body streams, the pool that keeps them, and the pooled connector
+//! ([`Http1Dispatch`](crate::Http1Dispatch)) that puts them together behind
+//! [`Dispatch`](crate::Dispatch).
+//!
+//! The transport uses the framing below it (`h1`) and the message types beside it; it
+//! knows nothing of redirects, authentication, decompression or scopes. Its settings come
+//! in as a [`ConnectorConfig`](crate::ConnectorConfig).
+
+pub(crate) mod conn;
+pub(crate) mod conn_body;
+pub(crate) mod connect;
+pub(crate) mod http1;
+pub(crate) mod idle;
+pub(crate) mod pool;
+pub(crate) mod settings;
+pub(crate) mod tls;
