@@ -75,6 +75,7 @@ pub use message::request::{IntoUrl, Request, RequestBuilder};
 pub use message::response::{Response, ResponseBody};
 pub use runtime::{
     BoxIo, Boxed, Io, Runtime, Spawn, Task, checking_staleness, is_checking_staleness,
+    is_probing_idle, probing_idle,
 };
 pub use scope::pending::Pending;
 pub use scope::{Scope, ScopeOptions, StartOptions, live_request_tasks};

@@ -30,6 +30,48 @@ thread_local! {
     /// Set while the connector checks an idle connection for a request that cannot be
     /// retried (see [`is_checking_staleness`]).
     static CHECKING_STALENESS: Cell<bool> = const { Cell::new(false) };
+    /// Set while the connector checks an idle connection at all (see [`is_probing_idle`]).
+    static PROBING_IDLE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True while the HTTP/1.1 connector, on this thread, polls a read of an idle connection
+/// with a waker that does nothing, to see whether it is still usable (strictly or not:
+/// see [`is_checking_staleness`]).
+///
+/// A stream that keeps per-task state about waiting for readiness can tell such a check
+/// from a task's read by this, and keep that state for the task.
+///
+/// # Examples
+///
+/// ```
+/// use par_http_core::{is_probing_idle, probing_idle};
+///
+/// assert!(probing_idle(is_probing_idle));
+/// assert!(!is_probing_idle());
+/// ```
+pub fn is_probing_idle() -> bool {
+    PROBING_IDLE.with(Cell::get)
+}
+
+/// Runs `check` with [`is_probing_idle`] true on this thread (and false again after it,
+/// however it ends): how the connector checks an idle connection.
+///
+/// # Examples
+///
+/// ```
+/// assert!(par_http_core::probing_idle(|| true));
+/// ```
+pub fn probing_idle<T>(check: impl FnOnce() -> T) -> T {
+    /// Clears the flag however `check` ends.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            PROBING_IDLE.with(|flag| flag.set(false));
+        }
+    }
+    PROBING_IDLE.with(|flag| flag.set(true));
+    let _reset = Reset;
+    check()
 }
 
 /// True while the HTTP/1.1 connector, on this thread, checks whether an idle connection

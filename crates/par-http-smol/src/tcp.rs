@@ -39,6 +39,8 @@ pub(crate) struct SmolTcp {
     inner: Async<TcpStream>,
     /// False once a read drained the socket: the next read waits for readiness first.
     maybe_readable: bool,
+    /// True while a task waits for readiness (its waker is registered).
+    awaiting: bool,
 }
 
 impl SmolTcp {
@@ -49,6 +51,7 @@ impl SmolTcp {
         Ok(Self {
             inner,
             maybe_readable: true,
+            awaiting: false,
         })
     }
 }
@@ -69,7 +72,20 @@ impl AsyncRead for SmolTcp {
             if !self.maybe_readable && !strict {
                 // Registers interest (and the waker) unless an event came since the
                 // last registration; no system call if it is registered already.
-                ready!(self.inner.poll_readable(cx))?;
+                if self.inner.poll_readable(cx)?.is_pending() {
+                    if !self.awaiting {
+                        // A check with no task to wake (the pool's) waits for nothing.
+                        self.awaiting = !par_http_core::is_probing_idle();
+                        return Poll::Pending;
+                    }
+                    // Polled again while waiting: most likely woken by the event waited
+                    // for, which async-io can take for a stale one (an event of the
+                    // reactor's current turn, when the interest was registered from
+                    // another thread during that turn: the blocking client's case).
+                    // Reading costs less than a second turn of the reactor; interest
+                    // stays registered if there is nothing yet.
+                }
+                self.awaiting = false;
                 self.maybe_readable = true;
             }
             match self.inner.get_ref().read(buf) {

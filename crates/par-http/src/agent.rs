@@ -147,6 +147,15 @@ impl Agent {
 fn park_on<T>(future: impl Future<Output = T>) -> T {
     #[cfg(feature = "smol")]
     {
+        // A call answered at once (starting a request, an outcome already in) is polled
+        // once outside async-io's `block_on`: leaving that wakes async-io's own thread,
+        // which then takes the reactor, and the caller's next wait would get its events
+        // through that thread (a wake-up across threads per wait).
+        let mut future = std::pin::pin!(future);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+            return value;
+        }
         async_io::block_on(future)
     }
     #[cfg(not(feature = "smol"))]

@@ -51,7 +51,7 @@ impl LocalTasks {
         if executor == Executor::Smol {
             let local = match waiter {
                 Waiter::Async => par_http_smol::ScopeExecutor::new().run_queued_on_leave(),
-                Waiter::Blocking => par_http_smol::ScopeExecutor::new(),
+                Waiter::Blocking => par_http_smol::ScopeExecutor::new().run_queued_on_leave(),
             };
             let driver = client.runtime().spawn(Box::pin(local.background()));
             let scope = client.scope(options.spawner(Arc::new(local.clone())));

@@ -277,9 +277,9 @@ impl Connection {
             )
         };
         if strict {
-            crate::checking_staleness(probe)
+            crate::probing_idle(|| crate::checking_staleness(probe))
         } else {
-            probe()
+            crate::probing_idle(probe)
         }
     }
 
