@@ -268,7 +268,7 @@ impl Connection {
         if !self.is_buffer_empty() {
             return false;
         }
-        let mut probe = || {
+        let probe = || {
             let mut cx = Context::from_waker(std::task::Waker::noop());
             let mut byte = [0u8; 1];
             matches!(
