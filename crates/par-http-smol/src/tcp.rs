@@ -72,18 +72,16 @@ impl AsyncRead for SmolTcp {
             if !self.maybe_readable && !strict {
                 // Registers interest (and the waker) unless an event came since the
                 // last registration; no system call if it is registered already.
-                if self.inner.poll_readable(cx)?.is_pending() {
-                    if !self.awaiting {
-                        // A check with no task to wake (the pool's) waits for nothing.
-                        self.awaiting = !par_http_core::is_probing_idle();
-                        return Poll::Pending;
-                    }
-                    // Polled again while waiting: most likely woken by the event waited
-                    // for, which async-io can take for a stale one (an event of the
-                    // reactor's current turn, when the interest was registered from
-                    // another thread during that turn: the blocking client's case).
-                    // Reading costs less than a second turn of the reactor; interest
-                    // stays registered if there is nothing yet.
+                // Polled again while waiting (`awaiting`), a task was most likely woken by
+                // the event it waits for, which async-io can take for a stale one (an
+                // event of the reactor's current turn, when the interest was registered
+                // from another thread during that turn: the blocking client's case). It
+                // reads at once: that costs less than a second turn of the reactor, and
+                // interest stays registered if there is nothing yet.
+                if self.inner.poll_readable(cx)?.is_pending() && !self.awaiting {
+                    // A check with no task to wake (the pool's) waits for nothing.
+                    self.awaiting = !par_http_core::is_probing_idle();
+                    return Poll::Pending;
                 }
                 self.awaiting = false;
                 self.maybe_readable = true;
