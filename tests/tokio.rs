@@ -9,6 +9,10 @@ mod rt {
     /// The runtime's name, for messages.
     pub const NAME: &str = "tokio";
 
+    /// Whether a blocking client starts a runtime thread of its own (par-http's
+    /// executors do; an application's runtime does not).
+    pub const CLIENT_THREAD: bool = true;
+
     /// A blocking client builder whose background executor is tokio.
     pub fn builder() -> par_http::ClientBuilder {
         par_http::Client::builder().executor(par_http::Executor::Tokio)

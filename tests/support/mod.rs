@@ -14,6 +14,7 @@
 mod bounded;
 mod hyper_server;
 mod scripted;
+mod thread_runtime;
 mod tls_server;
 mod wire;
 
@@ -25,6 +26,7 @@ use std::time::Duration;
 pub use bounded::{HANG_LIMIT, hang_limit, run_bounded};
 pub use hyper_server::{HyperServer, HyperStats, pattern};
 pub use scripted::{ScriptedServer, ScriptedStats, ServerConn};
+pub use thread_runtime::ThreadRuntime;
 pub use tls_server::{CertKey, TestPki, TlsServer, TlsStats};
 pub use wire::{RawRequest, RawResponse, ok, read_request, read_response, response};
 

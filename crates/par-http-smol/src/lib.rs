@@ -55,6 +55,24 @@ impl SmolRuntime {
         Self { executor }
     }
 
+    /// A runtime on an application's own `executor` (smol's `Executor`, which the
+    /// application runs on its threads): its requests' tasks run there, and no thread of
+    /// par-http's is started for them. The same as [`new`](Self::new), named for that use.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use par_http_smol::SmolRuntime;
+    ///
+    /// let executor = Arc::new(async_executor::Executor::new());
+    /// let runtime = SmolRuntime::with_executor(executor.clone());
+    /// assert!(Arc::ptr_eq(runtime.executor(), &executor));
+    /// ```
+    pub fn with_executor(executor: Arc<Executor<'static>>) -> Self {
+        Self::new(executor)
+    }
+
     /// The executor tasks are spawned on.
     pub fn executor(&self) -> &Arc<Executor<'static>> {
         &self.executor

@@ -31,10 +31,11 @@ struct Started {
     tokio: Option<Arc<TokioDriver>>,
 }
 
-/// The thread that runs an executor.
+/// The thread that runs an executor, or an application's runtime (no thread of ours).
 pub(crate) struct Agent {
     runtime: Arc<dyn Runtime>,
-    executor: Executor,
+    /// `None` for an application's runtime.
+    executor: Option<Executor>,
     /// The tokio runtime and who drives it (tokio only).
     #[cfg(feature = "tokio")]
     tokio: Option<Arc<TokioDriver>>,
@@ -97,7 +98,7 @@ impl Agent {
         match has_started.recv() {
             Ok(started) => Ok(Self {
                 runtime: started.runtime,
-                executor,
+                executor: Some(executor),
                 #[cfg(feature = "tokio")]
                 tokio: started.tokio,
                 stop: Some(stop),
@@ -110,9 +111,26 @@ impl Agent {
         }
     }
 
+    /// An agent for an application's `runtime`: no thread is started; a blocking call
+    /// parks until the runtime (which drives its own IO and timers, from its own threads)
+    /// completes what it waits for.
+    pub(crate) fn with_runtime(runtime: Arc<dyn Runtime>) -> Self {
+        Self {
+            runtime,
+            executor: None,
+            #[cfg(feature = "tokio")]
+            tokio: None,
+            stop: None,
+            thread: None,
+        }
+    }
+
     /// Blocks the calling thread on `future`. With tokio the caller drives the runtime
     /// meanwhile (see [`TokioDriver`]); with smol it drives smol's IO reactor.
     pub(crate) fn wait<T>(&self, future: impl Future<Output = T>) -> T {
+        if self.executor.is_none() {
+            return futures_lite::future::block_on(future);
+        }
         #[cfg(feature = "tokio")]
         if let Some(driver) = &self.tokio {
             return driver.block_on(future, false);
@@ -123,6 +141,9 @@ impl Agent {
     /// As [`wait`](Self::wait), for a future that spawns tasks (starting a request in a
     /// scope): with tokio it goes into the runtime at once (see [`TokioDriver::block_on`]).
     pub(crate) fn wait_spawning<T>(&self, future: impl Future<Output = T>) -> T {
+        if self.executor.is_none() {
+            return futures_lite::future::block_on(future);
+        }
         #[cfg(feature = "tokio")]
         if let Some(driver) = &self.tokio {
             return driver.block_on(future, true);
@@ -130,8 +151,8 @@ impl Agent {
         park_on(future)
     }
 
-    /// The kind of executor this agent runs.
-    pub(crate) fn executor(&self) -> Executor {
+    /// The kind of executor this agent runs (`None`: an application's runtime).
+    pub(crate) fn executor(&self) -> Option<Executor> {
         self.executor
     }
 

@@ -22,8 +22,8 @@ use par_http_core::{Body, Boxed, IntoUrl, Response, Result, Scope, StartOptions}
 
 use crate::blocking::ParallelConfig;
 use crate::builder::ClientBuilder;
-use crate::local_tasks::{LocalTasks, Waiter};
-use crate::runtimes::{AsyncRuntime, DefaultRuntime};
+use crate::local_tasks::LocalTasks;
+use crate::runtimes::{AsyncRuntime, DefaultRuntime, Executor};
 
 /// The async client on the default runtime (smol when its feature is on, else tokio).
 pub type AsyncClient = AsyncClientOn<DefaultRuntime>;
@@ -53,6 +53,8 @@ pub type AsyncClient = AsyncClientOn<DefaultRuntime>;
 /// ```
 pub struct AsyncClientOn<R: AsyncRuntime> {
     core: par_http_core::Client,
+    /// Which of par-http's executors the client runs on, if one of them.
+    executor: Option<Executor>,
     _runtime: PhantomData<fn() -> R>,
 }
 
@@ -75,9 +77,10 @@ impl<R: AsyncRuntime> AsyncClientOn<R> {
         ClientBuilder::new()
     }
 
-    pub(crate) fn from_core(core: par_http_core::Client) -> Self {
+    pub(crate) fn from_core(core: par_http_core::Client, executor: Option<Executor>) -> Self {
         Self {
             core,
+            executor,
             _runtime: PhantomData,
         }
     }
@@ -174,12 +177,7 @@ impl<R: AsyncRuntime> AsyncClientOn<R> {
 
     /// Opens a parallel scope with settings such as a limit on requests in flight.
     pub fn parallel_with(&self, config: ParallelConfig) -> AsyncParallel {
-        let (scope, local) = LocalTasks::open(
-            &self.core,
-            R::executor(),
-            Waiter::Async,
-            config.into_options(),
-        );
+        let (scope, local) = LocalTasks::open(&self.core, self.executor, config.into_options());
         AsyncParallel {
             scope: Arc::new(scope),
             client: self.core.clone(),
@@ -197,7 +195,7 @@ impl<R: AsyncRuntime> Default for AsyncClientOn<R> {
 
 impl<R: AsyncRuntime> Clone for AsyncClientOn<R> {
     fn clone(&self) -> Self {
-        Self::from_core(self.core.clone())
+        Self::from_core(self.core.clone(), self.executor)
     }
 }
 

@@ -37,6 +37,7 @@ pub struct BuildParts {
     config: Config,
     dispatch: Option<Arc<dyn Dispatch>>,
     executor: Executor,
+    runtime: Option<Arc<dyn Runtime>>,
 }
 
 impl BuildParts {
@@ -52,7 +53,10 @@ impl sealed::Sealed for Client {}
 
 impl BuildClient for Client {
     fn build_client(parts: BuildParts) -> Result<Self> {
-        let agent = Agent::start(parts.executor)?;
+        let agent = match &parts.runtime {
+            Some(runtime) => Agent::with_runtime(runtime.clone()),
+            None => Agent::start(parts.executor)?,
+        };
         let core = parts.core(agent.runtime().clone());
         Ok(Self::from_parts(core, agent))
     }
@@ -62,8 +66,11 @@ impl<R: AsyncRuntime> sealed::Sealed for AsyncClientOn<R> {}
 
 impl<R: AsyncRuntime> BuildClient for AsyncClientOn<R> {
     fn build_client(parts: BuildParts) -> Result<Self> {
-        let runtime = R::runtime()?;
-        Ok(Self::from_core(parts.core(runtime)))
+        let (runtime, executor) = match &parts.runtime {
+            Some(runtime) => (runtime.clone(), None),
+            None => (R::runtime()?, R::executor()),
+        };
+        Ok(Self::from_core(parts.core(runtime), executor))
     }
 }
 
@@ -85,6 +92,7 @@ pub struct ClientBuilder<C = Client> {
     config: Config,
     dispatch: Option<Arc<dyn Dispatch>>,
     executor: Executor,
+    runtime: Option<Arc<dyn Runtime>>,
     error: Option<Error>,
     /// True once `max_idle_per_host` was set; until then it follows the connection cap.
     idle_set: bool,
@@ -106,6 +114,7 @@ impl<C: BuildClient> ClientBuilder<C> {
             config: Config::default(),
             dispatch: None,
             executor: Executor::default(),
+            runtime: None,
             error: None,
             idle_set: false,
             _client: PhantomData,
@@ -489,6 +498,31 @@ impl<C: BuildClient> ClientBuilder<C> {
         }
     }
 
+    /// Runs the client's requests on an application's own `runtime` instead of one of
+    /// par-http's (see [`Runtime`] for the contract: spawned tasks cancelled on drop, IO
+    /// and timers that make progress whichever thread polls them). Scopes, the pool, TLS
+    /// and every policy work the same on it. A blocking client starts no thread of its
+    /// own then: its calls park until the runtime completes what they wait for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "smol")] {
+    /// use std::sync::Arc;
+    ///
+    /// // smol's runtime on an executor the application runs on its own threads.
+    /// let executor = Arc::new(async_executor::Executor::new());
+    /// let runtime = Arc::new(par_http::smol::SmolRuntime::with_executor(executor.clone()));
+    /// let client = par_http::smol::AsyncClient::builder().runtime(runtime).build()?;
+    /// # drop(client);
+    /// # }
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
     /// Sends every request through `dispatch` instead of the network (for example a
     /// mock in tests). Scopes of this client use it too.
     pub fn dispatch(mut self, dispatch: impl Dispatch) -> Self {
@@ -509,6 +543,7 @@ impl<C: BuildClient> ClientBuilder<C> {
             config: self.config,
             dispatch: self.dispatch,
             executor: self.executor,
+            runtime: self.runtime,
         })
     }
 }

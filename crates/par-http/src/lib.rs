@@ -119,6 +119,10 @@ pub mod smol {
     /// The async client on smol.
     pub type AsyncClient = crate::AsyncClientOn<Smol>;
     pub use crate::Smol;
+    /// smol's runtime on an executor of the caller's choice, for
+    /// [`ClientBuilder::runtime`](crate::ClientBuilder::runtime) or an
+    /// [`AsyncRuntime`](crate::AsyncRuntime) of an application's own.
+    pub use par_http_smol::SmolRuntime;
 }
 
 /// The async client on tokio, named explicitly (useful with both runtime features on).
@@ -133,6 +137,9 @@ pub use par_http_core::DecompressError;
 pub use par_http_core::{
     Body, Bytes, Dispatch, Error, ErrorKind, IntoUrl, Request, Result, TimeoutPhase, Url, http,
 };
+/// What an executor supplies to run par-http's requests: implement these to bring your
+/// own (see [`ClientBuilder::runtime`] and [`AsyncRuntime`]).
+pub use par_http_core::{BoxIo, Boxed, Io, Runtime, Spawn, Task};
 pub use par_http_core::{RedirectError, RedirectPolicy};
 
 /// The core crate, for custom [`Dispatch`] implementations and runtime adapters.

@@ -20,16 +20,6 @@ use par_http_core::{Scope, ScopeOptions};
 use crate::agent::Agent;
 use crate::runtimes::Executor;
 
-/// Who waits on a scope: how its own executor runs (see
-/// [`par_http_smol::ScopeExecutor::run_queued_on_leave`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Waiter {
-    /// The blocking facade.
-    Blocking,
-    /// An async task (the async facade).
-    Async,
-}
-
 /// A scope's task executor, if it has its own; cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct LocalTasks {
@@ -38,27 +28,23 @@ pub(crate) struct LocalTasks {
 }
 
 impl LocalTasks {
-    /// Opens a scope on `client` (which runs on `executor`) with `options`, and the
-    /// executor its tasks run on: the scope's own with smol (its background driver on the
-    /// client's runtime), the client's runtime with tokio.
+    /// Opens a scope on `client` (which runs on `executor`, if it is one of par-http's
+    /// own) with `options`, and the executor its tasks run on: the scope's own with smol
+    /// (its background driver on the client's runtime), the client's runtime otherwise.
     pub(crate) fn open(
         client: &par_http_core::Client,
-        executor: Executor,
-        waiter: Waiter,
+        executor: Option<Executor>,
         options: ScopeOptions,
     ) -> (Scope, Self) {
         #[cfg(feature = "smol")]
-        if executor == Executor::Smol {
-            let local = match waiter {
-                Waiter::Async => par_http_smol::ScopeExecutor::new().run_queued_on_leave(),
-                Waiter::Blocking => par_http_smol::ScopeExecutor::new().run_queued_on_leave(),
-            };
+        if executor == Some(Executor::Smol) {
+            let local = par_http_smol::ScopeExecutor::new().run_queued_on_leave();
             let driver = client.runtime().spawn(Box::pin(local.background()));
             let scope = client.scope(options.spawner(Arc::new(local.clone())));
             let executor = Some((local, Arc::new(driver)));
             return (scope, Self { executor });
         }
-        let _ = (executor, waiter);
+        let _ = executor;
         let tasks = Self {
             #[cfg(feature = "smol")]
             executor: None,

@@ -38,20 +38,53 @@ impl Default for Executor {
     }
 }
 
-mod sealed {
-    pub trait Sealed {}
-}
-
-/// A runtime an [`AsyncClient`](crate::AsyncClient) can run on: [`Smol`] or [`Tokio`].
-/// Sealed: it is implemented only by those markers.
-pub trait AsyncRuntime: sealed::Sealed + Send + Sync + 'static {
-    /// The runtime new clients of this kind spawn onto.
-    #[doc(hidden)]
+/// The runtime an [`AsyncClientOn<R>`](crate::AsyncClientOn) runs on, named by a marker
+/// type: [`Smol`] and [`Tokio`] here, or one of an application's own.
+///
+/// An application with an executor of its own implements this for a marker type and
+/// names its client `AsyncClientOn<Marker>`; every client built that way (also with
+/// `AsyncClientOn::<Marker>::new()`) sends its requests on that runtime. The builder's
+/// [`runtime`](crate::ClientBuilder::runtime) sets one for a single client instead. See
+/// [`Runtime`] for the contract, and the README's section "Your own executor".
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "smol")] {
+/// use std::sync::{Arc, OnceLock};
+///
+/// /// The application's runtime (here smol's, on an executor the application runs).
+/// struct AppRuntime;
+///
+/// impl par_http::AsyncRuntime for AppRuntime {
+///     fn runtime() -> par_http::Result<Arc<dyn par_http::Runtime>> {
+///         static EXECUTOR: OnceLock<Arc<async_executor::Executor<'static>>> = OnceLock::new();
+///         let executor = EXECUTOR.get_or_init(|| Arc::new(async_executor::Executor::new()));
+///         Ok(Arc::new(par_http::smol::SmolRuntime::with_executor(executor.clone())))
+///     }
+/// }
+///
+/// type AppClient = par_http::AsyncClientOn<AppRuntime>;
+/// let client = AppClient::builder().build()?;
+/// # drop(client);
+/// # }
+/// # Ok::<(), par_http::Error>(())
+/// ```
+pub trait AsyncRuntime: Send + Sync + 'static {
+    /// The runtime new clients of this kind send their requests on.
+    ///
+    /// # Errors
+    ///
+    /// When the runtime cannot be had (a thread that cannot be started, say): building
+    /// the client fails with it.
     fn runtime() -> Result<Arc<dyn Runtime>>;
 
-    /// The kind of executor.
+    /// Which of par-http's own executors this is, if it is one of them (a smol scope's
+    /// tasks then run on an executor of the scope's own, driven by whoever waits).
     #[doc(hidden)]
-    fn executor() -> Executor;
+    fn executor() -> Option<Executor> {
+        None
+    }
 }
 
 /// The smol runtime marker.
@@ -64,16 +97,13 @@ pub trait AsyncRuntime: sealed::Sealed + Send + Sync + 'static {
 pub struct Smol;
 
 #[cfg(feature = "smol")]
-impl sealed::Sealed for Smol {}
-
-#[cfg(feature = "smol")]
 impl AsyncRuntime for Smol {
     fn runtime() -> Result<Arc<dyn Runtime>> {
         shared_agent(Executor::Smol)
     }
 
-    fn executor() -> Executor {
-        Executor::Smol
+    fn executor() -> Option<Executor> {
+        Some(Executor::Smol)
     }
 }
 
@@ -87,9 +117,6 @@ impl AsyncRuntime for Smol {
 pub struct Tokio;
 
 #[cfg(feature = "tokio")]
-impl sealed::Sealed for Tokio {}
-
-#[cfg(feature = "tokio")]
 impl AsyncRuntime for Tokio {
     fn runtime() -> Result<Arc<dyn Runtime>> {
         match par_http_tokio::TokioRuntime::try_current() {
@@ -98,8 +125,8 @@ impl AsyncRuntime for Tokio {
         }
     }
 
-    fn executor() -> Executor {
-        Executor::Tokio
+    fn executor() -> Option<Executor> {
+        Some(Executor::Tokio)
     }
 }
 

@@ -15,7 +15,7 @@ use http::Method;
 use par_http_core::{Body, IntoUrl, Result, ScopeOptions, StartOptions};
 
 use crate::blocking::{Client, Response};
-use crate::local_tasks::{LocalTasks, Waiter};
+use crate::local_tasks::LocalTasks;
 
 /// Settings for one parallel scope.
 ///
@@ -205,7 +205,6 @@ impl Client {
         let (scope, local) = LocalTasks::open(
             &self.inner.core,
             self.inner.agent.executor(),
-            Waiter::Blocking,
             config.into_options(),
         );
         let parallel = Parallel {
