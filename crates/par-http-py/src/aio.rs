@@ -1,0 +1,213 @@
+//! The asyncio scope: `AsyncParallel` and `AsyncPending`.
+//!
+//! ```python
+//! async with client.parallel() as parallel:
+//!     pending = await parallel.get(url)
+//!     response = await pending.get_response()
+//! ```
+//!
+//! The scope's request tasks run on the runtime thread. A wait (`get_response`,
+//! `next_response`, `__aexit__`) is an asyncio future that a task on that thread
+//! completes through `loop.call_soon_threadsafe` (see [`crate::runtime::spawn_async`]):
+//! the event loop's thread never blocks, and no thread is made per call. Starting a
+//! request returns an awaitable that is ready at once ([`Ready`]), so `await
+//! parallel.get(url)` reads as in the seed.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use par_http::core::{Scope, StartOptions};
+use pyo3::exceptions::PyStopIteration;
+use pyo3::prelude::*;
+
+use crate::client::{Args, ClientInner, ScopeSettings};
+use crate::errors::{new_err, to_py_err};
+use crate::response::ResponseData;
+use crate::runtime::spawn_async;
+
+/// An open async scope.
+#[derive(Debug)]
+pub(crate) struct AsyncScope {
+    scope: Scope,
+}
+
+impl AsyncScope {
+    pub(crate) fn open(client: &ClientInner, settings: ScopeSettings) -> Self {
+        Self {
+            scope: client.core.scope(settings.options()),
+        }
+    }
+
+    /// Cancels what is pending; the sockets are closed before this returns.
+    pub(crate) fn cancel(&self) {
+        self.scope.cancel();
+    }
+
+    /// Cancels what is pending and waits until every task has stopped.
+    pub(crate) async fn close(&self) {
+        self.scope.close().await;
+    }
+}
+
+/// An awaitable that is ready at once with its value.
+#[pyclass(frozen, module = "par_http._par_http")]
+#[derive(Debug)]
+pub struct Ready {
+    value: Py<PyAny>,
+}
+
+impl Ready {
+    pub(crate) fn new(value: Py<PyAny>) -> Self {
+        Self { value }
+    }
+}
+
+#[pymethods]
+impl Ready {
+    fn __await__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Err(PyStopIteration::new_err((self.value.clone_ref(py),)))
+    }
+}
+
+/// The asyncio form of a parallel scope (what `async with client.parallel()` gives).
+///
+/// Starting a request (`await parallel.get(url)`) never raises and never waits; every
+/// error is raised by `await pending.get_response()` or `await
+/// parallel.next_response()`. Leaving the block cancels every request still pending,
+/// and their connections are closed before `__aexit__` completes.
+#[pyclass(frozen, module = "par_http")]
+#[derive(Debug)]
+pub struct AsyncParallel {
+    client: Arc<ClientInner>,
+    scope: Arc<AsyncScope>,
+}
+
+impl AsyncParallel {
+    pub(crate) fn new(client: Arc<ClientInner>, scope: Arc<AsyncScope>) -> Self {
+        Self { client, scope }
+    }
+
+    fn start(&self, py: Python<'_>, method: &str, url: &str, args: &Args<'_, '_>) -> PyResult<Ready> {
+        let builder = self.client.request(py, method, url, args);
+        let pending = self.scope.scope.start_with(builder, StartOptions::new());
+        let handle = AsyncPending {
+            index: pending.index(),
+            inner: Mutex::new(Some(pending)),
+        };
+        Ok(Ready::new(Py::new(py, handle)?.into_any()))
+    }
+}
+
+scope_methods!(AsyncParallel -> Ready {
+    /// Awaits whichever pending request finishes first and returns its response, or
+    /// raises its error. Raises `NoPendingResponses` when nothing is pending.
+    fn next_response<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let scope = self.scope.clone();
+        spawn_async(
+            py,
+            async move {
+                match scope.scope.next_response().await {
+                    Ok(response) => ResponseData::collect(response).await,
+                    Err(err) => Err(err),
+                }
+            },
+            convert,
+        )
+    }
+
+    /// True while a request is running or has a response not yet collected.
+    #[getter]
+    fn has_pending_responses(&self) -> bool {
+        self.scope.scope.has_pending_responses()
+    }
+
+    fn __repr__(&self) -> String {
+        "<par_http.AsyncParallel>".to_owned()
+    }
+});
+
+/// A collected outcome as a Python value, or its exception.
+fn convert(py: Python<'_>, outcome: par_http::Result<ResponseData>) -> PyResult<Py<PyAny>> {
+    match outcome {
+        Ok(data) => data.into_py(py),
+        Err(err) => Err(to_py_err(py, &err)),
+    }
+}
+
+/// A request started in an async scope: `await pending.get_response()`.
+///
+/// Dropping the handle does not cancel the request: its outcome stays for
+/// `next_response()`.
+#[pyclass(frozen, module = "par_http")]
+#[derive(Debug)]
+pub struct AsyncPending {
+    inner: Mutex<Option<par_http::core::Pending>>,
+    index: usize,
+}
+
+#[pymethods]
+impl AsyncPending {
+    /// Awaits this request's response (body read) or raises its error.
+    fn get_response<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let pending = self
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .ok_or_else(|| {
+                new_err(
+                    py,
+                    "AlreadyCollected",
+                    "this handle's outcome was already taken by get_response() or cancel()",
+                )
+            })?;
+        spawn_async(
+            py,
+            async move {
+                match pending.get_response().await {
+                    Ok(response) => ResponseData::collect(response).await,
+                    Err(err) => Err(err),
+                }
+            },
+            convert,
+        )
+    }
+
+    /// True once the outcome has arrived (or was delivered elsewhere).
+    #[getter]
+    fn is_ready(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_none_or(par_http::core::Pending::is_ready)
+    }
+
+    /// The position of the request in its scope: 0, 1, ... in start order.
+    #[getter]
+    fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Cancels the request (its connection closed before this returns). Returns False
+    /// if it had finished already.
+    fn cancel(&self) -> bool {
+        let pending = self
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        pending.is_some_and(par_http::core::Pending::cancel)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<par_http.AsyncPending index={}>", self.index)
+    }
+}
