@@ -21,6 +21,7 @@ use pyo3::prelude::*;
 
 use crate::client::{Args, ClientInner, ScopeSettings};
 use crate::errors::{new_err, to_py_err};
+use crate::ledger::{Ledger, Name};
 use crate::response::ResponseData;
 use crate::runtime::spawn_async;
 
@@ -28,17 +29,20 @@ use crate::runtime::spawn_async;
 #[derive(Debug)]
 pub(crate) struct AsyncScope {
     scope: Scope,
+    ledger: Ledger,
 }
 
 impl AsyncScope {
     pub(crate) fn open(client: &ClientInner, settings: ScopeSettings) -> Self {
         Self {
             scope: client.core.scope(settings.options()),
+            ledger: Ledger::default(),
         }
     }
 
     /// Cancels what is pending; the sockets are closed before this returns.
     pub(crate) fn cancel(&self) {
+        self.ledger.close();
         self.scope.cancel();
     }
 
@@ -95,11 +99,13 @@ impl AsyncParallel {
     }
 
     fn start(&self, py: Python<'_>, method: &str, url: &str, args: &Args<'_, '_>) -> PyResult<Ready> {
-        let builder = self.client.request(py, method, url, args);
+        let (builder, name) = self.client.request(py, method, url, args);
         let pending = self.scope.scope.start_with(builder, StartOptions::new());
         let handle = AsyncPending {
             index: pending.index(),
             inner: Mutex::new(Some(pending)),
+            scope: self.scope.clone(),
+            name,
         };
         Ok(Ready::new(Py::new(py, handle)?.into_any()))
     }
@@ -113,10 +119,12 @@ scope_methods!(AsyncParallel -> Ready {
         spawn_async(
             py,
             async move {
-                match scope.scope.next_response().await {
+                let outcome = match scope.scope.next_response().await {
                     Ok(response) => ResponseData::collect(response).await,
                     Err(err) => Err(err),
-                }
+                };
+                scope.ledger.delivered(&outcome, |data| data.index);
+                outcome
             },
             convert,
         )
@@ -150,6 +158,8 @@ fn convert(py: Python<'_>, outcome: par_http::Result<ResponseData>) -> PyResult<
 pub struct AsyncPending {
     inner: Mutex<Option<par_http::core::Pending>>,
     index: usize,
+    scope: Arc<AsyncScope>,
+    name: Name,
 }
 
 #[pymethods]
@@ -168,12 +178,13 @@ impl AsyncPending {
                     "this handle's outcome was already taken by get_response() or cancel()",
                 )
             })?;
+        let (scope, index, name) = (self.scope.clone(), self.index, self.name.clone());
         spawn_async(
             py,
             async move {
                 match pending.get_response().await {
                     Ok(response) => ResponseData::collect(response).await,
-                    Err(err) => Err(err),
+                    Err(err) => Err(scope.ledger.explain(err, index, &name)),
                 }
             },
             convert,

@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyMapping, PyString};
 
+use crate::ledger::Name;
 use crate::runtime::runtime;
 use crate::scope::Parallel;
 
@@ -45,27 +46,39 @@ impl ClientInner {
 
     /// Starts building a request: every argument error becomes the request's outcome, to
     /// be raised when it is collected, never here.
-    pub(crate) fn request(&self, py: Python<'_>, method: &str, url: &str, args: &Args<'_, '_>) -> RequestBuilder {
+    pub(crate) fn request(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        args: &Args<'_, '_>,
+    ) -> (RequestBuilder, Name) {
         let url = self.url(url);
         let method = match Method::from_bytes(method.to_ascii_uppercase().as_bytes()) {
             Ok(method) => method,
             Err(err) => {
-                return RequestBuilder::from_error(
+                let builder = RequestBuilder::from_error(
                     Error::new(ErrorKind::InvalidRequest)
                         .with_source(err)
                         .with_request(&Method::GET, &url),
                 );
+                let name = Name {
+                    method: Method::GET,
+                    url,
+                };
+                return (builder, name);
             }
         };
         let builder = self.core.request(method.clone(), url.as_str());
-        match args.apply(py, builder) {
+        let builder = match args.apply(py, builder) {
             Ok(builder) => builder,
             Err(err) => RequestBuilder::from_error(
                 Error::new(ErrorKind::InvalidRequest)
                     .with_source(err.to_string())
                     .with_request(&method, &url),
             ),
-        }
+        };
+        (builder, Name { method, url })
     }
 }
 

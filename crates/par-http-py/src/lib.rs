@@ -28,6 +28,7 @@ mod methods;
 mod aio;
 mod client;
 mod errors;
+mod ledger;
 mod response;
 mod runtime;
 mod scope;

@@ -22,6 +22,7 @@ use pyo3::types::PyTuple;
 use crate::aio::{AsyncParallel, AsyncScope, Ready};
 use crate::client::{Args, ClientInner, ScopeSettings};
 use crate::errors::{new_err, to_py_err};
+use crate::ledger::{Ledger, Name};
 use crate::response::{Response, ResponseData};
 use crate::runtime::{spawn_async, wait};
 
@@ -32,6 +33,7 @@ pub(crate) struct SyncScope {
     scope: Scope,
     local: ScopeExecutor,
     _driver: Task,
+    ledger: Ledger,
 }
 
 impl SyncScope {
@@ -45,12 +47,14 @@ impl SyncScope {
             scope,
             local,
             _driver: driver,
+            ledger: Ledger::default(),
         }
     }
 
     /// Cancels what is pending (sockets closed before this returns) and waits until
     /// the executor has let go of every task.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.ledger.close();
         py.detach(|| self.scope.cancel());
         wait(py, self.local.run(self.scope.close()))
     }
@@ -123,12 +127,13 @@ impl Parallel {
 
     fn start(&self, py: Python<'_>, method: &str, url: &str, args: &Args<'_, '_>) -> PyResult<Pending> {
         let scope = self.scope();
-        let builder = self.client.request(py, method, url, args);
+        let (builder, name) = self.client.request(py, method, url, args);
         let pending = scope.scope.start_with(builder, StartOptions::new());
         Ok(Pending {
             index: pending.index(),
             inner: Mutex::new(Some(pending)),
             scope,
+            name,
         })
     }
 
@@ -171,6 +176,9 @@ scope_methods!(Parallel -> Pending {
                 }))?
             }
         };
+        if let Some(outcome) = &outcome {
+            scope.ledger.delivered(outcome, |data| data.index);
+        }
         match outcome {
             Some(Ok(data)) => Ok(Some(Response::from_data(data))),
             Some(Err(err)) => Err(to_py_err(py, &err)),
@@ -265,6 +273,7 @@ pub struct Pending {
     inner: Mutex<Option<par_http::core::Pending>>,
     scope: Arc<SyncScope>,
     index: usize,
+    name: Name,
 }
 
 impl Pending {
@@ -300,7 +309,10 @@ impl Pending {
         )?;
         match outcome {
             Ok(data) => Ok(Response::from_data(data)),
-            Err(err) => Err(to_py_err(py, &err)),
+            Err(err) => {
+                let err = self.scope.ledger.explain(err, self.index, &self.name);
+                Err(to_py_err(py, &err))
+            }
         }
     }
 
