@@ -98,7 +98,13 @@ impl AsyncParallel {
         Self { client, scope }
     }
 
-    fn start(&self, py: Python<'_>, method: &str, url: &str, args: &Args<'_, '_>) -> PyResult<Ready> {
+    fn start(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        args: &Args<'_, '_>,
+    ) -> PyResult<Ready> {
         let (builder, name) = self.client.request(py, method, url, args);
         let pending = self.scope.scope.start_with(builder, StartOptions::new());
         let handle = AsyncPending {

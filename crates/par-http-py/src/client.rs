@@ -112,15 +112,13 @@ impl Args<'_, '_> {
             builder = builder.timeout(seconds(timeout.extract()?)?);
         }
         if let Some(json) = self.json {
-            builder = builder
-                .body(json_dumps(py, json)?)
-                .map(|mut request| {
-                    request
-                        .headers
-                        .entry(http::header::CONTENT_TYPE)
-                        .or_insert(HeaderValue::from_static("application/json"));
-                    Ok(request)
-                });
+            builder = builder.body(json_dumps(py, json)?).map(|mut request| {
+                request
+                    .headers
+                    .entry(http::header::CONTENT_TYPE)
+                    .or_insert(HeaderValue::from_static("application/json"));
+                Ok(request)
+            });
         } else if let Some(data) = self.data {
             builder = builder.form(string_pairs(data)?);
         } else if let Some(content) = self.content {
@@ -339,7 +337,10 @@ impl Client {
             RedirectPolicy::none()
         };
         if let Some(limits) = limits {
-            if let Some(max) = limits.getattr("max_connections")?.extract::<Option<usize>>()? {
+            if let Some(max) = limits
+                .getattr("max_connections")?
+                .extract::<Option<usize>>()?
+            {
                 config.max_connections_per_host = max.max(1);
                 config.max_idle_per_host = config
                     .max_connections_per_host
@@ -473,7 +474,9 @@ pub(crate) fn parallel(
     let client = DEFAULT.get_or_try_init(py, || {
         Py::new(
             py,
-            Client::new(None, None, None, None, false, 20, None, None, None, None, true, true, false)?,
+            Client::new(
+                None, None, None, None, false, 20, None, None, None, None, true, true, false,
+            )?,
         )
     })?;
     client.get().parallel(max_in_flight, deadline)

@@ -34,7 +34,11 @@ impl Ledger {
     }
 
     /// Notes an outcome `next_response()` delivered.
-    pub(crate) fn delivered<T>(&self, outcome: &par_http::Result<T>, index: impl Fn(&T) -> Option<usize>) {
+    pub(crate) fn delivered<T>(
+        &self,
+        outcome: &par_http::Result<T>,
+        index: impl Fn(&T) -> Option<usize>,
+    ) {
         let index = match outcome {
             Ok(value) => index(value),
             Err(err) => err.index(),

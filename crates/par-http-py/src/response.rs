@@ -203,7 +203,10 @@ impl Response {
         match self.charset() {
             Some(charset) if !matches!(charset.as_str(), "utf-8" | "utf8") => {
                 let content = self.content(py);
-                match content.bind(py).call_method1("decode", (charset, "replace")) {
+                match content
+                    .bind(py)
+                    .call_method1("decode", (charset, "replace"))
+                {
                     Ok(text) => Ok(text.unbind()),
                     // An unknown charset: read as UTF-8.
                     Err(_) => Ok(String::from_utf8_lossy(&self.data.body)
@@ -223,7 +226,10 @@ impl Response {
     fn json(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
         let content = self.content(py);
-        Ok(LOADS.import(py, "json", "loads")?.call1((content,))?.unbind())
+        Ok(LOADS
+            .import(py, "json", "loads")?
+            .call1((content,))?
+            .unbind())
     }
 
     /// The URL of the response (the last one, after redirects), as a str.

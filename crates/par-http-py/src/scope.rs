@@ -125,7 +125,13 @@ impl Parallel {
             .clone()
     }
 
-    fn start(&self, py: Python<'_>, method: &str, url: &str, args: &Args<'_, '_>) -> PyResult<Pending> {
+    fn start(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        args: &Args<'_, '_>,
+    ) -> PyResult<Pending> {
         let scope = self.scope();
         let (builder, name) = self.client.request(py, method, url, args);
         let pending = scope.scope.start_with(builder, StartOptions::new());
@@ -303,9 +309,9 @@ impl Pending {
         let pending = self.take(py)?;
         let outcome = wait(
             py,
-            self.scope.local.run(async {
-                ResponseData::collect(pending.get_response().await?).await
-            }),
+            self.scope
+                .local
+                .run(async { ResponseData::collect(pending.get_response().await?).await }),
         )?;
         match outcome {
             Ok(data) => Ok(Response::from_data(data)),

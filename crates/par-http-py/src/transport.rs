@@ -91,9 +91,9 @@ impl Dispatch for PythonDispatch {
                     headers,
                     ResponseBody::from(body),
                 )),
-                Err(err) => {
-                    Err(name(Error::new(ErrorKind::Connect).with_source(HandlerError(err))))
-                }
+                Err(err) => Err(name(
+                    Error::new(ErrorKind::Connect).with_source(HandlerError(err)),
+                )),
             }
         }))
     }
