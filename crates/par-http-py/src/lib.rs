@@ -46,6 +46,7 @@ fn _par_http(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<aio::AsyncPending>()?;
     m.add_class::<response::Response>()?;
     m.add_class::<transport::MockTransport>()?;
+    m.add_class::<runtime::Bridge>()?;
     m.add_function(wrap_pyfunction!(client::parallel, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -71,6 +71,11 @@ pub(crate) fn wait<T: Send>(py: Python<'_>, future: impl Future<Output = T> + Se
 /// Runs `work` on the executor thread and returns an asyncio future (of the running
 /// loop) that `convert` completes with its outcome.
 ///
+/// The outcome reaches the loop through the loop's [`Bridge`] when it has one (Unix
+/// selector loops): the executor thread queues it without taking the GIL and wakes the
+/// loop through a socket pair, and the loop completes every queued future in one
+/// callback. Elsewhere each outcome goes through `loop.call_soon_threadsafe`.
+///
 /// # Errors
 ///
 /// No running event loop, or the runtime could not start.
@@ -81,18 +86,40 @@ pub(crate) fn spawn_async<'py, T, W, C>(
 ) -> PyResult<Bound<'py, PyAny>>
 where
     W: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
     C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
 {
     static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    static BRIDGE_FOR: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let event_loop = GET_RUNNING_LOOP
         .import(py, "asyncio", "get_running_loop")?
         .call0()?;
     let future = event_loop.call_method0("create_future")?;
-    let (loop_handle, future_handle) = (event_loop.unbind(), future.clone().unbind());
-    let task = runtime()?.spawn(Box::pin(async move {
-        let outcome = work.await;
-        Python::attach(move |py| complete(py, &loop_handle, future_handle, convert(py, outcome)));
-    }));
+    let future_handle = future.clone().unbind();
+    let bridge = BRIDGE_FOR
+        .import(py, "par_http._models", "_bridge_for")?
+        .call1((&event_loop,))?;
+    let task = match bridge.cast::<Bridge>() {
+        Ok(bridge) => {
+            let shared = bridge.get().shared.clone();
+            runtime()?.spawn(Box::pin(async move {
+                let outcome = work.await;
+                shared.push(Completion {
+                    future: future_handle,
+                    convert: Box::new(move |py| convert(py, outcome)),
+                });
+            }))
+        }
+        Err(_) => {
+            let loop_handle = event_loop.unbind();
+            runtime()?.spawn(Box::pin(async move {
+                let outcome = work.await;
+                Python::attach(move |py| {
+                    complete(py, &loop_handle, future_handle, convert(py, outcome));
+                });
+            }))
+        }
+    };
     let guard = Py::new(
         py,
         DropTaskWhenDone {
@@ -101,6 +128,122 @@ where
     )?;
     future.call_method1("add_done_callback", (guard,))?;
     Ok(future)
+}
+
+/// An outcome on its way to the event loop.
+struct Completion {
+    future: Py<PyAny>,
+    convert: Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>,
+}
+
+/// The queue of one event loop's completed outcomes and the socket that wakes it.
+struct BridgeShared {
+    queue: Mutex<Vec<Completion>>,
+    #[cfg(unix)]
+    wake: std::os::unix::net::UnixStream,
+}
+
+impl BridgeShared {
+    /// Queues `completion`; wakes the loop if the queue was empty (else a wake-up is on
+    /// its way already).
+    fn push(&self, completion: Completion) {
+        let was_empty = {
+            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            queue.push(completion);
+            queue.len() == 1
+        };
+        #[cfg(unix)]
+        if was_empty {
+            use std::io::Write as _;
+            // Non-blocking: a full socket buffer means a wake-up is pending anyway.
+            let _ = (&self.wake).write(&[1]);
+        }
+        #[cfg(not(unix))]
+        let _ = was_empty;
+    }
+}
+
+/// The way outcomes reach one asyncio event loop: the loop watches the reading end of
+/// a socket pair (`loop.add_reader(bridge.fileno(), bridge.drain)`, set up by
+/// `par_http._models._bridge_for`), and `drain` completes every queued future.
+#[pyclass(frozen, module = "par_http._par_http")]
+pub(crate) struct Bridge {
+    shared: Arc<BridgeShared>,
+    #[cfg(unix)]
+    reader: std::os::unix::net::UnixStream,
+}
+
+#[pymethods]
+impl Bridge {
+    #[new]
+    fn new() -> PyResult<Self> {
+        #[cfg(unix)]
+        {
+            let (reader, wake) = std::os::unix::net::UnixStream::pair()?;
+            reader.set_nonblocking(true)?;
+            wake.set_nonblocking(true)?;
+            Ok(Self {
+                shared: Arc::new(BridgeShared {
+                    queue: Mutex::new(Vec::new()),
+                    wake,
+                }),
+                reader,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Err(pyo3::exceptions::PyNotImplementedError::new_err(
+                "the bridge needs Unix sockets",
+            ))
+        }
+    }
+
+    /// The file descriptor the loop watches.
+    fn fileno(&self) -> i64 {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd as _;
+            i64::from(self.reader.as_raw_fd())
+        }
+        #[cfg(not(unix))]
+        {
+            -1
+        }
+    }
+
+    /// Completes every queued future (run by the loop when the socket is readable).
+    fn drain(&self, py: Python<'_>) -> PyResult<()> {
+        #[cfg(unix)]
+        {
+            use std::io::Read as _;
+            let mut buffer = [0u8; 64];
+            while matches!((&self.reader).read(&mut buffer), Ok(n) if n > 0) {}
+        }
+        let completions = std::mem::take(
+            &mut *self
+                .shared
+                .queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for Completion { future, convert } in completions {
+            let future = future.bind(py);
+            if future.call_method0("done")?.is_truthy()? {
+                continue;
+            }
+            match convert(py) {
+                Ok(value) => future.call_method1("set_result", (value,))?,
+                Err(err) => future.call_method1("set_exception", (err.into_value(py),))?,
+            };
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge").finish_non_exhaustive()
+    }
 }
 
 /// Completes `future` on its loop's thread (nothing happens if it is done already, or

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typing
+import weakref
 
 __all__ = ["Headers", "Request", "Timeout", "Limits"]
 
@@ -186,3 +187,27 @@ def _complete(future: typing.Any, ok: bool, value: typing.Any) -> None:
         future.set_result(value)
     else:
         future.set_exception(value)
+
+
+_bridges: "weakref.WeakKeyDictionary[typing.Any, typing.Any]" = weakref.WeakKeyDictionary()
+
+
+def _bridge_for(loop: typing.Any) -> typing.Any:
+    """The native bridge of `loop` (made on first use), or None where the loop cannot
+    watch a socket (then outcomes go through ``call_soon_threadsafe``)."""
+    try:
+        return _bridges[loop]
+    except KeyError:
+        pass
+    except TypeError:  # a loop that cannot be weakly referenced
+        return None
+    bridge = None
+    try:
+        from ._par_http import Bridge
+
+        bridge = Bridge()
+        loop.add_reader(bridge.fileno(), bridge.drain)
+    except (ImportError, NotImplementedError, OSError):
+        bridge = None
+    _bridges[loop] = bridge
+    return bridge
