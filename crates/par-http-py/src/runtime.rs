@@ -130,10 +130,13 @@ where
     Ok(future)
 }
 
+/// Makes the Python value of an outcome, on the loop's thread.
+type Convert = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
+
 /// An outcome on its way to the event loop.
 struct Completion {
     future: Py<PyAny>,
-    convert: Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>,
+    convert: Convert,
 }
 
 /// The queue of one event loop's completed outcomes and the socket that wakes it.
