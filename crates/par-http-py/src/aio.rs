@@ -23,7 +23,7 @@ use crate::client::{Args, ClientInner, ScopeSettings};
 use crate::errors::{new_err, to_py_err};
 use crate::ledger::{Ledger, Name};
 use crate::response::ResponseData;
-use crate::runtime::spawn_async;
+use crate::runtime::run_async;
 
 /// An open async scope.
 #[derive(Debug)]
@@ -52,16 +52,20 @@ impl AsyncScope {
     }
 }
 
-/// An awaitable that is ready at once with its value.
+/// An awaitable that is ready at once: `await` gives its value or raises its error.
 #[pyclass(frozen, module = "par_http._par_http")]
 #[derive(Debug)]
 pub struct Ready {
-    value: Py<PyAny>,
+    outcome: PyResult<Py<PyAny>>,
 }
 
 impl Ready {
     pub(crate) fn new(value: Py<PyAny>) -> Self {
-        Self { value }
+        Self { outcome: Ok(value) }
+    }
+
+    pub(crate) fn outcome(outcome: PyResult<Py<PyAny>>) -> Self {
+        Self { outcome }
     }
 }
 
@@ -76,7 +80,10 @@ impl Ready {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        Err(PyStopIteration::new_err((self.value.clone_ref(py),)))
+        match &self.outcome {
+            Ok(value) => Err(PyStopIteration::new_err((value.clone_ref(py),))),
+            Err(err) => Err(err.clone_ref(py)),
+        }
     }
 }
 
@@ -122,7 +129,7 @@ scope_methods!(AsyncParallel -> Ready {
     /// raises its error. Raises `NoPendingResponses` when nothing is pending.
     fn next_response<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let scope = self.scope.clone();
-        spawn_async(
+        run_async(
             py,
             async move {
                 let outcome = match scope.scope.next_response().await {
@@ -185,7 +192,7 @@ impl AsyncPending {
                 )
             })?;
         let (scope, index, name) = (self.scope.clone(), self.index, self.name.clone());
-        spawn_async(
+        run_async(
             py,
             async move {
                 match pending.get_response().await {

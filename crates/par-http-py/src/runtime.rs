@@ -68,6 +68,32 @@ pub(crate) fn wait<T: Send>(py: Python<'_>, future: impl Future<Output = T> + Se
     }
 }
 
+/// An awaitable for `work`: ready at once if `work` completes at its first poll (an
+/// outcome that has arrived already, its body read: no trip to the runtime thread and
+/// back), else the asyncio future of [`spawn_async`].
+///
+/// # Errors
+///
+/// As [`spawn_async`].
+pub(crate) fn run_async<'py, T, W, C>(
+    py: Python<'py>,
+    work: W,
+    convert: C,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    W: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+    C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
+{
+    let mut work = Box::pin(work);
+    // One poll, which never blocks: `block_on` only lends it a waker.
+    if let Some(outcome) = future::block_on(future::poll_once(work.as_mut())) {
+        let ready = crate::aio::Ready::outcome(convert(py, outcome));
+        return Ok(Bound::new(py, ready)?.into_any());
+    }
+    spawn_async(py, work, convert)
+}
+
 /// Runs `work` on the executor thread and returns an asyncio future (of the running
 /// loop) that `convert` completes with its outcome.
 ///
