@@ -163,3 +163,38 @@ def test_no_thread_per_call(server):
     # The server makes a thread per connection (they end when idle); the client adds
     # none per call.
     assert len(os.listdir("/proc/self/task")) - threads_before < 100
+
+
+def test_async_handles_after_the_block_raise_request_cancelled(server):
+    base, stats = server
+
+    async def main():
+        async with par_http.parallel() as parallel:
+            handle = await parallel.get(f"{base}/hang")
+            for _ in range(500):  # bounded: at most 5 s
+                if stats.hang_open == 1:
+                    break
+                await asyncio.sleep(0.01)
+        with pytest.raises(par_http.RequestCancelled) as info:
+            await handle.get_response()
+        assert info.value.request.url == f"{base}/hang"
+        late = await parallel.get(f"{base}/1")
+        with pytest.raises(par_http.RequestCancelled):
+            await late.get_response()
+
+    run(main())
+
+
+def test_async_mock_transport():
+    def handler(request):
+        return par_http.Response(200, text=f"{request.method} {request.url}")
+
+    client = par_http.Client(transport=par_http.MockTransport(handler))
+
+    async def main():
+        async with client.parallel() as parallel:
+            one = await parallel.get("http://api.test/1")
+            two = await parallel.delete("http://api.test/2")
+            return [(await one.get_response()).text, (await two.get_response()).text]
+
+    assert run(main()) == ["GET http://api.test/1", "DELETE http://api.test/2"]

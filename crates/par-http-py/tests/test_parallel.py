@@ -489,3 +489,30 @@ def test_headers_model():
     del headers["set-cookie"]
     assert "set-cookie" not in headers
     assert headers == {"x-a": "2"}
+
+
+@needs_proc
+def test_keyboard_interrupt_during_next_response(server):
+    base, stats = server
+    port = int(base.rsplit(":", 1)[1])
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    with pytest.raises(KeyboardInterrupt):
+        with par_http.Client().parallel() as parallel:
+            for _ in range(3):
+                parallel.get(f"{base}/hang")
+            timer.start()
+            while parallel.has_pending_responses:  # bounded: the interrupt ends it
+                parallel.next_response()
+    timer.join()
+    assert established_to(port) == 0
+    assert stats.wait_for(lambda s: s.hang_closed == 3, timeout=2)
+
+
+def test_the_module_seed_api_is_exported():
+    for name in ("parallel", "Client", "Response", "Request", "Headers", "Timeout", "Limits",
+                 "MockTransport", "HTTPError", "RequestError", "ConnectError",
+                 "TimeoutException", "HTTPStatusError", "RequestCancelled"):
+        assert hasattr(par_http, name), name
+    assert par_http.Parallel.has_pending_responses.__doc__
+    assert "exactly once" in par_http.Parallel.__doc__
+    assert par_http.Pending.get_response.__doc__
