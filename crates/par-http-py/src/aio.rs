@@ -13,15 +13,15 @@
 //! request returns an awaitable that is ready at once ([`Ready`]), so `await
 //! parallel.get(url)` reads as in the seed.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use par_http::core::{Scope, StartOptions};
 use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
 
 use crate::client::{Args, ClientInner, ScopeSettings};
-use crate::errors::{new_err, to_py_err};
-use crate::ledger::{Ledger, Name};
+use crate::errors::to_py_err;
+use crate::ledger::{Handle, Ledger};
 use crate::response::ResponseData;
 use crate::runtime::run_async;
 
@@ -115,10 +115,8 @@ impl AsyncParallel {
         let (builder, name) = self.client.request(py, method, url, args);
         let pending = self.scope.scope.start_with(builder, StartOptions::new());
         let handle = AsyncPending {
-            index: pending.index(),
-            inner: Mutex::new(Some(pending)),
+            handle: Handle::new(pending, name),
             scope: self.scope.clone(),
-            name,
         };
         Ok(Ready::new(Py::new(py, handle)?.into_any()))
     }
@@ -169,29 +167,20 @@ fn convert(py: Python<'_>, outcome: par_http::Result<ResponseData>) -> PyResult<
 #[pyclass(frozen, module = "par_http")]
 #[derive(Debug)]
 pub struct AsyncPending {
-    inner: Mutex<Option<par_http::core::Pending>>,
-    index: usize,
+    handle: Handle,
     scope: Arc<AsyncScope>,
-    name: Name,
 }
 
 #[pymethods]
 impl AsyncPending {
     /// Awaits this request's response (body read) or raises its error.
     fn get_response<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let pending = self
-            .inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-            .ok_or_else(|| {
-                new_err(
-                    py,
-                    "AlreadyCollected",
-                    "this handle's outcome was already taken by get_response() or cancel()",
-                )
-            })?;
-        let (scope, index, name) = (self.scope.clone(), self.index, self.name.clone());
+        let pending = self.handle.take(py)?;
+        let (scope, index, name) = (
+            self.scope.clone(),
+            self.handle.index(),
+            self.handle.name().clone(),
+        );
         run_async(
             py,
             async move {
@@ -207,31 +196,22 @@ impl AsyncPending {
     /// True once the outcome has arrived (or was delivered elsewhere).
     #[getter]
     fn is_ready(&self) -> bool {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .is_none_or(par_http::core::Pending::is_ready)
+        self.handle.is_ready()
     }
 
     /// The position of the request in its scope: 0, 1, ... in start order.
     #[getter]
     fn index(&self) -> usize {
-        self.index
+        self.handle.index()
     }
 
     /// Cancels the request (its connection closed before this returns). Returns False
     /// if it had finished already.
     fn cancel(&self) -> bool {
-        let pending = self
-            .inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        pending.is_some_and(par_http::core::Pending::cancel)
+        self.handle.cancel()
     }
 
     fn __repr__(&self) -> String {
-        format!("<par_http.AsyncPending index={}>", self.index)
+        format!("<par_http.AsyncPending index={}>", self.handle.index())
     }
 }

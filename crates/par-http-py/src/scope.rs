@@ -21,8 +21,8 @@ use pyo3::types::PyTuple;
 
 use crate::aio::{AsyncParallel, AsyncScope, Ready};
 use crate::client::{Args, ClientInner, ScopeSettings};
-use crate::errors::{new_err, to_py_err};
-use crate::ledger::{Ledger, Name};
+use crate::errors::to_py_err;
+use crate::ledger::{Handle, Ledger};
 use crate::response::{Response, ResponseData};
 use crate::runtime::{spawn_async, wait};
 
@@ -136,10 +136,8 @@ impl Parallel {
         let (builder, name) = self.client.request(py, method, url, args);
         let pending = scope.scope.start_with(builder, StartOptions::new());
         Ok(Pending {
-            index: pending.index(),
-            inner: Mutex::new(Some(pending)),
+            handle: Handle::new(pending, name),
             scope,
-            name,
         })
     }
 
@@ -276,26 +274,8 @@ scope_methods!(Parallel -> Pending {
 #[pyclass(frozen, module = "par_http")]
 #[derive(Debug)]
 pub struct Pending {
-    inner: Mutex<Option<par_http::core::Pending>>,
+    handle: Handle,
     scope: Arc<SyncScope>,
-    index: usize,
-    name: Name,
-}
-
-impl Pending {
-    fn take(&self, py: Python<'_>) -> PyResult<par_http::core::Pending> {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-            .ok_or_else(|| {
-                new_err(
-                    py,
-                    "AlreadyCollected",
-                    "this handle's outcome was already taken by get_response() or cancel()",
-                )
-            })
-    }
 }
 
 #[pymethods]
@@ -306,7 +286,7 @@ impl Pending {
     /// Raises `AlreadyCollected` if `next_response()` delivered this outcome already,
     /// or if this handle's outcome was taken before.
     fn get_response(&self, py: Python<'_>) -> PyResult<Response> {
-        let pending = self.take(py)?;
+        let pending = self.handle.take(py)?;
         let outcome = wait(
             py,
             self.scope
@@ -316,7 +296,11 @@ impl Pending {
         match outcome {
             Ok(data) => Ok(Response::from_data(data)),
             Err(err) => {
-                let err = self.scope.ledger.explain(err, self.index, &self.name);
+                let handle = &self.handle;
+                let err = self
+                    .scope
+                    .ledger
+                    .explain(err, handle.index(), handle.name());
                 Err(to_py_err(py, &err))
             }
         }
@@ -325,32 +309,23 @@ impl Pending {
     /// True once the outcome has arrived (or was delivered elsewhere).
     #[getter]
     fn is_ready(&self) -> bool {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .is_none_or(par_http::core::Pending::is_ready)
+        self.handle.is_ready()
     }
 
     /// The position of the request in its scope: 0, 1, ... in start order. Its
     /// response says the same (`Response.index`).
     #[getter]
     fn index(&self) -> usize {
-        self.index
+        self.handle.index()
     }
 
     /// Cancels the request: its connection is closed before this returns and its
     /// outcome is never delivered. Returns False if it had finished already.
     fn cancel(&self) -> bool {
-        let pending = self
-            .inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        pending.is_some_and(par_http::core::Pending::cancel)
+        self.handle.cancel()
     }
 
     fn __repr__(&self) -> String {
-        format!("<par_http.Pending index={}>", self.index)
+        format!("<par_http.Pending index={}>", self.handle.index())
     }
 }

@@ -516,3 +516,28 @@ def test_the_module_seed_api_is_exported():
     assert par_http.Parallel.has_pending_responses.__doc__
     assert "exactly once" in par_http.Parallel.__doc__
     assert par_http.Pending.get_response.__doc__
+
+
+def test_ending_the_block_wakes_a_thread_waiting_in_it(server):
+    base, stats = server
+    outcome = []
+    parallel = par_http.Client().parallel()
+    with parallel:
+        parallel.get(f"{base}/hang")
+        assert stats.wait_for(lambda s: s.hang_open == 1)
+
+        def wait() -> None:
+            try:
+                parallel.next_response()
+                outcome.append("response")
+            except par_http.HTTPError as err:
+                outcome.append(type(err).__name__)
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        time.sleep(0.2)  # the waiter is inside next_response now
+        started = time.monotonic()
+    waiter.join(timeout=10)
+    assert not waiter.is_alive()
+    assert time.monotonic() - started < 2
+    assert outcome and outcome[0] in ("RequestCancelled", "NoPendingResponses")
