@@ -14,6 +14,7 @@
 //! * [`aio`]: `AsyncParallel` and `AsyncPending` (`async with client.parallel()`).
 //! * [`response`]: `Response`, with its body read.
 //! * [`errors`]: par-http errors as httpx's exceptions.
+//! * [`ledger`]: a handle's state, and what it needs once its block has ended.
 //! * [`transport`]: `MockTransport`, a Python function in place of the network.
 //!
 //! The scopes are built on the owned scope of `par-http-core` ([`par_http::core::Scope`]),
