@@ -14,7 +14,13 @@
 //! Every tokio client's job is the future of the runtime's `block_on` on the main thread,
 //! as in a `#[tokio::main]` program (par-http's `AsyncParallel` is not `Sync`, so a
 //! future that awaits its requests is not `Send` and cannot be `tokio::spawn`ed).
-//! - ureq on C threads.
+//! - ureq on C threads;
+//! - par-http's one-off requests (`Client::get(url).send()`, no scope) on C threads
+//!   sharing one client: at C = 1, a loop that sends one request after the other. Not in
+//!   the table unless asked for (`--clients`); the instruction-count guard measures it.
+//!
+//! The peers are built with the `peers` feature (the default); without it, only
+//! par-http's clients are (what the guard in `.ci/run` builds).
 //!
 //! Every client is allowed at least C connections to the host and keeps them all idle
 //! between requests, so none pays for new connections the others do not.
@@ -22,12 +28,15 @@
 use std::fmt;
 use std::io::Read;
 use std::str::FromStr;
+#[cfg(feature = "peers")]
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+#[cfg(feature = "peers")]
 use bytes::Bytes;
 use futures_lite::AsyncReadExt;
 use futures_util::{StreamExt, TryStreamExt};
+#[cfg(feature = "peers")]
 use http_body_util::{BodyExt, Empty};
 use par_http::{AsyncClientOn, AsyncRuntime, ParallelConfig};
 
@@ -64,6 +73,7 @@ pub(crate) enum ClientName {
     ParSmol,
     ParTokioCt,
     ParTokioMt,
+    ParOneOff,
     ReqwestMt,
     ReqwestCt,
     HyperUtilMt,
@@ -72,12 +82,14 @@ pub(crate) enum ClientName {
 }
 
 impl ClientName {
-    pub(crate) const ALL: [Self; 10] = [
+    /// Every client, in the order of the table.
+    pub(crate) const ALL: [Self; 11] = [
         Self::ParBlocking,
         Self::ParBlockingTokio,
         Self::ParSmol,
         Self::ParTokioCt,
         Self::ParTokioMt,
+        Self::ParOneOff,
         Self::ReqwestMt,
         Self::ReqwestCt,
         Self::HyperUtilMt,
@@ -93,6 +105,7 @@ impl ClientName {
             Self::ParSmol => "par-http-smol",
             Self::ParTokioCt => "par-http-tokio-ct",
             Self::ParTokioMt => "par-http-tokio-mt",
+            Self::ParOneOff => "par-http-oneoff",
             Self::ReqwestMt => "reqwest-mt",
             Self::ReqwestCt => "reqwest-ct",
             Self::HyperUtilMt => "hyper-util-mt",
@@ -109,6 +122,7 @@ impl ClientName {
             Self::ParSmol => "par-http smol",
             Self::ParTokioCt => "par-http tokio-ct",
             Self::ParTokioMt => "par-http tokio-mt",
+            Self::ParOneOff => "par-http one-off",
             Self::ReqwestMt => "reqwest mt",
             Self::ReqwestCt => "reqwest ct",
             Self::HyperUtilMt => "hyper-util mt",
@@ -131,7 +145,22 @@ impl ClientName {
                 | Self::ParSmol
                 | Self::ParTokioCt
                 | Self::ParTokioMt
+                | Self::ParOneOff
         )
+    }
+
+    /// The clients the runner measures unless `--clients` says otherwise: every one this
+    /// build has, but the one-off requests (sequential: asked for by name).
+    pub(crate) fn defaults() -> Vec<Self> {
+        Self::ALL
+            .into_iter()
+            .filter(|name| *name != Self::ParOneOff && name.is_built())
+            .collect()
+    }
+
+    /// False for the peers in a build without the `peers` feature.
+    pub(crate) fn is_built(self) -> bool {
+        cfg!(feature = "peers") || self.is_par_http()
     }
 }
 
@@ -193,6 +222,13 @@ pub(crate) fn make(name: ClientName, max_connections: usize) -> Result<Box<dyn F
             };
             Box::new(ParTokio { runtime, client })
         }
+        ClientName::ParOneOff => Box::new(ParOneOff {
+            client: par_http::Client::builder()
+                .max_connections_per_host(max)
+                .max_idle_per_host(max)
+                .build()?,
+        }),
+        #[cfg(feature = "peers")]
         ClientName::ReqwestMt | ClientName::ReqwestCt => {
             let runtime = tokio_runtime(name == ClientName::ReqwestMt)?;
             let client = {
@@ -205,6 +241,7 @@ pub(crate) fn make(name: ClientName, max_connections: usize) -> Result<Box<dyn F
             };
             Box::new(Reqwest { runtime, client })
         }
+        #[cfg(feature = "peers")]
         ClientName::HyperUtilMt | ClientName::HyperUtilCt => {
             let runtime = tokio_runtime(name == ClientName::HyperUtilMt)?;
             let client = {
@@ -217,6 +254,7 @@ pub(crate) fn make(name: ClientName, max_connections: usize) -> Result<Box<dyn F
             };
             Box::new(HyperUtil { runtime, client })
         }
+        #[cfg(feature = "peers")]
         ClientName::Ureq => {
             let config = ureq::Agent::config_builder()
                 .http_status_as_error(false)
@@ -226,6 +264,10 @@ pub(crate) fn make(name: ClientName, max_connections: usize) -> Result<Box<dyn F
             Box::new(Ureq {
                 agent: ureq::Agent::new_with_config(config),
             })
+        }
+        #[cfg(not(feature = "peers"))]
+        peer => {
+            return Err(format!("{peer}: this build has no peers (the `peers` feature)").into());
         }
     })
 }
@@ -293,6 +335,57 @@ impl Fetcher for ParBlocking {
             Ok(work())
         })?
     }
+}
+
+/// par-http's one-off requests, no scope: `client.get(url).send()` and the body read to
+/// its end, one after the other on each of `c` threads sharing the client (at `c` = 1,
+/// on the caller's thread alone).
+struct ParOneOff {
+    client: par_http::Client,
+}
+
+impl Fetcher for ParOneOff {
+    fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
+        let client = &self.client;
+        on_threads(job, |buf| {
+            let response = client.get(job.url.as_str()).send()?;
+            check(response.status().as_u16(), &job.url)?;
+            drain(response, buf)
+        })
+    }
+}
+
+/// Runs `fetch` `job.n` times, on `job.c` threads (on the caller's alone when `c` is 1),
+/// each with its own read buffer, and sums what it returns.
+fn on_threads<F>(job: &Job, fetch: F) -> Result<u64, BoxError>
+where
+    F: Fn(&mut [u8]) -> Result<u64, BoxError> + Sync,
+{
+    let next = AtomicUsize::new(0);
+    let total = AtomicU64::new(0);
+    let work = || -> Result<(), BoxError> {
+        let mut buf = job.buffer();
+        while next.fetch_add(1, Ordering::Relaxed) < job.n {
+            total.fetch_add(fetch(&mut buf)?, Ordering::Relaxed);
+        }
+        Ok(())
+    };
+    if job.c.min(job.n) <= 1 {
+        work()?;
+        return Ok(total.into_inner());
+    }
+    std::thread::scope(|threads| {
+        let workers = (0..job.c.min(job.n))
+            .map(|_| std::thread::Builder::new().spawn_scoped(threads, work))
+            .collect::<Result<Vec<_>, _>>()?;
+        for worker in workers {
+            worker
+                .join()
+                .map_err(|_| "a client thread panicked".to_owned())??;
+        }
+        Ok::<_, BoxError>(())
+    })?;
+    Ok(total.into_inner())
 }
 
 /// par-http's async scope on runtime `R`: C requests started, then each response taken
@@ -390,6 +483,7 @@ impl Fetcher for ParTokio {
 
 /// Runs `fetch` `job.n` times, at most `job.c` at once, as futures under
 /// `buffer_unordered` in one task, and sums what they return.
+#[cfg(feature = "peers")]
 async fn unordered<F, Fut>(job: Arc<Job>, fetch: F) -> Result<u64, BoxError>
 where
     F: Fn(Arc<Job>) -> Fut,
@@ -402,11 +496,13 @@ where
         .await
 }
 
+#[cfg(feature = "peers")]
 struct Reqwest {
     runtime: tokio::runtime::Runtime,
     client: reqwest::Client,
 }
 
+#[cfg(feature = "peers")]
 impl Fetcher for Reqwest {
     fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
         let client = self.client.clone();
@@ -426,16 +522,19 @@ impl Fetcher for Reqwest {
     }
 }
 
+#[cfg(feature = "peers")]
 type HyperClient = hyper_util::client::legacy::Client<
     hyper_util::client::legacy::connect::HttpConnector,
     Empty<Bytes>,
 >;
 
+#[cfg(feature = "peers")]
 struct HyperUtil {
     runtime: tokio::runtime::Runtime,
     client: HyperClient,
 }
 
+#[cfg(feature = "peers")]
 impl Fetcher for HyperUtil {
     fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
         let client = self.client.clone();
@@ -459,35 +558,19 @@ impl Fetcher for HyperUtil {
     }
 }
 
+#[cfg(feature = "peers")]
 struct Ureq {
     agent: ureq::Agent,
 }
 
+#[cfg(feature = "peers")]
 impl Fetcher for Ureq {
     fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
-        let next = AtomicUsize::new(0);
-        let total = AtomicU64::new(0);
-        let work = || -> Result<(), BoxError> {
-            let mut buf = job.buffer();
-            while next.fetch_add(1, Ordering::Relaxed) < job.n {
-                let mut response = self.agent.get(job.url.as_str()).call()?;
-                check(response.status().as_u16(), &job.url)?;
-                let read = drain(response.body_mut().as_reader(), &mut buf)?;
-                total.fetch_add(read, Ordering::Relaxed);
-            }
-            Ok(())
-        };
-        std::thread::scope(|threads| {
-            let workers = (0..job.c.min(job.n))
-                .map(|_| std::thread::Builder::new().spawn_scoped(threads, work))
-                .collect::<Result<Vec<_>, _>>()?;
-            for worker in workers {
-                worker
-                    .join()
-                    .map_err(|_| "a ureq thread panicked".to_owned())??;
-            }
-            Ok::<_, BoxError>(())
-        })?;
-        Ok(total.into_inner())
+        let agent = &self.agent;
+        on_threads(job, |buf| {
+            let mut response = agent.get(job.url.as_str()).call()?;
+            check(response.status().as_u16(), &job.url)?;
+            drain(response.body_mut().as_reader(), buf)
+        })
     }
 }

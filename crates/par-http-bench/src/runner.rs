@@ -107,7 +107,7 @@ fn parse_options(scenarios: &str, args: &[String]) -> Result<Options, BoxError> 
         scenarios,
         quick: false,
         runs: None,
-        clients: ClientName::ALL.to_vec(),
+        clients: ClientName::defaults(),
         wrk: find_wrk(),
     };
     let mut args = args.iter();
