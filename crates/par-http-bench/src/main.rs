@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod clients;
+mod instructions;
 mod measure;
 mod runner;
 mod server;
@@ -35,6 +36,8 @@ commands:
   s1 | .. | s5        one scenario (several: s1,s3)
   server [--port P]   the benchmark server alone (prints `listening PORT DISTANT_PORT`)
   clients             the client names
+  instructions [--check FILE | --update FILE] [--n1 N] [--n2 N] [--runs R] [--jobs J] [CLIENT ..]
+                      user-space instructions per request under callgrind (see instructions.sh)
 
 options of all / s1..s5:
   --quick             fewer requests and runs (all: about a minute)
@@ -65,6 +68,7 @@ fn run() -> Result<(), BoxError> {
             server::serve(port)
         }
         "measure" => measure_child(rest),
+        "instructions" => instructions::run(rest),
         "clients" => {
             let mut out = std::io::stdout();
             for name in ClientName::ALL {

@@ -253,7 +253,7 @@ fn size_name(bytes: u64) -> String {
 }
 
 /// The server process; killed when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     port: u16,
     /// The port of the same routes through a distant host's small buffers (S5).
@@ -261,7 +261,7 @@ struct Server {
 }
 
 impl Server {
-    fn start() -> Result<Self, BoxError> {
+    pub(crate) fn start() -> Result<Self, BoxError> {
         let mut child = Command::new(std::env::current_exe()?)
             .args(["server", "--port", "0"])
             .stdin(Stdio::null())
@@ -289,7 +289,7 @@ impl Server {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
