@@ -12,19 +12,26 @@
 # under callgrind with N1 requests once and N2 requests three times; (median I(N2) -
 # I(N1)) / (N2 - N1) is the cost of one request, start-up excluded. Kernel time (system
 # calls, the loopback TCP path) is not counted: compare with the benchmark's CPU figures
-# for that. --check and --update build without the peers (--no-default-features), which
-# keeps the guard, build included, under two minutes on a 2-core machine. Installs
-# valgrind (apt-get) when it is missing.
+# for that. --check and --update build without the peers (--no-default-features) and
+# with the TLS crates unoptimized (below), which keeps the guard, build included, under
+# two minutes on a 2-core machine. Installs valgrind (apt-get) when it is missing.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 thresholds=crates/par-http-bench/instructions-thresholds.txt
 
+# The guard's build: no peers, and the TLS crates at opt-level 0. Those are the longest
+# path of the build (rustls alone takes a third of it optimized), and no request of the
+# guard uses TLS: its figures are those of the optimized build, to the instruction.
+guard_build=(--no-default-features)
+for tls in ring rustls rustls-webpki webpki-roots; do
+  guard_build+=(--config "profile.release.package.$tls.opt-level=0")
+done
 mode=()
-features=()
+build=()
 case "${1:-}" in
-  --check) mode=(--check "$thresholds"); features=(--no-default-features); shift ;;
-  --update) mode=(--update "$thresholds"); features=(--no-default-features); shift ;;
+  --check) mode=(--check "$thresholds"); build=("${guard_build[@]}"); shift ;;
+  --update) mode=(--update "$thresholds"); build=("${guard_build[@]}"); shift ;;
 esac
 
 if ! command -v valgrind >/dev/null; then
@@ -38,6 +45,6 @@ if ! command -v valgrind >/dev/null; then
   command -v valgrind >/dev/null || { echo "valgrind could not be installed" >&2; exit 1; }
 fi
 
-cargo build --release -p par-http-bench "${features[@]}" >&2
+cargo build --release -p par-http-bench "${build[@]}" >&2
 bench="${CARGO_TARGET_DIR:-target}/release/par-http-bench"
 "$bench" instructions "${mode[@]}" "$@"
