@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cli;
 mod clients;
 mod instructions;
 mod measure;
@@ -36,6 +37,9 @@ commands:
   s1 | .. | s5        one scenario (several: s1,s3)
   server [--port P]   the benchmark server alone (prints `listening PORT DISTANT_PORT`)
   clients             the client names
+  cli [--runs N] [--jobs J] [--par-http PATH]
+                      the par-http command against curl --parallel (needs
+                      cargo build --release -p par-http-cli)
   instructions [--check FILE | --update FILE] [--n1 N] [--n2 N] [--runs R] [--jobs J] [CLIENT ..]
                       user-space instructions per request under callgrind (see instructions.sh)
 
@@ -69,6 +73,7 @@ fn run() -> Result<(), BoxError> {
         }
         "measure" => measure_child(rest),
         "instructions" => instructions::run(rest),
+        "cli" => cli::run(rest),
         "clients" => {
             let mut out = std::io::stdout();
             for name in ClientName::ALL {
