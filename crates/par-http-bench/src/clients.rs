@@ -42,17 +42,26 @@ use par_http::{AsyncClientOn, AsyncRuntime, ParallelConfig};
 
 use crate::BoxError;
 
-/// One batch of work: `n` GETs of `url`, at most `c` in flight, each body `body_len`
-/// bytes long.
+/// One batch of work: `n` GETs of `urls` (in turn: the same path on several ports of the
+/// server, for more connections than one port has ephemeral ports for), at most `c` in
+/// flight, each body `body_len` bytes long.
 #[derive(Debug, Clone)]
 pub(crate) struct Job {
-    pub(crate) url: String,
+    pub(crate) urls: Vec<String>,
     pub(crate) n: usize,
     pub(crate) c: usize,
     pub(crate) body_len: u64,
 }
 
 impl Job {
+    /// The URL of the job's `i`th request.
+    pub(crate) fn url(&self, i: usize) -> &str {
+        match self.urls.as_slice() {
+            [one] => one,
+            urls => &urls[i % urls.len()],
+        }
+    }
+
     /// The bytes every response of the job should have had, all together.
     pub(crate) fn expected_bytes(&self) -> u64 {
         self.body_len * self.n as u64
@@ -313,20 +322,19 @@ impl Fetcher for ParBlocking {
         // inside it.
         self.client.parallel_with(config, |p| {
             let mut work = || -> Result<u64, BoxError> {
-                let url = job.url.as_str();
                 let mut started = 0;
                 while started < job.n.min(job.c) {
-                    p.get(url);
+                    p.get(job.url(started));
                     started += 1;
                 }
                 let mut total = 0;
                 // In the order the responses come, one body at a time (S5 measures it).
                 while p.has_pending_responses() {
                     let response = p.next_response()?;
-                    check(response.status().as_u16(), url)?;
+                    check(response.status().as_u16(), job.url(0))?;
                     total += drain(response, &mut buf)?;
                     if started < job.n {
-                        p.get(url);
+                        p.get(job.url(started));
                         started += 1;
                     }
                 }
@@ -347,28 +355,31 @@ struct ParOneOff {
 impl Fetcher for ParOneOff {
     fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
         let client = &self.client;
-        on_threads(job, |buf| {
-            let response = client.get(job.url.as_str()).send()?;
-            check(response.status().as_u16(), &job.url)?;
+        on_threads(job, |i, buf| {
+            let response = client.get(job.url(i)).send()?;
+            check(response.status().as_u16(), job.url(i))?;
             drain(response, buf)
         })
     }
 }
 
-/// Runs `fetch` `job.n` times, on `job.c` threads (on the caller's alone when `c` is 1),
-/// each with its own read buffer, and sums what it returns.
+/// Runs `fetch` for each request `i` of the job, on `job.c` threads (on the caller's
+/// alone when `c` is 1), each with its own read buffer, and sums what it returns.
 fn on_threads<F>(job: &Job, fetch: F) -> Result<u64, BoxError>
 where
-    F: Fn(&mut [u8]) -> Result<u64, BoxError> + Sync,
+    F: Fn(usize, &mut [u8]) -> Result<u64, BoxError> + Sync,
 {
     let next = AtomicUsize::new(0);
     let total = AtomicU64::new(0);
     let work = || -> Result<(), BoxError> {
         let mut buf = job.buffer();
-        while next.fetch_add(1, Ordering::Relaxed) < job.n {
-            total.fetch_add(fetch(&mut buf)?, Ordering::Relaxed);
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= job.n {
+                return Ok(());
+            }
+            total.fetch_add(fetch(i, &mut buf)?, Ordering::Relaxed);
         }
-        Ok(())
     };
     if job.c.min(job.n) <= 1 {
         work()?;
@@ -395,17 +406,16 @@ async fn par_async<R: AsyncRuntime>(client: &AsyncClientOn<R>, job: &Job) -> Res
         return par_async_bodies(client, job).await;
     }
     let mut buf = job.buffer();
-    let url = job.url.as_str();
     let scope = client.parallel_with(ParallelConfig::new().max_in_flight(job.c));
     let mut started = 0;
     while started < job.n.min(job.c) {
-        scope.get(url).await;
+        scope.get(job.url(started)).await;
         started += 1;
     }
     let mut total = 0;
     for _ in 0..job.n {
         let response = scope.next_response().await?;
-        check(response.status().as_u16(), url)?;
+        check(response.status().as_u16(), job.url(0))?;
         let mut body = response.into_body();
         loop {
             match body.read(&mut buf).await? {
@@ -414,7 +424,7 @@ async fn par_async<R: AsyncRuntime>(client: &AsyncClientOn<R>, job: &Job) -> Res
             }
         }
         if started < job.n {
-            scope.get(url).await;
+            scope.get(job.url(started)).await;
             started += 1;
         }
     }
@@ -430,10 +440,10 @@ async fn par_async_bodies<R: AsyncRuntime>(
     client: &AsyncClientOn<R>,
     job: &Job,
 ) -> Result<u64, BoxError> {
-    let url = job.url.as_str();
+    let url = job.url(0);
     let mut scope = client.parallel_with(ParallelConfig::new().max_in_flight(job.c));
-    for _ in 0..job.n {
-        scope.get(url).await;
+    for i in 0..job.n {
+        scope.get(job.url(i)).await;
     }
     let total = AtomicU64::new(0);
     scope
@@ -481,16 +491,16 @@ impl Fetcher for ParTokio {
     }
 }
 
-/// Runs `fetch` `job.n` times, at most `job.c` at once, as futures under
-/// `buffer_unordered` in one task, and sums what they return.
+/// Runs `fetch` for each request `i` of the job, at most `job.c` at once, as futures
+/// under `buffer_unordered` in one task, and sums what they return.
 #[cfg(feature = "peers")]
 async fn unordered<F, Fut>(job: Arc<Job>, fetch: F) -> Result<u64, BoxError>
 where
-    F: Fn(Arc<Job>) -> Fut,
+    F: Fn(Arc<Job>, usize) -> Fut,
     Fut: Future<Output = Result<u64, BoxError>>,
 {
     futures_util::stream::iter(0..job.n)
-        .map(|_| fetch(job.clone()))
+        .map(|i| fetch(job.clone(), i))
         .buffer_unordered(job.c)
         .try_fold(0, |total, n| async move { Ok(total + n) })
         .await
@@ -507,11 +517,11 @@ impl Fetcher for Reqwest {
     fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
         let client = self.client.clone();
         self.runtime
-            .block_on(unordered(Arc::new(job.clone()), move |job| {
+            .block_on(unordered(Arc::new(job.clone()), move |job, i| {
                 let client = client.clone();
                 async move {
-                    let mut response = client.get(job.url.as_str()).send().await?;
-                    check(response.status().as_u16(), &job.url)?;
+                    let mut response = client.get(job.url(i)).send().await?;
+                    check(response.status().as_u16(), job.url(i))?;
                     let mut total = 0;
                     while let Some(chunk) = response.chunk().await? {
                         total += chunk.len() as u64;
@@ -539,12 +549,12 @@ impl Fetcher for HyperUtil {
     fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
         let client = self.client.clone();
         self.runtime
-            .block_on(unordered(Arc::new(job.clone()), move |job| {
+            .block_on(unordered(Arc::new(job.clone()), move |job, i| {
                 let client = client.clone();
                 async move {
-                    let uri: hyper::Uri = job.url.parse()?;
+                    let uri: hyper::Uri = job.url(i).parse()?;
                     let response = client.get(uri).await?;
-                    check(response.status().as_u16(), &job.url)?;
+                    check(response.status().as_u16(), job.url(i))?;
                     let mut body = response.into_body();
                     let mut total = 0;
                     while let Some(frame) = body.frame().await {
@@ -567,9 +577,9 @@ struct Ureq {
 impl Fetcher for Ureq {
     fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
         let agent = &self.agent;
-        on_threads(job, |buf| {
-            let mut response = agent.get(job.url.as_str()).call()?;
-            check(response.status().as_u16(), &job.url)?;
+        on_threads(job, |i, buf| {
+            let mut response = agent.get(job.url(i)).call()?;
+            check(response.status().as_u16(), job.url(i))?;
             drain(response.body_mut().as_reader(), buf)
         })
     }
