@@ -2,49 +2,49 @@
 # User-space instructions per request of each client, counted by valgrind's callgrind:
 # stable on a noisy machine, where requests per second move by 10-30% between runs.
 #
-#   crates/par-http-bench/instructions.sh [CLIENT ...]      (needs valgrind)
+#   crates/par-http-bench/instructions.sh [CLIENT ...]   the table (every client, peers too)
+#   crates/par-http-bench/instructions.sh --check        the guard of .ci/run: par-http's
+#                                                        clients against their thresholds
+#   crates/par-http-bench/instructions.sh --update       re-measure, rewrite the thresholds
 #
-# Each client runs S1's job (GETs of /small, 64 in flight) twice under callgrind, with
-# N1 and N2 requests; (I(N2) - I(N1)) / (N2 - N1) is the cost of one request, start-up
-# excluded. Kernel time (system calls, the loopback TCP path) is not counted: compare
-# with the benchmark's CPU figures for that.
+# The thresholds live in crates/par-http-bench/instructions-thresholds.txt. Each client
+# runs S1's job (GETs of /small, 64 in flight; the one-off requests one after the other)
+# under callgrind with N1 requests once and N2 requests three times; (median I(N2) -
+# I(N1)) / (N2 - N1) is the cost of one request, start-up excluded. Kernel time (system
+# calls, the loopback TCP path) is not counted: compare with the benchmark's CPU figures
+# for that. --check and --update build without the peers (--no-default-features) and
+# with the TLS crates unoptimized (below), which keeps the guard, build included, under
+# two minutes on a 2-core machine. Installs valgrind (apt-get) when it is missing.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
-command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
-cargo build --release -p par-http-bench >&2
-bench=target/release/par-http-bench
-if [ -n "${CARGO_TARGET_DIR:-}" ]; then bench="$CARGO_TARGET_DIR/release/par-http-bench"; fi
+thresholds=crates/par-http-bench/instructions-thresholds.txt
 
-clients=("$@")
-if [ ${#clients[@]} -eq 0 ]; then
-  clients=(par-http-blocking par-http-blocking-tokio par-http-smol par-http-tokio-ct par-http-tokio-mt hyper-util-ct reqwest-ct ureq)
+# The guard's build: no peers, and the TLS crates at opt-level 0. Those are the longest
+# path of the build (rustls alone takes a third of it optimized), and no request of the
+# guard uses TLS: its figures are those of the optimized build, to the instruction.
+guard_build=(--no-default-features)
+for tls in ring rustls rustls-webpki webpki-roots; do
+  guard_build+=(--config "profile.release.package.$tls.opt-level=0")
+done
+mode=()
+build=()
+case "${1:-}" in
+  --check) mode=(--check "$thresholds"); build=("${guard_build[@]}"); shift ;;
+  --update) mode=(--update "$thresholds"); build=("${guard_build[@]}"); shift ;;
+esac
+
+if ! command -v valgrind >/dev/null; then
+  echo "valgrind is missing: installing it (apt-get install -y valgrind)" >&2
+  sudo=()
+  if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+  if ! "${sudo[@]}" apt-get install -y valgrind >&2; then
+    "${sudo[@]}" apt-get update >&2
+    "${sudo[@]}" apt-get install -y valgrind >&2
+  fi
+  command -v valgrind >/dev/null || { echo "valgrind could not be installed" >&2; exit 1; }
 fi
-n1=2000
-n2=6000
 
-log=$(mktemp)
-"$bench" server >"$log" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null; rm -f "$log"' EXIT
-port=""
-for _ in $(seq 1 100); do
-  port=$(awk '/^listening/ {print $2}' "$log")
-  [ -n "$port" ] && break
-  sleep 0.05
-done
-[ -n "$port" ] || { echo "the server did not start" >&2; exit 1; }
-
-count() {
-  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bench" measure \
-    --client "$1" --url "http://127.0.0.1:$port/small" --n "$2" --c 64 --body-len 13 2>&1 \
-    | awk '/I *refs/ {gsub(",", "", $NF); print $NF}'
-}
-
-echo "| client | user-space instructions per request |"
-echo "|---|---:|"
-for client in "${clients[@]}"; do
-  a=$(count "$client" "$n1")
-  b=$(count "$client" "$n2")
-  echo "| $client | $(( (b - a) / (n2 - n1) )) |"
-done
+cargo build --release -p par-http-bench "${build[@]}" >&2
+bench="${CARGO_TARGET_DIR:-target}/release/par-http-bench"
+"$bench" instructions "${mode[@]}" "$@"

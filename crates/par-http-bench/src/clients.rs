@@ -14,7 +14,13 @@
 //! Every tokio client's job is the future of the runtime's `block_on` on the main thread,
 //! as in a `#[tokio::main]` program (par-http's `AsyncParallel` is not `Sync`, so a
 //! future that awaits its requests is not `Send` and cannot be `tokio::spawn`ed).
-//! - ureq on C threads.
+//! - ureq on C threads;
+//! - par-http's one-off requests (`Client::get(url).send()`, no scope) on C threads
+//!   sharing one client: at C = 1, a loop that sends one request after the other. Not in
+//!   the table unless asked for (`--clients`); the instruction-count guard measures it.
+//!
+//! The peers are built with the `peers` feature (the default); without it, only
+//! par-http's clients are (what the guard in `.ci/run` builds).
 //!
 //! Every client is allowed at least C connections to the host and keeps them all idle
 //! between requests, so none pays for new connections the others do not.
@@ -22,28 +28,40 @@
 use std::fmt;
 use std::io::Read;
 use std::str::FromStr;
+#[cfg(feature = "peers")]
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+#[cfg(feature = "peers")]
 use bytes::Bytes;
 use futures_lite::AsyncReadExt;
 use futures_util::{StreamExt, TryStreamExt};
+#[cfg(feature = "peers")]
 use http_body_util::{BodyExt, Empty};
 use par_http::{AsyncClientOn, AsyncRuntime, ParallelConfig};
 
 use crate::BoxError;
 
-/// One batch of work: `n` GETs of `url`, at most `c` in flight, each body `body_len`
-/// bytes long.
+/// One batch of work: `n` GETs of `urls` (in turn: the same path on several ports of the
+/// server, for more connections than one port has ephemeral ports for), at most `c` in
+/// flight, each body `body_len` bytes long.
 #[derive(Debug, Clone)]
 pub(crate) struct Job {
-    pub(crate) url: String,
+    pub(crate) urls: Vec<String>,
     pub(crate) n: usize,
     pub(crate) c: usize,
     pub(crate) body_len: u64,
 }
 
 impl Job {
+    /// The URL of the job's `i`th request.
+    pub(crate) fn url(&self, i: usize) -> &str {
+        match self.urls.as_slice() {
+            [one] => one,
+            urls => &urls[i % urls.len()],
+        }
+    }
+
     /// The bytes every response of the job should have had, all together.
     pub(crate) fn expected_bytes(&self) -> u64 {
         self.body_len * self.n as u64
@@ -64,6 +82,7 @@ pub(crate) enum ClientName {
     ParSmol,
     ParTokioCt,
     ParTokioMt,
+    ParOneOff,
     ReqwestMt,
     ReqwestCt,
     HyperUtilMt,
@@ -72,12 +91,14 @@ pub(crate) enum ClientName {
 }
 
 impl ClientName {
-    pub(crate) const ALL: [Self; 10] = [
+    /// Every client, in the order of the table.
+    pub(crate) const ALL: [Self; 11] = [
         Self::ParBlocking,
         Self::ParBlockingTokio,
         Self::ParSmol,
         Self::ParTokioCt,
         Self::ParTokioMt,
+        Self::ParOneOff,
         Self::ReqwestMt,
         Self::ReqwestCt,
         Self::HyperUtilMt,
@@ -93,6 +114,7 @@ impl ClientName {
             Self::ParSmol => "par-http-smol",
             Self::ParTokioCt => "par-http-tokio-ct",
             Self::ParTokioMt => "par-http-tokio-mt",
+            Self::ParOneOff => "par-http-oneoff",
             Self::ReqwestMt => "reqwest-mt",
             Self::ReqwestCt => "reqwest-ct",
             Self::HyperUtilMt => "hyper-util-mt",
@@ -109,6 +131,7 @@ impl ClientName {
             Self::ParSmol => "par-http smol",
             Self::ParTokioCt => "par-http tokio-ct",
             Self::ParTokioMt => "par-http tokio-mt",
+            Self::ParOneOff => "par-http one-off",
             Self::ReqwestMt => "reqwest mt",
             Self::ReqwestCt => "reqwest ct",
             Self::HyperUtilMt => "hyper-util mt",
@@ -131,7 +154,22 @@ impl ClientName {
                 | Self::ParSmol
                 | Self::ParTokioCt
                 | Self::ParTokioMt
+                | Self::ParOneOff
         )
+    }
+
+    /// The clients the runner measures unless `--clients` says otherwise: every one this
+    /// build has, but the one-off requests (sequential: asked for by name).
+    pub(crate) fn defaults() -> Vec<Self> {
+        Self::ALL
+            .into_iter()
+            .filter(|name| *name != Self::ParOneOff && name.is_built())
+            .collect()
+    }
+
+    /// False for the peers in a build without the `peers` feature.
+    pub(crate) fn is_built(self) -> bool {
+        cfg!(feature = "peers") || self.is_par_http()
     }
 }
 
@@ -193,6 +231,13 @@ pub(crate) fn make(name: ClientName, max_connections: usize) -> Result<Box<dyn F
             };
             Box::new(ParTokio { runtime, client })
         }
+        ClientName::ParOneOff => Box::new(ParOneOff {
+            client: par_http::Client::builder()
+                .max_connections_per_host(max)
+                .max_idle_per_host(max)
+                .build()?,
+        }),
+        #[cfg(feature = "peers")]
         ClientName::ReqwestMt | ClientName::ReqwestCt => {
             let runtime = tokio_runtime(name == ClientName::ReqwestMt)?;
             let client = {
@@ -205,6 +250,7 @@ pub(crate) fn make(name: ClientName, max_connections: usize) -> Result<Box<dyn F
             };
             Box::new(Reqwest { runtime, client })
         }
+        #[cfg(feature = "peers")]
         ClientName::HyperUtilMt | ClientName::HyperUtilCt => {
             let runtime = tokio_runtime(name == ClientName::HyperUtilMt)?;
             let client = {
@@ -217,6 +263,7 @@ pub(crate) fn make(name: ClientName, max_connections: usize) -> Result<Box<dyn F
             };
             Box::new(HyperUtil { runtime, client })
         }
+        #[cfg(feature = "peers")]
         ClientName::Ureq => {
             let config = ureq::Agent::config_builder()
                 .http_status_as_error(false)
@@ -226,6 +273,10 @@ pub(crate) fn make(name: ClientName, max_connections: usize) -> Result<Box<dyn F
             Box::new(Ureq {
                 agent: ureq::Agent::new_with_config(config),
             })
+        }
+        #[cfg(not(feature = "peers"))]
+        peer => {
+            return Err(format!("{peer}: this build has no peers (the `peers` feature)").into());
         }
     })
 }
@@ -271,20 +322,19 @@ impl Fetcher for ParBlocking {
         // inside it.
         self.client.parallel_with(config, |p| {
             let mut work = || -> Result<u64, BoxError> {
-                let url = job.url.as_str();
                 let mut started = 0;
                 while started < job.n.min(job.c) {
-                    p.get(url);
+                    p.get(job.url(started));
                     started += 1;
                 }
                 let mut total = 0;
                 // In the order the responses come, one body at a time (S5 measures it).
                 while p.has_pending_responses() {
                     let response = p.next_response()?;
-                    check(response.status().as_u16(), url)?;
+                    check(response.status().as_u16(), job.url(0))?;
                     total += drain(response, &mut buf)?;
                     if started < job.n {
-                        p.get(url);
+                        p.get(job.url(started));
                         started += 1;
                     }
                 }
@@ -295,6 +345,60 @@ impl Fetcher for ParBlocking {
     }
 }
 
+/// par-http's one-off requests, no scope: `client.get(url).send()` and the body read to
+/// its end, one after the other on each of `c` threads sharing the client (at `c` = 1,
+/// on the caller's thread alone).
+struct ParOneOff {
+    client: par_http::Client,
+}
+
+impl Fetcher for ParOneOff {
+    fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
+        let client = &self.client;
+        on_threads(job, |i, buf| {
+            let response = client.get(job.url(i)).send()?;
+            check(response.status().as_u16(), job.url(i))?;
+            drain(response, buf)
+        })
+    }
+}
+
+/// Runs `fetch` for each request `i` of the job, on `job.c` threads (on the caller's
+/// alone when `c` is 1), each with its own read buffer, and sums what it returns.
+fn on_threads<F>(job: &Job, fetch: F) -> Result<u64, BoxError>
+where
+    F: Fn(usize, &mut [u8]) -> Result<u64, BoxError> + Sync,
+{
+    let next = AtomicUsize::new(0);
+    let total = AtomicU64::new(0);
+    let work = || -> Result<(), BoxError> {
+        let mut buf = job.buffer();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= job.n {
+                return Ok(());
+            }
+            total.fetch_add(fetch(i, &mut buf)?, Ordering::Relaxed);
+        }
+    };
+    if job.c.min(job.n) <= 1 {
+        work()?;
+        return Ok(total.into_inner());
+    }
+    std::thread::scope(|threads| {
+        let workers = (0..job.c.min(job.n))
+            .map(|_| std::thread::Builder::new().spawn_scoped(threads, work))
+            .collect::<Result<Vec<_>, _>>()?;
+        for worker in workers {
+            worker
+                .join()
+                .map_err(|_| "a client thread panicked".to_owned())??;
+        }
+        Ok::<_, BoxError>(())
+    })?;
+    Ok(total.into_inner())
+}
+
 /// par-http's async scope on runtime `R`: C requests started, then each response taken
 /// in completion order, its body read, and a new request started in its place.
 async fn par_async<R: AsyncRuntime>(client: &AsyncClientOn<R>, job: &Job) -> Result<u64, BoxError> {
@@ -302,17 +406,16 @@ async fn par_async<R: AsyncRuntime>(client: &AsyncClientOn<R>, job: &Job) -> Res
         return par_async_bodies(client, job).await;
     }
     let mut buf = job.buffer();
-    let url = job.url.as_str();
     let scope = client.parallel_with(ParallelConfig::new().max_in_flight(job.c));
     let mut started = 0;
     while started < job.n.min(job.c) {
-        scope.get(url).await;
+        scope.get(job.url(started)).await;
         started += 1;
     }
     let mut total = 0;
     for _ in 0..job.n {
         let response = scope.next_response().await?;
-        check(response.status().as_u16(), url)?;
+        check(response.status().as_u16(), job.url(0))?;
         let mut body = response.into_body();
         loop {
             match body.read(&mut buf).await? {
@@ -321,7 +424,7 @@ async fn par_async<R: AsyncRuntime>(client: &AsyncClientOn<R>, job: &Job) -> Res
             }
         }
         if started < job.n {
-            scope.get(url).await;
+            scope.get(job.url(started)).await;
             started += 1;
         }
     }
@@ -337,10 +440,10 @@ async fn par_async_bodies<R: AsyncRuntime>(
     client: &AsyncClientOn<R>,
     job: &Job,
 ) -> Result<u64, BoxError> {
-    let url = job.url.as_str();
+    let url = job.url(0);
     let mut scope = client.parallel_with(ParallelConfig::new().max_in_flight(job.c));
-    for _ in 0..job.n {
-        scope.get(url).await;
+    for i in 0..job.n {
+        scope.get(job.url(i)).await;
     }
     let total = AtomicU64::new(0);
     scope
@@ -388,34 +491,37 @@ impl Fetcher for ParTokio {
     }
 }
 
-/// Runs `fetch` `job.n` times, at most `job.c` at once, as futures under
-/// `buffer_unordered` in one task, and sums what they return.
+/// Runs `fetch` for each request `i` of the job, at most `job.c` at once, as futures
+/// under `buffer_unordered` in one task, and sums what they return.
+#[cfg(feature = "peers")]
 async fn unordered<F, Fut>(job: Arc<Job>, fetch: F) -> Result<u64, BoxError>
 where
-    F: Fn(Arc<Job>) -> Fut,
+    F: Fn(Arc<Job>, usize) -> Fut,
     Fut: Future<Output = Result<u64, BoxError>>,
 {
     futures_util::stream::iter(0..job.n)
-        .map(|_| fetch(job.clone()))
+        .map(|i| fetch(job.clone(), i))
         .buffer_unordered(job.c)
         .try_fold(0, |total, n| async move { Ok(total + n) })
         .await
 }
 
+#[cfg(feature = "peers")]
 struct Reqwest {
     runtime: tokio::runtime::Runtime,
     client: reqwest::Client,
 }
 
+#[cfg(feature = "peers")]
 impl Fetcher for Reqwest {
     fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
         let client = self.client.clone();
         self.runtime
-            .block_on(unordered(Arc::new(job.clone()), move |job| {
+            .block_on(unordered(Arc::new(job.clone()), move |job, i| {
                 let client = client.clone();
                 async move {
-                    let mut response = client.get(job.url.as_str()).send().await?;
-                    check(response.status().as_u16(), &job.url)?;
+                    let mut response = client.get(job.url(i)).send().await?;
+                    check(response.status().as_u16(), job.url(i))?;
                     let mut total = 0;
                     while let Some(chunk) = response.chunk().await? {
                         total += chunk.len() as u64;
@@ -426,26 +532,29 @@ impl Fetcher for Reqwest {
     }
 }
 
+#[cfg(feature = "peers")]
 type HyperClient = hyper_util::client::legacy::Client<
     hyper_util::client::legacy::connect::HttpConnector,
     Empty<Bytes>,
 >;
 
+#[cfg(feature = "peers")]
 struct HyperUtil {
     runtime: tokio::runtime::Runtime,
     client: HyperClient,
 }
 
+#[cfg(feature = "peers")]
 impl Fetcher for HyperUtil {
     fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
         let client = self.client.clone();
         self.runtime
-            .block_on(unordered(Arc::new(job.clone()), move |job| {
+            .block_on(unordered(Arc::new(job.clone()), move |job, i| {
                 let client = client.clone();
                 async move {
-                    let uri: hyper::Uri = job.url.parse()?;
+                    let uri: hyper::Uri = job.url(i).parse()?;
                     let response = client.get(uri).await?;
-                    check(response.status().as_u16(), &job.url)?;
+                    check(response.status().as_u16(), job.url(i))?;
                     let mut body = response.into_body();
                     let mut total = 0;
                     while let Some(frame) = body.frame().await {
@@ -459,35 +568,19 @@ impl Fetcher for HyperUtil {
     }
 }
 
+#[cfg(feature = "peers")]
 struct Ureq {
     agent: ureq::Agent,
 }
 
+#[cfg(feature = "peers")]
 impl Fetcher for Ureq {
     fn run(&mut self, job: &Job) -> Result<u64, BoxError> {
-        let next = AtomicUsize::new(0);
-        let total = AtomicU64::new(0);
-        let work = || -> Result<(), BoxError> {
-            let mut buf = job.buffer();
-            while next.fetch_add(1, Ordering::Relaxed) < job.n {
-                let mut response = self.agent.get(job.url.as_str()).call()?;
-                check(response.status().as_u16(), &job.url)?;
-                let read = drain(response.body_mut().as_reader(), &mut buf)?;
-                total.fetch_add(read, Ordering::Relaxed);
-            }
-            Ok(())
-        };
-        std::thread::scope(|threads| {
-            let workers = (0..job.c.min(job.n))
-                .map(|_| std::thread::Builder::new().spawn_scoped(threads, work))
-                .collect::<Result<Vec<_>, _>>()?;
-            for worker in workers {
-                worker
-                    .join()
-                    .map_err(|_| "a ureq thread panicked".to_owned())??;
-            }
-            Ok::<_, BoxError>(())
-        })?;
-        Ok(total.into_inner())
+        let agent = &self.agent;
+        on_threads(job, |i, buf| {
+            let mut response = agent.get(job.url(i)).call()?;
+            check(response.status().as_u16(), job.url(i))?;
+            drain(response.body_mut().as_reader(), buf)
+        })
     }
 }

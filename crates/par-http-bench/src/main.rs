@@ -14,7 +14,9 @@
 
 #![forbid(unsafe_code)]
 
+mod cli;
 mod clients;
+mod instructions;
 mod measure;
 mod runner;
 mod server;
@@ -33,8 +35,15 @@ usage: par-http-bench COMMAND [OPTIONS]
 commands:
   all                 every scenario (S1 to S5), then the table
   s1 | .. | s5        one scenario (several: s1,s3)
-  server [--port P]   the benchmark server alone (prints `listening PORT DISTANT_PORT`)
+  server [--port P] [--extra-ports K]
+                      the benchmark server alone (prints `listening PORT DISTANT_PORT`,
+                      then the K extra ports serving the same as PORT)
   clients             the client names
+  cli [--runs N] [--jobs J] [--par-http PATH]
+                      the par-http command against curl --parallel (needs
+                      cargo build --release -p par-http-cli)
+  instructions [--check FILE | --update FILE] [--n1 N] [--n2 N] [--runs R] [--jobs J] [CLIENT ..]
+                      user-space instructions per request under callgrind (see instructions.sh)
 
 options of all / s1..s5:
   --quick             fewer requests and runs (all: about a minute)
@@ -57,14 +66,21 @@ fn run() -> Result<(), BoxError> {
     };
     match command.as_str() {
         "server" => {
-            let port = match rest {
-                [] => 0,
-                [flag, port] if flag == "--port" => port.parse()?,
-                _ => return Err(USAGE.into()),
-            };
-            server::serve(port)
+            let (mut port, mut extra) = (0, 0);
+            let mut args = rest.iter();
+            while let Some(flag) = args.next() {
+                let value = args.next().ok_or(USAGE)?;
+                match flag.as_str() {
+                    "--port" => port = value.parse()?,
+                    "--extra-ports" => extra = value.parse()?,
+                    _ => return Err(USAGE.into()),
+                }
+            }
+            server::serve(port, extra)
         }
         "measure" => measure_child(rest),
+        "instructions" => instructions::run(rest),
+        "cli" => cli::run(rest),
         "clients" => {
             let mut out = std::io::stdout();
             for name in ClientName::ALL {
@@ -80,14 +96,16 @@ fn run() -> Result<(), BoxError> {
     }
 }
 
-/// `measure --client NAME --url URL --n N --c C --body-len L [--baseline]`: one
-/// measurement in this fresh process, printed as one `result` line for the runner.
+/// `measure --client NAME --url URL [--url URL ..] --n N --c C --body-len L [--baseline]`:
+/// one measurement in this fresh process, printed as one `result` line for the runner.
+/// With several URLs, the requests take them in turn.
 ///
 /// With `--baseline`, one request of the same URL runs first, and the peak RSS after it
 /// is the baseline the job's peak is compared with (scenario S4).
 fn measure_child(args: &[String]) -> Result<(), BoxError> {
     let mut client = None;
-    let (mut url, mut n, mut c, mut body_len, mut baseline) = (None, None, None, None, false);
+    let (mut urls, mut n, mut c, mut body_len, mut baseline) =
+        (Vec::new(), None, None, None, false);
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         if flag == "--baseline" {
@@ -97,19 +115,21 @@ fn measure_child(args: &[String]) -> Result<(), BoxError> {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--client" => client = Some(value.parse::<ClientName>()?),
-            "--url" => url = Some(value.clone()),
+            "--url" => urls.push(value.clone()),
             "--n" => n = Some(value.parse()?),
             "--c" => c = Some(value.parse()?),
             "--body-len" => body_len = Some(value.parse()?),
             _ => return Err(format!("unknown option {flag}").into()),
         }
     }
-    let (Some(client), Some(url), Some(n), Some(c), Some(body_len)) = (client, url, n, c, body_len)
-    else {
+    let (Some(client), Some(n), Some(c), Some(body_len)) = (client, n, c, body_len) else {
         return Err("measure needs --client, --url, --n, --c and --body-len".into());
     };
+    if urls.is_empty() {
+        return Err("measure needs --url (several: the requests take them in turn)".into());
+    }
     let job = Job {
-        url,
+        urls,
         n,
         c,
         body_len,

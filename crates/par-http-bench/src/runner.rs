@@ -49,6 +49,11 @@ struct Case {
     /// wrk measures it too (for a fixed time instead of a fixed count): S1 only, where
     /// it is the ceiling (its parser walks every body byte, so it is no ceiling for S3).
     wrk: bool,
+    /// How many of the server's ports the requests take in turn (1: its own port; more
+    /// for more connections than a port has ephemeral ports for: S4 at 100,000).
+    ports: usize,
+    /// Only par-http's clients run it (S4 at 100,000: ureq would need 100,000 threads).
+    par_http_only: bool,
 }
 
 /// One measurement of one client in one case.
@@ -107,7 +112,7 @@ fn parse_options(scenarios: &str, args: &[String]) -> Result<Options, BoxError> 
         scenarios,
         quick: false,
         runs: None,
-        clients: ClientName::ALL.to_vec(),
+        clients: ClientName::defaults(),
         wrk: find_wrk(),
     };
     let mut args = args.iter();
@@ -157,6 +162,8 @@ fn cases(options: &Options) -> Vec<Case> {
                 metric: Metric::Throughput,
                 runs: runs(5, 2),
                 wrk: true,
+                ports: 1,
+                par_http_only: false,
             });
         }
     }
@@ -172,6 +179,8 @@ fn cases(options: &Options) -> Vec<Case> {
             metric: Metric::WallTime,
             runs: runs(5, 2),
             wrk: false,
+            ports: 1,
+            par_http_only: false,
         });
     }
     if options.scenarios.contains(&3) {
@@ -191,6 +200,8 @@ fn cases(options: &Options) -> Vec<Case> {
             metric: Metric::Bandwidth,
             runs: runs(5, 2),
             wrk: false,
+            ports: 1,
+            par_http_only: false,
         });
         cases.push(Case {
             scenario: 3,
@@ -203,6 +214,8 @@ fn cases(options: &Options) -> Vec<Case> {
             metric: Metric::Bandwidth,
             runs: runs(5, 2),
             wrk: false,
+            ports: 1,
+            par_http_only: false,
         });
     }
     if options.scenarios.contains(&4) {
@@ -218,7 +231,32 @@ fn cases(options: &Options) -> Vec<Case> {
             metric: Metric::Memory,
             runs: runs(3, 1),
             wrk: false,
+            ports: 1,
+            par_http_only: false,
         });
+        if !quick {
+            // One scope holding 100,000 requests, in one process, against a server that
+            // holds them all: par-http's clients only. Spread over the server's ports
+            // (at most BIG_PER_PORT connections to each).
+            let n = BIG_IN_FLIGHT;
+            cases.push(Case {
+                scenario: 4,
+                label: format!(
+                    "S4 {} in flight × /delay?ms={BIG_DELAY_MS}",
+                    grouped(n as f64)
+                ),
+                path: format!("/delay?ms={BIG_DELAY_MS}"),
+                distant: false,
+                n,
+                c: n,
+                body_len: small,
+                metric: Metric::Memory,
+                runs: runs(1, 1),
+                wrk: false,
+                ports: n.div_ceil(BIG_PER_PORT),
+                par_http_only: true,
+            });
+        }
     }
     if options.scenarios.contains(&5) {
         // The same sizes in quick mode: the case takes a few seconds per blocking client
@@ -239,9 +277,64 @@ fn cases(options: &Options) -> Vec<Case> {
             metric: Metric::WallTime,
             runs: runs(5, 2),
             wrk: false,
+            ports: 1,
+            par_http_only: false,
         });
     }
     cases
+}
+
+/// S4's large line: requests in flight at once in one scope.
+const BIG_IN_FLIGHT: usize = 100_000;
+
+/// How long the server holds each request of S4's large line: longer than the client
+/// takes to open its connections and send them all.
+const BIG_DELAY_MS: u64 = 15_000;
+
+/// Connections to one port of the server at most: from 127.0.0.1 to one address and
+/// port, the client has one ephemeral port per connection, about 28,000 by default
+/// (`net.ipv4.ip_local_port_range`).
+const BIG_PER_PORT: usize = 20_000;
+
+/// Open files a process needs besides its sockets.
+const SPARE_FILES: usize = 1_000;
+
+/// Lowers the requests of S4's large line to what `files` open files allow (the client
+/// and the server each hold one socket per request), with a note; an error if another
+/// case needs more than that.
+fn fit_open_files(cases: &mut [Case], files: usize, log: &mut impl Write) -> Result<(), BoxError> {
+    for case in cases.iter_mut() {
+        if case.c + SPARE_FILES <= files {
+            continue;
+        }
+        if !case.par_http_only {
+            return Err(format!(
+                "open files limited to {files}, and {} are needed",
+                case.c + SPARE_FILES
+            )
+            .into());
+        }
+        let n = files.saturating_sub(SPARE_FILES).max(1);
+        writeln!(
+            log,
+            "NOTE: open files limited to {files} (the hard limit, which this process may not \
+             raise): `{}` runs with {n} requests instead of {}",
+            case.label, case.n
+        )?;
+        case.label = case.label.replacen(
+            &grouped(case.n as f64),
+            &format!(
+                "{} (scaled down from {})",
+                grouped(n as f64),
+                grouped(case.n as f64)
+            ),
+            1,
+        );
+        case.n = n;
+        case.c = n;
+        case.ports = n.div_ceil(BIG_PER_PORT);
+    }
+    Ok(())
 }
 
 fn size_name(bytes: u64) -> String {
@@ -253,17 +346,24 @@ fn size_name(bytes: u64) -> String {
 }
 
 /// The server process; killed when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     port: u16,
     /// The port of the same routes through a distant host's small buffers (S5).
     distant_port: u16,
+    /// More ports serving what `port` serves (S4's large line).
+    extra_ports: Vec<u16>,
 }
 
 impl Server {
-    fn start() -> Result<Self, BoxError> {
+    pub(crate) fn start() -> Result<Self, BoxError> {
+        Self::start_with_extra_ports(0)
+    }
+
+    /// The server with `extra` more ports serving what its own port serves.
+    fn start_with_extra_ports(extra: usize) -> Result<Self, BoxError> {
         let mut child = Command::new(std::env::current_exe()?)
-            .args(["server", "--port", "0"])
+            .args(["server", "--port", "0", "--extra-ports", &extra.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()?;
@@ -271,17 +371,20 @@ impl Server {
         if let Some(stdout) = child.stdout.take() {
             BufReader::new(stdout).read_line(&mut line)?;
         }
-        let ports = line.trim().strip_prefix("listening ").and_then(|ports| {
-            let (port, distant_port) = ports.split_once(' ')?;
-            Some((port.parse().ok()?, distant_port.parse().ok()?))
-        });
-        match ports {
-            Some((port, distant_port)) => Ok(Self {
-                child,
-                port,
-                distant_port,
-            }),
-            None => {
+        let ports: Option<Vec<u16>> = line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|ports| ports.split(' ').map(|port| port.parse().ok()).collect());
+        match ports.as_deref() {
+            Some([port, distant_port, extra_ports @ ..]) if extra_ports.len() == extra => {
+                Ok(Self {
+                    child,
+                    port: *port,
+                    distant_port: *distant_port,
+                    extra_ports: extra_ports.to_vec(),
+                })
+            }
+            _ => {
                 let _ = child.kill();
                 let _ = child.wait();
                 Err(format!("the server did not start (it said `{}`)", line.trim()).into())
@@ -289,7 +392,7 @@ impl Server {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
@@ -333,18 +436,20 @@ impl Drop for Server {
 
 /// Runs one measurement of `client` in a child process.
 fn measure_client(server: &Server, case: &Case, client: ClientName) -> Result<Sample, BoxError> {
-    let url = if case.distant {
+    let mut urls = vec![if case.distant {
         server.distant_url(&case.path)
     } else {
         server.url(&case.path)
-    };
+    }];
+    for port in server.extra_ports.iter().take(case.ports.saturating_sub(1)) {
+        urls.push(format!("http://127.0.0.1:{port}{}", case.path));
+    }
     let mut command = Command::new(std::env::current_exe()?);
+    command.args(["measure", "--client", client.id()]);
+    for url in &urls {
+        command.args(["--url", url]);
+    }
     command.args([
-        "measure",
-        "--client",
-        client.id(),
-        "--url",
-        &url,
         "--n",
         &case.n.to_string(),
         "--c",
@@ -466,14 +571,13 @@ fn measure_wrk(wrk: &PathBuf, server: &Server, case: &Case, secs: u64) -> Result
 /// Entry point of `all` and `s1`..`s5`.
 pub(crate) fn run(scenarios: &str, args: &[String]) -> Result<(), BoxError> {
     let options = parse_options(scenarios, args)?;
-    let cases = cases(&options);
+    let mut cases = cases(&options);
     let mut log = std::io::stderr();
-    let files = measure::raise_open_files(65_536)?;
-    let needed = cases.iter().map(|case| case.c).max().unwrap_or(1) + 1_000;
-    if (files as usize) < needed {
-        return Err(format!("open files limited to {files}, and {needed} are needed").into());
-    }
-    let server = Server::start()?;
+    let needed = cases.iter().map(|case| case.c).max().unwrap_or(1) + SPARE_FILES;
+    let files = measure::raise_open_files(needed.max(65_536) as u64)?;
+    fit_open_files(&mut cases, usize::try_from(files)?, &mut log)?;
+    let extra_ports = cases.iter().map(|case| case.ports).max().unwrap_or(1) - 1;
+    let server = Server::start_with_extra_ports(extra_ports)?;
     let started = Instant::now();
     let load_before = load_average();
     writeln!(
@@ -505,6 +609,7 @@ pub(crate) fn run(scenarios: &str, args: &[String]) -> Result<(), BoxError> {
                 .clients
                 .iter()
                 .copied()
+                .filter(|name| name.is_par_http() || !case.par_http_only)
                 .map(Runner::Client)
                 .collect();
             if case.wrk && options.wrk.is_some() {
@@ -717,6 +822,11 @@ fn report(
         for &runner in &runners {
             let cell = match medians.get(row.case, row.cpu, runner) {
                 None if runner == Runner::Wrk && !cases[row.case].wrk => String::new(),
+                None if cases[row.case].par_http_only
+                    && !matches!(runner, Runner::Client(name) if name.is_par_http()) =>
+                {
+                    String::new()
+                }
                 None => "failed".into(),
                 Some(value) => {
                     let mut cell = if row.cpu {
@@ -938,7 +1048,8 @@ fn targets(options: &Options, cases: &[Case], medians: &Medians) -> String {
                     })
                     .collect();
                 line(format!(
-                    "S4 ≤ 8 KiB per request in flight: {}",
+                    "{}: ≤ 8 KiB per request in flight: {}",
+                    case.label,
                     parts.join(", ")
                 ));
             }

@@ -375,26 +375,40 @@ async fn accept(listener: tokio::net::TcpListener, link: Link, gauges: Arc<Gauge
     }
 }
 
-/// Runs the server on `127.0.0.1:port` (0: any free port), and the same routes on a
-/// distant port (any free one, see [`Link::Distant`]), until the process is killed.
-/// The first line on stdout is `listening PORT DISTANT_PORT`.
-pub(crate) fn serve(port: u16) -> Result<(), BoxError> {
+/// Runs the server on `127.0.0.1:port` (0: any free port), the same routes on a distant
+/// port (any free one, see [`Link::Distant`]) and on `extra` more ports like the first
+/// (any free ones), until the process is killed. The first line on stdout is `listening
+/// PORT DISTANT_PORT EXTRA_PORT...`.
+///
+/// The extra ports are for scenario S4's 100,000 connections: from 127.0.0.1 to one
+/// port, a client has only the ephemeral ports (about 28,000) for them; to several, that
+/// many for each.
+pub(crate) fn serve(port: u16, extra: usize) -> Result<(), BoxError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let near = listen(port, Link::Near)?;
         let distant = listen(0, Link::Distant)?;
-        let mut stdout = std::io::stdout();
-        writeln!(
-            stdout,
+        let extras = (0..extra)
+            .map(|_| listen(0, Link::Near))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut line = format!(
             "listening {} {}",
             near.local_addr()?.port(),
             distant.local_addr()?.port()
-        )?;
+        );
+        for listener in &extras {
+            line.push_str(&format!(" {}", listener.local_addr()?.port()));
+        }
+        let mut stdout = std::io::stdout();
+        writeln!(stdout, "{line}")?;
         stdout.flush()?;
         let gauges = Arc::new(Gauges::default());
         tokio::spawn(accept(distant, Link::Distant, gauges.clone()));
+        for listener in extras {
+            tokio::spawn(accept(listener, Link::Near, gauges.clone()));
+        }
         accept(near, Link::Near, gauges).await;
         Ok(())
     })
