@@ -11,6 +11,7 @@ use std::time::Duration;
 use http::header::{HeaderMap, HeaderValue};
 
 use crate::client::auth::AuthHook;
+use crate::client::cookies::CookieStore;
 use crate::client::decompress::DEFAULT_MAX_DECOMPRESSED_BYTES;
 use crate::client::redirect::RedirectPolicy;
 use crate::h1::Limits;
@@ -80,6 +81,9 @@ pub struct Config {
     /// With no `proxies`, read them from the environment (`http_proxy`, `HTTPS_PROXY`,
     /// `NO_PROXY`, ...) once per client, as curl does (default: true).
     pub proxy_from_env: bool,
+    /// The cookie store consulted for every request and fed by every response, each
+    /// redirect hop included (default: none).
+    pub cookie_store: Option<std::sync::Arc<dyn CookieStore>>,
 }
 
 impl Default for Config {
@@ -108,6 +112,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             proxies: Vec::new(),
             proxy_from_env: true,
+            cookie_store: None,
         }
     }
 }
