@@ -133,6 +133,9 @@ pub use par_http_core::DecompressError;
 pub use par_http_core::{
     Body, Bytes, Dispatch, Error, ErrorKind, IntoUrl, Request, Result, TimeoutPhase, Url, http,
 };
+pub use par_http_core::{CookieStore, NoProxy, Proxy, ProxyError};
+#[cfg(feature = "cookies")]
+pub use par_http_core::{Jar, cookie_store};
 pub use par_http_core::{RedirectError, RedirectPolicy};
 
 /// The core crate, for custom [`Dispatch`] implementations and runtime adapters.

@@ -165,7 +165,8 @@ async fn socks5(
                 .resolve(name, port)
                 .await
                 .map_err(|err| Error::io(ErrorKind::Connect, err))?;
-            let Some(addr) = addrs.first() else {
+            // The first IPv4 address when there is one: many SOCKS proxies have no IPv6.
+            let Some(addr) = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()) else {
                 return Err(Error::io(
                     ErrorKind::Connect,
                     io::Error::new(
