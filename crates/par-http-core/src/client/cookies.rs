@@ -106,7 +106,7 @@ mod jar {
     ///
     /// A cookie whose `Domain` is a bare top-level name (`Domain=com`) is refused even
     /// without a public-suffix list; with the `cookies-public-suffix` feature, build the
-    /// store with [`cookie_store::CookieStore::new_with_public_suffix`] and
+    /// store with `cookie_store::CookieStore::new_with_public_suffix` and
     /// [`Jar::from_store`] to refuse every public suffix.
     ///
     /// # Examples

@@ -283,7 +283,9 @@ mod tests {
     #[test]
     fn environment_rules() {
         let p = |s: &str| Some(s.to_owned());
-        let table: &[(&[(&str, &str)], &str, Option<String>)] = &[
+        /// The environment, a URL, and the proxy it goes through.
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, Option<String>);
+        let table: &[Case<'_>] = &[
             (&[], "http://a.test/", None),
             (
                 &[("http_proxy", "p1:1")],

@@ -53,12 +53,15 @@ pub struct Proxy {
     auth: Option<(String, String)>,
 }
 
+/// A per-request proxy choice (see [`Proxy::custom`]).
+type Choose = Arc<dyn Fn(&Url) -> Option<Url> + Send + Sync>;
+
 #[derive(Clone)]
 enum Intercept {
     Http(Arc<Target>),
     Https(Arc<Target>),
     All(Arc<Target>),
-    Custom(Arc<dyn Fn(&Url) -> Option<Url> + Send + Sync>),
+    Custom(Choose),
 }
 
 impl Proxy {

@@ -297,7 +297,9 @@ mod tests {
     #[test]
     fn refusals_and_garbage_are_typed_errors() {
         let dest = || Destination::Ip("::1".parse().unwrap(), 1);
-        let cases: &[(Option<(&str, &str)>, &[u8], Socks5Error)] = &[
+        /// Credentials, what the server sends, the error it is.
+        type Case<'a> = (Option<(&'a str, &'a str)>, &'a [u8], Socks5Error);
+        let cases: &[Case<'_>] = &[
             (None, &[4, 0], Socks5Error::NotSocks5),
             (None, &[5, 0xff], Socks5Error::NoAcceptableMethod),
             (None, &[5, 2], Socks5Error::Malformed),

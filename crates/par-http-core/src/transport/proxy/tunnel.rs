@@ -166,7 +166,7 @@ async fn socks5(
                 .await
                 .map_err(|err| Error::io(ErrorKind::Connect, err))?;
             // The first IPv4 address when there is one: many SOCKS proxies have no IPv6.
-            let Some(addr) = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()) else {
+            let Some(addr) = addrs.iter().find(|a| a.is_ipv4()).or_else(|| addrs.first()) else {
                 return Err(Error::io(
                     ErrorKind::Connect,
                     io::Error::new(
