@@ -305,3 +305,48 @@ fn a_jar_saved_as_json_loads_into_another_client() {
         "kept=1"
     );
 }
+
+#[test]
+fn cookies_work_over_a_custom_dispatch_at_every_hop() {
+    use par_http::mock::{MockDispatch, MockResponse};
+    use par_http::{Method, StatusCode};
+
+    let mock = MockDispatch::new()
+        .route(
+            Method::GET,
+            "http://a.test/login",
+            MockResponse::redirect(StatusCode::FOUND, "http://a.test/step")
+                .header("set-cookie", "first=1; Path=/"),
+        )
+        .route(
+            Method::GET,
+            "http://a.test/step",
+            MockResponse::redirect(StatusCode::FOUND, "http://a.test/home")
+                .header("set-cookie", "second=2; Path=/"),
+        )
+        .route(
+            Method::GET,
+            "http://a.test/home",
+            MockResponse::text("home"),
+        );
+    rt::block_on(async {
+        let client = rt::AsyncClient::builder()
+            .dispatch(mock.clone())
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let parallel = client.parallel();
+        let home = parallel.get("http://a.test/login").await;
+        assert_eq!(
+            home.get_response().await.unwrap().text().await.unwrap(),
+            "home"
+        );
+    });
+    let hops = mock.requests();
+    assert_eq!(hops.len(), 3);
+    assert_eq!(hops[0].header("cookie"), None);
+    assert_eq!(hops[1].header("cookie"), Some("first=1"));
+    let mut last: Vec<&str> = hops[2].header("cookie").unwrap().split("; ").collect();
+    last.sort_unstable();
+    assert_eq!(last, ["first=1", "second=2"]);
+}

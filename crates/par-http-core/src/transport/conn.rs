@@ -312,7 +312,19 @@ impl Connection {
         };
         let absolute;
         let with_proxy_auth;
+        let without_proxy_auth;
         let (target, headers) = match &self.forward {
+            // `Proxy-Authorization` is for a proxy only: never sent to an origin (nor
+            // into a tunnel, where only the origin reads it).
+            None if request
+                .headers
+                .contains_key(http::header::PROXY_AUTHORIZATION) =>
+            {
+                let mut headers = request.headers.clone();
+                headers.remove(http::header::PROXY_AUTHORIZATION);
+                without_proxy_auth = headers;
+                (origin_form(&request.url), &without_proxy_auth)
+            }
             None => (origin_form(&request.url), &request.headers),
             Some(authorization) => {
                 absolute = absolute_form(&request.url);
