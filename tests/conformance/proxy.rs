@@ -544,3 +544,112 @@ fn a_client_reads_the_process_environment_and_no_proxy_turns_it_off() {
     assert!(status.success());
     assert_eq!(proxy.log().requests.len(), 1);
 }
+
+#[test]
+fn two_hundred_requests_of_an_async_scope_share_one_proxy_within_the_per_host_cap() {
+    use futures_lite::StreamExt;
+
+    let origin = echo_origin();
+    let proxy = ForwardProxy::start();
+    let url = format!("http://many.test:{}/n", origin.addr().port());
+    let done = rt::block_on_multi_thread(async {
+        let client = rt::AsyncClient::builder()
+            .max_connections_per_host(8)
+            .proxy(Proxy::http(&proxy.url("http", "")).unwrap())
+            .build()
+            .unwrap();
+        let mut parallel = client.parallel();
+        for _ in 0..200 {
+            drop(parallel.get(&url).await);
+        }
+        let mut done = 0;
+        while let Some(outcome) = parallel.next().await {
+            outcome.unwrap().text().await.unwrap();
+            done += 1;
+        }
+        done
+    });
+    assert_eq!(done, 200);
+    let log = proxy.log();
+    assert_eq!(log.requests.len(), 200);
+    assert!(
+        log.accepted <= 8,
+        "{} connections to the proxy",
+        log.accepted
+    );
+}
+
+#[test]
+fn a_redirect_in_an_async_scope_leaves_the_proxy_for_a_no_proxy_origin() {
+    let landing = echo_origin();
+    let landing_url = landing.url("/landing");
+    let start = ScriptedServer::new(move |conn| {
+        while conn.read_request().is_some() {
+            conn.write_all(&response(303, &[&format!("Location: {landing_url}")], b""));
+        }
+    });
+    let proxy = ForwardProxy::start();
+    let first = format!("http://start.test:{}/go", start.addr().port());
+    rt::block_on(async {
+        let client = rt::AsyncClient::builder()
+            .proxy(
+                Proxy::all(&proxy.url("http", ""))
+                    .unwrap()
+                    .no_proxy(NoProxy::from_list("127.0.0.0/8")),
+            )
+            .build()
+            .unwrap();
+        let parallel = client.parallel();
+        let pending = parallel.get(&first).await;
+        let response = pending.get_response().await.unwrap();
+        assert_eq!(response.text().await.unwrap(), "/landing");
+    });
+    assert_eq!(proxy.log().requests.len(), 1);
+    assert_eq!(landing.request_log()[0].target, "/landing");
+}
+
+#[test]
+fn a_hostile_answer_to_connect_is_a_proxy_error_never_a_response() {
+    let answers: [&[u8]; 4] = [
+        // Bytes after the 200 would be taken for the origin's TLS: refused.
+        b"HTTP/1.1 200 Connection established\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
+        b"SSH-2.0-OpenSSH\r\n\r\n",
+        b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 5\r\n\r\nnope!",
+        b"HTTP/1.1 200 OK\r\nX-Pad: ",
+    ];
+    for answer in answers {
+        let fake = ScriptedServer::new(move |conn| {
+            if conn.read_request().is_some() {
+                conn.write_all(answer);
+                if answer.ends_with(b": ") {
+                    // An endless head: the client gives up at its limit.
+                    let pad = vec![b'a'; 64 * 1024];
+                    conn.write_all(&pad);
+                }
+                conn.close();
+            }
+        });
+        let client = rt::builder()
+            .proxy(Proxy::all(&format!("http://{}", fake.addr())).unwrap())
+            .build()
+            .unwrap();
+        let err = client.get("https://origin.test:1/").send().unwrap_err();
+        assert!(
+            err.is_proxy(),
+            "{:?}: {err:?}",
+            String::from_utf8_lossy(answer)
+        );
+        let proxy_error = err.proxy_error().unwrap();
+        if answer.starts_with(b"HTTP/1.1 502") {
+            assert_eq!(
+                proxy_error.status(),
+                Some(par_http::StatusCode::BAD_GATEWAY)
+            );
+        } else {
+            assert_eq!(proxy_error.status(), None);
+        }
+        let log = fake.request_log();
+        assert_eq!(log[0].method, "CONNECT");
+        assert_eq!(log[0].target, "origin.test:1");
+    }
+}
