@@ -4,6 +4,8 @@
 //!   stale connections, cancellation), with connection and in-flight gauges.
 //! - [`HyperServer`]: a real third-party server (hyper 1.x) for interop, parallelism and
 //!   keep-alive reuse, with the same kind of gauges.
+//! - [`ForwardProxy`]: a forward proxy (HTTP forwarding, `CONNECT`, SOCKS5, optional
+//!   credentials) that records every request and tunnel it saw.
 //!
 //! Each test file includes this module with `mod support;` and uses a subset of it, so
 //! unused items are expected in any one test binary.
@@ -12,6 +14,7 @@
 #![allow(dead_code, unused_imports)]
 
 mod bounded;
+mod forward_proxy;
 mod hyper_server;
 mod scripted;
 mod thread_runtime;
@@ -24,6 +27,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use bounded::{HANG_LIMIT, hang_limit, run_bounded};
+pub use forward_proxy::{ForwardProxy, ProxyLog, ProxyOptions, TunnelRecord};
 pub use hyper_server::{HyperServer, HyperStats, pattern};
 pub use scripted::{ScriptedServer, ScriptedStats, ServerConn};
 pub use thread_runtime::ThreadRuntime;

@@ -49,6 +49,20 @@ Request:
       --max-redirects N   follow at most N redirects (default 10; 0 does not follow)
   -k, --insecure          accept any TLS certificate (DANGEROUS: testing only)
 
+Proxies and cookies:
+  -x, --proxy URL         send every request through the proxy at URL: http://,
+                          socks5:// (names resolved here) or socks5h:// (resolved by
+                          the proxy), credentials as user:pass@. Without it, the
+                          environment's http_proxy, HTTPS_PROXY, ALL_PROXY and NO_PROXY
+                          are used, as curl reads them
+      --noproxy LIST      hosts that go direct (comma-separated names, .domains, IPs,
+                          CIDR ranges, host:port, or *); replaces NO_PROXY
+  -b, --cookie DATA       NAME=VALUE: send this cookie to every URL's host
+                          (repeatable); otherwise a file to read cookies from (JSON,
+                          as written by -c)
+  -c, --cookie-jar FILE   keep cookies across the run: read FILE at the start if it
+                          exists, write every cookie to it (JSON) at the end
+
   -h, --help              this text
   -V, --version           the version
 
@@ -84,6 +98,13 @@ pub(crate) struct Options {
     pub(crate) retries: u32,
     pub(crate) max_redirects: Option<usize>,
     pub(crate) insecure: bool,
+    pub(crate) proxy: Option<String>,
+    pub(crate) noproxy: Option<String>,
+    /// `NAME=VALUE` cookies from `-b`.
+    pub(crate) cookies: Vec<String>,
+    /// Files to read cookies from (`-b FILE`).
+    pub(crate) cookie_files: Vec<PathBuf>,
+    pub(crate) cookie_jar: Option<PathBuf>,
 }
 
 /// What the command line asks for.
@@ -146,6 +167,11 @@ pub(crate) fn parse(
     let mut retries = 0u32;
     let mut max_redirects = None;
     let mut insecure = false;
+    let mut proxy = None;
+    let mut noproxy = None;
+    let mut cookies = Vec::new();
+    let mut cookie_files = Vec::new();
+    let mut cookie_jar = None;
 
     while let Some(arg) = parser.next()? {
         match arg {
@@ -185,6 +211,21 @@ pub(crate) fn parse(
             Long("retries") => retries = parser.value()?.parse()?,
             Long("max-redirects") => max_redirects = Some(parser.value()?.parse()?),
             Short('k') | Long("insecure") => insecure = true,
+            Short('x') | Long("proxy") => {
+                let value = parser.value()?.string()?;
+                par_http::Proxy::all(&value).map_err(|err| usage(format!("--proxy: {err}")))?;
+                proxy = Some(value);
+            }
+            Long("noproxy") => noproxy = Some(parser.value()?.string()?),
+            Short('b') | Long("cookie") => {
+                let value = parser.value()?.string()?;
+                if value.contains('=') {
+                    cookies.push(value);
+                } else {
+                    cookie_files.push(PathBuf::from(value));
+                }
+            }
+            Short('c') | Long("cookie-jar") => cookie_jar = Some(parser.value()?.into()),
             Value(url) => urls.push(url.string()?),
             _ => return Err(arg.unexpected().into()),
         }
@@ -260,6 +301,11 @@ pub(crate) fn parse(
         retries,
         max_redirects,
         insecure,
+        proxy,
+        noproxy,
+        cookies,
+        cookie_files,
+        cookie_jar,
     })))
 }
 
@@ -355,6 +401,29 @@ mod tests {
     }
 
     #[test]
+    fn proxy_and_cookie_options() {
+        let options = run(&[
+            "-x",
+            "socks5h://127.0.0.1:1080",
+            "--noproxy",
+            "localhost,.corp.test",
+            "-b",
+            "a=1",
+            "--cookie",
+            "jar.json",
+            "-c",
+            "out.json",
+            "http://a.test/",
+        ])
+        .unwrap();
+        assert_eq!(options.proxy.as_deref(), Some("socks5h://127.0.0.1:1080"));
+        assert_eq!(options.noproxy.as_deref(), Some("localhost,.corp.test"));
+        assert_eq!(options.cookies, ["a=1"]);
+        assert_eq!(options.cookie_files, [PathBuf::from("jar.json")]);
+        assert_eq!(options.cookie_jar, Some(PathBuf::from("out.json")));
+    }
+
+    #[test]
     fn url_list_from_stdin() {
         let mut stdin = &b"# a list\n\nhttp://a.test/1\n  http://a.test/2  \n#http://no/\n"[..];
         let Command::Run(options) = parse(["-i", "-"], &mut stdin).unwrap() else {
@@ -379,6 +448,7 @@ mod tests {
             &["-d", "@/nonexistent/body", "http://a.test/"],
             &["-i", "/nonexistent/list"],
             &["--bearer", "t", "--user", "u:p", "http://a.test/"],
+            &["--proxy", "ftp://p.test", "http://a.test/"],
         ] {
             assert!(run(args).is_err(), "{args:?} was accepted");
         }

@@ -35,17 +35,18 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use par_http::core::h1::ProtocolError;
 use par_http::{
-    Client, Error, ErrorKind, Parallel, ParallelConfig, RedirectPolicy, Response, StatusCode,
-    TimeoutPhase,
+    Client, Error, ErrorKind, Jar, NoProxy, Parallel, ParallelConfig, Proxy, RedirectPolicy,
+    Response, StatusCode, TimeoutPhase, Url,
 };
 
 use crate::args::{BodyOutput, Options};
@@ -82,7 +83,14 @@ pub(crate) fn run(options: &Options) -> ExitCode {
              included. Use it only against test servers."
         );
     }
-    let client = match build_client(options) {
+    let jar = match cookie_jar(options) {
+        Ok(jar) => jar,
+        Err(err) => {
+            eprintln!("par-http: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let client = match build_client(options, jar.clone()) {
         Ok(client) => client,
         Err(err) => {
             eprintln!("par-http: {err}");
@@ -121,6 +129,15 @@ pub(crate) fn run(options: &Options) -> ExitCode {
     };
     let wall = started.elapsed();
     reporter.finish(&summary::summary_lines(&records, wall));
+    if let (Some(jar), Some(path)) = (&jar, &options.cookie_jar) {
+        if let Err(err) = save_cookies(jar, path) {
+            eprintln!(
+                "par-http: cannot write cookies to {}: {err}",
+                path.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    }
     if records.iter().all(Record::succeeded) {
         ExitCode::SUCCESS
     } else {
@@ -128,8 +145,95 @@ pub(crate) fn run(options: &Options) -> ExitCode {
     }
 }
 
-fn build_client(options: &Options) -> par_http::Result<Client> {
+/// The cookie jar of the run, when `-b` or `-c` asks for one: the files of `-b` and `-c`
+/// read (a missing `-c` file is a fresh start), then each `-b NAME=VALUE` set for the
+/// host of every URL.
+fn cookie_jar(options: &Options) -> Result<Option<Arc<Jar>>, String> {
+    if options.cookies.is_empty() && options.cookie_files.is_empty() && options.cookie_jar.is_none()
+    {
+        return Ok(None);
+    }
+    let mut files: Vec<&Path> = options.cookie_files.iter().map(PathBuf::as_path).collect();
+    if let Some(path) = &options.cookie_jar {
+        if path.exists() {
+            files.push(path);
+        }
+    }
+    let jar = Jar::new();
+    for path in files {
+        let file = std::fs::File::open(path)
+            .map_err(|err| format!("cannot read cookies from {}: {err}", path.display()))?;
+        let loaded = Jar::load_json(std::io::BufReader::new(file))
+            .map_err(|err| format!("cannot read cookies from {}: {err}", path.display()))?;
+        loaded.with_store(|from| {
+            jar.with_store_mut(|to| {
+                for cookie in from.iter_unexpired() {
+                    if let Ok(url) = cookie_url(cookie) {
+                        let _ = to.insert(cookie.clone(), &url);
+                    }
+                }
+            });
+        });
+    }
+    for url in &options.urls {
+        let Ok(mut url) = Url::parse(url) else {
+            continue;
+        };
+        url.set_path("/");
+        for cookie in &options.cookies {
+            jar.add_cookie_str(&format!("{cookie}; Path=/"), &url);
+        }
+    }
+    Ok(Some(Arc::new(jar)))
+}
+
+/// A URL a stored cookie may be inserted for again (its domain and path).
+fn cookie_url(cookie: &par_http::cookie_store::Cookie<'_>) -> Result<Url, ()> {
+    let domain = cookie.domain.as_cow().ok_or(())?;
+    let domain = domain.trim_start_matches('.');
+    let scheme = if cookie.secure().unwrap_or(false) {
+        "https"
+    } else {
+        "http"
+    };
+    // The cookie keeps its own path: the URL only has to match its domain.
+    Url::parse(&format!("{scheme}://{domain}/")).map_err(|_| ())
+}
+
+/// Writes every cookie of `jar` (session cookies included, as curl's `-c` does) to `path`.
+fn save_cookies(jar: &Jar, path: &Path) -> Result<(), String> {
+    let mut out = Vec::new();
+    jar.save_all_json(&mut out).map_err(|err| err.to_string())?;
+    std::fs::write(path, out).map_err(|err| err.to_string())
+}
+
+fn build_client(options: &Options, jar: Option<Arc<Jar>>) -> par_http::Result<Client> {
     let mut builder = Client::builder().max_connections_per_host(options.jobs);
+    let no_proxy = options.noproxy.as_deref().map(NoProxy::from_list);
+    match (&options.proxy, &options.noproxy) {
+        (Some(proxy), _) => {
+            let mut proxy = Proxy::all(proxy)?;
+            if let Some(no_proxy) = no_proxy {
+                proxy = proxy.no_proxy(no_proxy);
+            }
+            builder = builder.proxy(proxy);
+        }
+        (None, Some(list)) => {
+            // The environment's proxies, with this list in place of NO_PROXY.
+            let rules = Proxy::from_env_with(|name| match name {
+                "no_proxy" | "NO_PROXY" => Some(list.clone()),
+                _ => std::env::var(name).ok(),
+            });
+            builder = builder.no_proxy();
+            for rule in rules {
+                builder = builder.proxy(rule);
+            }
+        }
+        (None, None) => {}
+    }
+    if let Some(jar) = jar {
+        builder = builder.cookie_provider(jar);
+    }
     if let Some(timeout) = options.timeout {
         builder = builder.timeout(timeout);
     }

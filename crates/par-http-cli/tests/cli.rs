@@ -161,6 +161,8 @@ fn serve(stream: TcpStream, state: &State) -> std::io::Result<()> {
         let n: usize = n.parse().unwrap();
         let fill = b'a' + (n % 26) as u8;
         (200, vec![fill; n])
+    } else if path == "/setcookie" {
+        (200, b"cookie set".to_vec())
     } else if path == "/slow" {
         thread::sleep(Duration::from_secs(3));
         (200, b"late".to_vec())
@@ -169,8 +171,13 @@ fn serve(stream: TcpStream, state: &State) -> std::io::Result<()> {
     };
     // Counted down before the answer: the client may start its next request at once.
     state.in_flight.fetch_sub(1, Ordering::SeqCst);
+    let extra = if path == "/setcookie" {
+        "Set-Cookie: from=server; Path=/; Max-Age=3600\r\n"
+    } else {
+        ""
+    };
     let head = format!(
-        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} X\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
         reply.len()
     );
     stream.write_all(head.as_bytes())?;
@@ -211,7 +218,27 @@ fn par_http(args: &[&str]) -> Run {
 
 /// Runs the binary with `stdin`; killed after 60 s so a hang fails the test.
 fn par_http_with_stdin(args: &[&str], stdin: &[u8]) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_par-http"))
+    par_http_in_env(args, stdin, &[])
+}
+
+/// Runs the binary with `stdin` and the environment variables `env` (the proxy variables
+/// of the test's own environment removed first).
+fn par_http_in_env(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_par-http"));
+    for name in [
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+        "no_proxy",
+        "NO_PROXY",
+    ] {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    let mut child = command
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -771,4 +798,50 @@ fn help_and_version() {
     let run = par_http(&["-V"]);
     assert_eq!(run.code, 0);
     assert!(run.stdout.starts_with("par-http 0."));
+}
+
+#[test]
+fn proxy_noproxy_and_the_environment() {
+    let proxy = Server::start();
+    let proxy_url = format!("http://{}", proxy.addr);
+    // The test server answers the absolute-form target it was sent: it acts as the proxy.
+    let run = par_http(&["--proxy", &proxy_url, "http://app.test:9/x"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(proxy.requests_to("http://app.test:9/x"), 1);
+    let run = par_http_in_env(&["http://env.test:9/y"], b"", &[("http_proxy", &proxy_url)]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(proxy.requests_to("http://env.test:9/y"), 1);
+    // --noproxy sends a listed host direct, whatever the environment says.
+    let direct = Server::start();
+    let run = par_http_in_env(
+        &["--noproxy", "127.0.0.1", &direct.url("/d")],
+        b"",
+        &[("http_proxy", &closed_port_url())],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(direct.requests_to("/d"), 1);
+    let run = par_http(&["--proxy", "ftp://nope", "http://a.test/"]);
+    assert_eq!(run.code, 2);
+}
+
+#[test]
+fn cookies_from_the_command_line_and_a_jar_file() {
+    let server = Server::start();
+    let dir = temp_dir("cookies");
+    let jar = dir.join("jar.json");
+    let jar_arg = jar.to_str().unwrap();
+    let run = par_http(&["-b", "a=1", "-c", jar_arg, &server.url("/setcookie")]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let seen = server.seen();
+    assert_eq!(seen[0].header("cookie"), Some("a=1"));
+    let saved = std::fs::read_to_string(&jar).unwrap();
+    assert!(saved.contains("from"), "{saved}");
+    // Read back with -b FILE: the server's cookie and the command line's.
+    let run = par_http(&["-b", jar_arg, &server.url("/again")]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let seen = server.seen();
+    let again = seen.iter().find(|s| s.path == "/again").unwrap();
+    let mut cookies: Vec<&str> = again.header("cookie").unwrap().split("; ").collect();
+    cookies.sort_unstable();
+    assert_eq!(cookies, ["a=1", "from=server"]);
 }

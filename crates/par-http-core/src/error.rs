@@ -99,6 +99,11 @@ pub enum ErrorKind {
     /// started with `stream()`, their bodies unread), while the caller waits for this
     /// one. The source says what holds them. Reported instead of a hang.
     Stalled,
+    /// A proxy refused or broke the way to the origin: a `CONNECT` answered with a status
+    /// other than 2xx (407 when the proxy wants credentials), a SOCKS5 handshake refused
+    /// or cut short, or a proxy URL that cannot be used. The source is a
+    /// [`ProxyError`](crate::ProxyError) naming the proxy and, for `CONNECT`, the status.
+    Proxy,
 }
 
 /// The error of every par-http operation.
@@ -306,6 +311,18 @@ impl Error {
     pub fn is_decompress(&self) -> bool {
         self.inner.kind == ErrorKind::Decompress
     }
+    /// True if a proxy refused or broke the way to the origin (see [`ErrorKind::Proxy`]);
+    /// [`proxy_error`](Self::proxy_error) names the proxy and the status it answered.
+    pub fn is_proxy(&self) -> bool {
+        self.inner.kind == ErrorKind::Proxy
+    }
+    /// The proxy failure behind a [`Proxy`](ErrorKind::Proxy) error.
+    pub fn proxy_error(&self) -> Option<&crate::ProxyError> {
+        self.inner
+            .source
+            .as_ref()?
+            .downcast_ref::<crate::ProxyError>()
+    }
     /// True for a wait that nothing could end (see [`ErrorKind::Stalled`]).
     pub fn is_stalled(&self) -> bool {
         self.inner.kind == ErrorKind::Stalled
@@ -367,6 +384,7 @@ impl fmt::Display for Error {
             ErrorKind::TlsConfig => "invalid tls configuration",
             ErrorKind::Decompress => "error decompressing the response body",
             ErrorKind::Stalled => "stalled",
+            ErrorKind::Proxy => "proxy failed",
         };
         f.write_str(what)?;
         if let Some(source) = &self.inner.source {

@@ -11,11 +11,13 @@
 //!  Scope::start ─▶ Client::prepare ─▶ Spawn::spawn(task)                (scope/mod.rs)
 //!                   (base URL, default headers, auth)  │   (client/mod.rs, client/auth.rs)
 //!                  Client::execute: redirect::follow ◀─┘             (client/redirect.rs)
-//!                            │ each hop:
+//!                            │ each hop: Cookie from the store, Set-Cookie into it
+//!                            │                                     (client/cookies.rs)
 //!                       Dispatch::send                                (message/dispatch.rs)
 //!                            │ Pool::checkout: idle conn | slot to connect | wait
 //!                            │                                        (transport/pool.rs)
 //!                            │ connect: resolve, TCP via Runtime, TLS (transport/connect.rs)
+//!                            │   or through a proxy (transport/proxy/)
 //!                            │ h1::encode_request_head ─▶ write    (transport/conn.rs, h1/)
 //!                            │ read ─▶ h1::ResponseDecoder ─▶ ResponseHead
 //!                            ▼
@@ -39,10 +41,12 @@
 //! * `message/`: [`Request`], [`Response`], bodies, credentials as header values, and
 //!   the [`Dispatch`] trait: how a request reaches a server, so a mock can replace the
 //!   network.
-//! * `transport/`: connect, TLS, connections, the pool, and [`Http1Dispatch`], the
-//!   pooled connector, configured by a [`ConnectorConfig`].
-//! * `client/`: [`Client`] and its [`Config`]: authentication, redirects,
-//!   decompression, the total timeout.
+//! * `transport/`: connect, proxies ([`Proxy`]: forwarding, `CONNECT` tunnels, SOCKS5,
+//!   the environment's `HTTPS_PROXY` and `NO_PROXY`), TLS, connections, the pool, and
+//!   [`Http1Dispatch`], the pooled connector, configured by a [`ConnectorConfig`].
+//! * `client/`: [`Client`] and its [`Config`]: authentication, redirects, cookies
+//!   (a [`CookieStore`] between the redirect policy and the dispatch, so every hop has
+//!   them), decompression, the total timeout.
 //! * `scope/`: [`Scope`], the parallel scope state machine shared by every front end,
 //!   and its outcome table.
 //!
@@ -64,6 +68,9 @@ mod transport;
 pub use client::Client;
 pub use client::auth::AuthHook;
 pub use client::config::{Config, DEFAULT_CONNECT_TIMEOUT};
+pub use client::cookies::CookieStore;
+#[cfg(feature = "cookies")]
+pub use client::cookies::Jar;
 pub use client::decompress::{DEFAULT_MAX_DECOMPRESSED_BYTES, DecompressError, accept_encoding};
 pub use client::redirect::{DEFAULT_MAX_REDIRECTS, RedirectError, RedirectPolicy};
 pub use error::{Error, ErrorKind, Result, Tag, TimeoutPhase};
@@ -83,9 +90,12 @@ pub use transport::http1::Http1Dispatch;
 pub use transport::pool::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_MAX_IDLE_PER_HOST,
 };
+pub use transport::proxy::{NoProxy, Proxy, ProxyError};
 pub use transport::settings::ConnectorConfig;
 pub use transport::tls::TlsConfig;
 
 pub use bytes::Bytes;
+#[cfg(feature = "cookies")]
+pub use cookie_store;
 pub use http;
 pub use url::{self, Url};

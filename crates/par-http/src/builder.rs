@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use par_http_core::{
-    AuthHook, Config, Dispatch, Error, ErrorKind, IntoUrl, RedirectPolicy, Request, Result, Runtime,
+    AuthHook, Config, CookieStore, Dispatch, Error, ErrorKind, IntoUrl, Proxy, RedirectPolicy,
+    Request, Result, Runtime,
 };
 
 use crate::agent::Agent;
@@ -412,6 +413,76 @@ impl<C: BuildClient> ClientBuilder<C> {
     /// ```
     pub fn redirect(mut self, policy: RedirectPolicy) -> Self {
         self.config.redirect = policy;
+        self
+    }
+
+    // --- Proxies and cookies ---
+
+    /// Adds a proxy rule; the first rule that takes a request's URL is its proxy. Once
+    /// the builder has a rule, the environment's proxies are not read.
+    ///
+    /// Without any rule, the client reads the environment once, when it is built, the
+    /// way curl does: `http_proxy`, `HTTPS_PROXY` / `https_proxy`, `ALL_PROXY` /
+    /// `all_proxy`, limited by `NO_PROXY` / `no_proxy` (see [`Proxy::from_env_with`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use par_http::{NoProxy, Proxy};
+    ///
+    /// let client = par_http::Client::builder()
+    ///     .proxy(Proxy::https("http://proxy.test:3128")?.basic_auth("me", "secret"))
+    ///     .proxy(Proxy::all("socks5h://127.0.0.1:1080")?.no_proxy(NoProxy::from_list("localhost")))
+    ///     .build()?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.config.proxies.push(proxy);
+        self
+    }
+
+    /// No proxy: forgets the rules added so far and does not read the environment.
+    pub fn no_proxy(mut self) -> Self {
+        self.config.proxies.clear();
+        self.config.proxy_from_env = false;
+        self
+    }
+
+    /// Keeps a cookie store for this client (`true`) or none (`false`, the default): the
+    /// `Set-Cookie` fields of every response, each redirect hop included, are stored, and
+    /// every request, one-off or in a scope, sends the cookies that match its URL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let client = par_http::Client::builder().cookie_store(true).build()?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    #[cfg(feature = "cookies")]
+    pub fn cookie_store(mut self, enabled: bool) -> Self {
+        self.config.cookie_store = if enabled {
+            Some(Arc::new(par_http_core::Jar::default()))
+        } else {
+            None
+        };
+        self
+    }
+
+    /// Uses `store` as this client's cookie store: share one between clients, or load and
+    /// save it (see [`Jar`](crate::Jar)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// let jar = Arc::new(par_http::Jar::default());
+    /// let one = par_http::Client::builder().cookie_provider(jar.clone()).build()?;
+    /// let two = par_http::Client::builder().cookie_provider(jar.clone()).build()?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn cookie_provider<S: CookieStore>(mut self, store: Arc<S>) -> Self {
+        self.config.cookie_store = Some(store);
         self
     }
 

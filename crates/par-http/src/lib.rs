@@ -140,6 +140,9 @@ pub use par_http_core::{
 /// What an executor supplies to run par-http's requests: implement these to bring your
 /// own (see [`ClientBuilder::runtime`] and [`AsyncRuntime`]).
 pub use par_http_core::{BoxIo, Boxed, Io, Runtime, Spawn, Task};
+pub use par_http_core::{CookieStore, NoProxy, Proxy, ProxyError};
+#[cfg(feature = "cookies")]
+pub use par_http_core::{Jar, cookie_store};
 pub use par_http_core::{RedirectError, RedirectPolicy};
 
 /// The core crate, for custom [`Dispatch`] implementations and runtime adapters.

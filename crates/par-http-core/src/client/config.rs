@@ -11,12 +11,14 @@ use std::time::Duration;
 use http::header::{HeaderMap, HeaderValue};
 
 use crate::client::auth::AuthHook;
+use crate::client::cookies::CookieStore;
 use crate::client::decompress::DEFAULT_MAX_DECOMPRESSED_BYTES;
 use crate::client::redirect::RedirectPolicy;
 use crate::h1::Limits;
 use crate::transport::pool::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_MAX_IDLE_PER_HOST,
 };
+use crate::transport::proxy::Proxy;
 use crate::transport::settings::ConnectorConfig;
 use crate::transport::tls::TlsConfig;
 
@@ -74,6 +76,14 @@ pub struct Config {
     /// TLS for `https` URLs: trusted roots, client identity, verification (default:
     /// built-in roots, full verification).
     pub tls: TlsConfig,
+    /// The proxy rules, the first that takes a URL wins (default: none).
+    pub proxies: Vec<Proxy>,
+    /// With no `proxies`, read them from the environment (`http_proxy`, `HTTPS_PROXY`,
+    /// `NO_PROXY`, ...) once per client, as curl does (default: true).
+    pub proxy_from_env: bool,
+    /// The cookie store consulted for every request and fed by every response, each
+    /// redirect hop included (default: none).
+    pub cookie_store: Option<std::sync::Arc<dyn CookieStore>>,
 }
 
 impl Default for Config {
@@ -100,6 +110,9 @@ impl Default for Config {
             base_url: None,
             redirect: RedirectPolicy::default(),
             tls: TlsConfig::default(),
+            proxies: Vec::new(),
+            proxy_from_env: true,
+            cookie_store: None,
         }
     }
 }
@@ -152,6 +165,8 @@ impl Config {
             limits: self.limits.clone(),
             tls: self.tls.clone(),
             hand_back_requests: self.redirect.max_redirects().is_some(),
+            proxies: self.proxies.clone(),
+            proxy_from_env: self.proxy_from_env,
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::transport::http1::Http1Dispatch;
 
 pub(crate) mod auth;
 pub(crate) mod config;
+pub(crate) mod cookies;
 pub(crate) mod deadline;
 pub(crate) mod decompress;
 pub(crate) mod redirect;

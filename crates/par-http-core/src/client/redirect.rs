@@ -151,7 +151,7 @@ pub(crate) fn follow(client: &Client, mut request: Request) -> Follow {
         client: client.clone(),
     });
     Follow {
-        sent: client.dispatch().send(request),
+        sent: crate::client::cookies::send(client, request),
         next_hop,
         redirecting: None,
     }
@@ -305,7 +305,7 @@ async fn follow_from(
         history.push(current);
         visited.push(key);
         let next_again = Again::before_sending(&client, &mut next);
-        response = client.dispatch().send(next).await?;
+        response = crate::client::cookies::send(&client, next).await?;
         (again, replayable) = next_again.request(&mut response);
     }
 }

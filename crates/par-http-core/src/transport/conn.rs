@@ -77,6 +77,9 @@ pub(crate) struct Connection {
     pub(crate) completed: u32,
     /// The read timeout, if the client has one.
     idle: Option<IdleTimer>,
+    /// Set on a connection to a forwarding HTTP proxy: requests go out with an
+    /// absolute-form target, and with this `Proxy-Authorization` when there is one.
+    forward: Option<Option<http::HeaderValue>>,
 }
 
 impl Drop for Connection {
@@ -102,12 +105,20 @@ impl Connection {
             end: 0,
             completed: 0,
             idle: None,
+            forward: None,
         }
     }
 
     /// Limits the idle time between received bytes (the client's read timeout).
     pub(crate) fn with_read_timeout(mut self, idle: Option<IdleTimer>) -> Self {
         self.idle = idle;
+        self
+    }
+
+    /// Makes this a connection to a forwarding proxy (`Some`), with the proxy's
+    /// credentials when it has any.
+    pub(crate) fn forwarding(mut self, forward: Option<Option<http::HeaderValue>>) -> Self {
+        self.forward = forward;
         self
     }
 
@@ -299,16 +310,40 @@ impl Connection {
             Some(n) => BodyFraming::Length(n),
             None => BodyFraming::Chunked,
         };
-        let target = origin_form(&request.url);
+        let absolute;
+        let with_proxy_auth;
+        let without_proxy_auth;
+        let (target, headers) = match &self.forward {
+            // `Proxy-Authorization` is for a proxy only: never sent to an origin (nor
+            // into a tunnel, where only the origin reads it).
+            None if request
+                .headers
+                .contains_key(http::header::PROXY_AUTHORIZATION) =>
+            {
+                let mut headers = request.headers.clone();
+                headers.remove(http::header::PROXY_AUTHORIZATION);
+                without_proxy_auth = headers;
+                (origin_form(&request.url), &without_proxy_auth)
+            }
+            None => (origin_form(&request.url), &request.headers),
+            Some(authorization) => {
+                absolute = absolute_form(&request.url);
+                let headers = match authorization {
+                    Some(value) => {
+                        let mut headers = request.headers.clone();
+                        headers.insert(http::header::PROXY_AUTHORIZATION, value.clone());
+                        with_proxy_auth = headers;
+                        &with_proxy_auth
+                    }
+                    None => &request.headers,
+                };
+                (absolute.as_str(), headers)
+            }
+        };
         let mut out = Vec::with_capacity(256);
-        if let Err(err) = h1::encode_request_head(
-            &mut out,
-            &request.method,
-            target,
-            host,
-            &request.headers,
-            framing,
-        ) {
+        if let Err(err) =
+            h1::encode_request_head(&mut out, &request.method, target, host, headers, framing)
+        {
             request.body = body;
             return Err(fail(Error::protocol(err)));
         }
@@ -469,6 +504,17 @@ fn origin_form(url: &url::Url) -> &str {
     }
 }
 
+/// The absolute-form request target for a forwarding proxy (RFC 9112 §3.2.2): scheme,
+/// authority, path and query; never the userinfo or the fragment.
+fn absolute_form(url: &url::Url) -> String {
+    format!(
+        "{}://{}{}",
+        url.scheme(),
+        &url[Position::BeforeHost..Position::AfterPort],
+        origin_form(url)
+    )
+}
+
 /// Copies a streaming body to the connection, chunked when its length is unknown.
 async fn write_stream(
     io: &mut BoxIo,
@@ -517,6 +563,19 @@ async fn write_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absolute_form_targets() {
+        let cases = [
+            ("http://a.test", "http://a.test/"),
+            ("http://u:p@a.test:8080/x?q#f", "http://a.test:8080/x?q"),
+            ("http://[::1]:81/", "http://[::1]:81/"),
+        ];
+        for (url, target) in cases {
+            let url = url::Url::parse(url).unwrap();
+            assert_eq!(absolute_form(&url), target, "{url}");
+        }
+    }
 
     #[test]
     fn origin_form_targets() {

@@ -33,9 +33,9 @@ use crate::message::response::{Response, ResponseBody, Sent};
 use crate::runtime::{Boxed, Runtime, Task};
 use crate::transport::conn::Connection;
 use crate::transport::conn_body::H1Body;
-use crate::transport::connect::connect;
 use crate::transport::idle::IdleTimer;
 use crate::transport::pool::{Grant, Pool, PoolConfig, PoolKey};
+use crate::transport::proxy::{Proxies, Target};
 use crate::transport::settings::ConnectorConfig;
 use crate::transport::tls::TlsConnector;
 use url::Url;
@@ -61,6 +61,8 @@ struct Inner {
     /// Pool keys and `Host` values of the origins seen recently, so that a request to a
     /// known origin formats neither.
     origins: Mutex<Vec<Origin>>,
+    /// The proxy rules (the environment's read once, here).
+    proxies: Proxies,
 }
 
 /// Origins remembered by [`Inner::origin`], at most.
@@ -81,10 +83,12 @@ impl Http1Dispatch {
             max_idle_per_host: config.max_idle_per_host,
             idle_timeout: config.idle_timeout,
         }));
+        let proxies = Proxies::new(&config.proxies, config.proxy_from_env);
         Self {
             inner: Arc::new(Inner {
                 runtime,
                 pool,
+                proxies,
                 config,
                 sweeper: Mutex::new(None),
                 sweeping: Arc::new(AtomicBool::new(false)),
@@ -96,7 +100,7 @@ impl Http1Dispatch {
 
     /// Open, idle and waiting counts for the origin of `url` (`scheme://host:port`).
     pub fn pool_stats(&self, url: &Url) -> (usize, usize, usize) {
-        self.inner.pool.stats(&pool_key(url))
+        self.inner.pool.stats(&self.inner.key_for(url))
     }
 }
 
@@ -111,7 +115,7 @@ impl fmt::Debug for Http1Dispatch {
 impl Dispatch for Http1Dispatch {
     fn connection_wanted(&self, url: &Url) -> Option<Boxed<()>> {
         let pool = self.inner.pool.clone();
-        let key = pool_key(url);
+        let key = self.inner.key_for(url);
         Some(Box::pin(async move { pool.wanted(&key).await }))
     }
 
@@ -127,13 +131,19 @@ impl Dispatch for Http1Dispatch {
 
 impl Inner {
     /// The pool key and `Host` value of `url`'s origin, from the cache when it is there.
-    fn origin(&self, url: &Url) -> Origin {
+    fn origin(&self, url: &Url, proxy: Option<&Target>) -> Origin {
+        if proxy.is_some() {
+            return Origin {
+                key: pool_key(url, proxy),
+                host: host_header(url).into(),
+            };
+        }
         let mut origins = self.origins.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(known) = origins.iter().find(|origin| is_origin_of(&origin.key, url)) {
             return known.clone();
         }
         let origin = Origin {
-            key: pool_key(url),
+            key: pool_key(url, None),
             host: host_header(url).into(),
         };
         if origins.len() >= ORIGINS_MAX {
@@ -141,6 +151,13 @@ impl Inner {
         }
         origins.push(origin.clone());
         origin
+    }
+
+    /// The pool key of `url`, its proxy included (a proxy rule that fails counts as none:
+    /// the request itself will fail).
+    fn key_for(&self, url: &Url) -> PoolKey {
+        let proxy = self.proxies.choose(url).ok().flatten();
+        pool_key(url, proxy.as_deref())
     }
 
     /// The TLS connector for `url`: `None` for `http`, built once for the client.
@@ -189,11 +206,15 @@ impl Inner {
     }
 }
 
-/// The pool key of a URL's origin.
-fn pool_key(url: &Url) -> PoolKey {
+/// The pool key of a URL's origin, and of the proxy the connection goes through: a
+/// proxied connection is never reused for a direct request or another proxy.
+fn pool_key(url: &Url, proxy: Option<&Target>) -> PoolKey {
     let port = url.port_or_known_default().unwrap_or(80);
     let host = url.host_str().unwrap_or_default();
-    format!("{}://{}:{}", url.scheme(), host, port).into()
+    match proxy {
+        None => format!("{}://{}:{}", url.scheme(), host, port).into(),
+        Some(proxy) => format!("{}://{}:{} via {}", url.scheme(), host, port, proxy.name).into(),
+    }
 }
 
 /// True when `key` (from [`pool_key`]) is the pool key of `url`, compared without
@@ -278,14 +299,23 @@ async fn exchange(
     inner: &Arc<Inner>,
     request: &mut Request,
 ) -> Result<(crate::h1::ResponseHead, ResponseBody)> {
-    let origin = inner.origin(&request.url);
+    let proxy = inner.proxies.choose(&request.url)?;
+    let origin = inner.origin(&request.url, proxy.as_deref());
     let may_retry = is_idempotent(&request.method) && request.body.as_bytes().is_some();
     // A request that is not retried on a fresh connection needs an idle one checked
     // strictly (see `Connection::is_idle_usable`).
     let strict = !may_retry;
     let mut fresh_only = false;
     loop {
-        let mut pooled = checkout(inner, &request.url, &origin.key, fresh_only, strict).await?;
+        let mut pooled = checkout(
+            inner,
+            &request.url,
+            &origin.key,
+            proxy.as_deref(),
+            fresh_only,
+            strict,
+        )
+        .await?;
         let reused = pooled.was_reused();
         let Some(conn) = pooled.conn_mut() else {
             return Err(Error::new(ErrorKind::Io));
@@ -324,6 +354,7 @@ async fn checkout(
     inner: &Arc<Inner>,
     url: &Url,
     key: &PoolKey,
+    proxy: Option<&Target>,
     fresh_only: bool,
     strict: bool,
 ) -> Result<crate::transport::pool::Pooled> {
@@ -335,16 +366,22 @@ async fn checkout(
         Grant::Conn(pooled) => Ok(pooled),
         Grant::Slot(slot) => {
             let tls = inner.tls_for(url)?;
-            let io = Box::pin(connect(
+            let io = Box::pin(crate::transport::proxy::tunnel::connect_via(
                 inner.runtime.as_ref(),
                 url,
                 inner.config.connect_timeout,
                 tls,
+                proxy,
             ))
             .await?;
             let idle = (inner.config.read_timeout)
                 .map(|limit| IdleTimer::new(inner.runtime.clone(), limit));
-            Ok(slot.fill(Connection::new(io).with_read_timeout(idle)))
+            let forward = proxy.filter(|proxy| proxy.forwards(url));
+            Ok(slot.fill(
+                Connection::new(io)
+                    .with_read_timeout(idle)
+                    .forwarding(forward.map(|proxy| proxy.authorization.clone())),
+            ))
         }
     }
 }
@@ -411,13 +448,13 @@ mod tests {
         ];
         for (i, one) in urls.iter().enumerate() {
             let one = Url::parse(one).unwrap();
-            let key = pool_key(&one);
+            let key = pool_key(&one, None);
             for (j, other) in urls.iter().enumerate() {
                 let other = Url::parse(other).unwrap();
                 assert_eq!(is_origin_of(&key, &other), i == j, "{key} vs {other}");
             }
         }
-        let key = pool_key(&Url::parse("http://a.test/x").unwrap());
+        let key = pool_key(&Url::parse("http://a.test/x").unwrap(), None);
         assert!(is_origin_of(
             &key,
             &Url::parse("http://a.test:80/y?q").unwrap()

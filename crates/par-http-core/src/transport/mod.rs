@@ -13,5 +13,6 @@ pub(crate) mod connect;
 pub(crate) mod http1;
 pub(crate) mod idle;
 pub(crate) mod pool;
+pub(crate) mod proxy;
 pub(crate) mod settings;
 pub(crate) mod tls;

@@ -11,6 +11,7 @@ use crate::h1::Limits;
 use crate::transport::pool::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_MAX_IDLE_PER_HOST,
 };
+use crate::transport::proxy::Proxy;
 use crate::transport::tls::TlsConfig;
 
 /// The settings of a pooled connector ([`Http1Dispatch`](crate::Http1Dispatch)).
@@ -44,6 +45,11 @@ pub struct ConnectorConfig {
     /// Keep each sent request (its headers, and its body when it was in memory) with its
     /// response, for a redirect policy that builds the next hop from it (default: false).
     pub hand_back_requests: bool,
+    /// The proxy rules, the first that takes a URL wins (default: none).
+    pub proxies: Vec<Proxy>,
+    /// With no `proxies`, read them from the environment (`http_proxy`, `HTTPS_PROXY`,
+    /// `NO_PROXY`, ...) once, when the connector is made (default: true).
+    pub proxy_from_env: bool,
 }
 
 impl Default for ConnectorConfig {
@@ -57,6 +63,8 @@ impl Default for ConnectorConfig {
             limits: Limits::default(),
             tls: TlsConfig::default(),
             hand_back_requests: false,
+            proxies: Vec::new(),
+            proxy_from_env: true,
         }
     }
 }
