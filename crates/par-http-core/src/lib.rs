@@ -82,7 +82,7 @@ pub use transport::http1::Http1Dispatch;
 pub use transport::pool::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_MAX_IDLE_PER_HOST,
 };
-pub use transport::settings::ConnectorConfig;
+pub use transport::settings::{ConnectorConfig, HttpVersionPolicy};
 pub use transport::tls::TlsConfig;
 
 pub use bytes::Bytes;

@@ -18,6 +18,7 @@ use crate::transport::pool::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_MAX_IDLE_PER_HOST,
 };
 use crate::transport::settings::ConnectorConfig;
+use crate::transport::settings::HttpVersionPolicy;
 use crate::transport::tls::TlsConfig;
 
 /// Default time allowed to open a connection (resolution included).
@@ -74,6 +75,9 @@ pub struct Config {
     /// TLS for `https` URLs: trusted roots, client identity, verification (default:
     /// built-in roots, full verification).
     pub tls: TlsConfig,
+    /// Which HTTP versions to speak (default: HTTP/2 when the server picks it by ALPN,
+    /// else HTTP/1.1).
+    pub http_versions: HttpVersionPolicy,
 }
 
 impl Default for Config {
@@ -100,6 +104,7 @@ impl Default for Config {
             base_url: None,
             redirect: RedirectPolicy::default(),
             tls: TlsConfig::default(),
+            http_versions: HttpVersionPolicy::default(),
         }
     }
 }
@@ -152,6 +157,7 @@ impl Config {
             limits: self.limits.clone(),
             tls: self.tls.clone(),
             hand_back_requests: self.redirect.max_redirects().is_some(),
+            http_versions: self.http_versions,
         }
     }
 }
