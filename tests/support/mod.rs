@@ -12,6 +12,7 @@
 #![allow(dead_code, unused_imports)]
 
 mod bounded;
+mod h2_server;
 mod hyper_server;
 mod scripted;
 mod tls_server;
@@ -23,6 +24,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use bounded::{HANG_LIMIT, hang_limit, run_bounded};
+pub use h2_server::{Behaviour, H2Options, H2Server, H2Stats};
 pub use hyper_server::{HyperServer, HyperStats, pattern};
 pub use scripted::{ScriptedServer, ScriptedStats, ServerConn};
 pub use tls_server::{CertKey, TestPki, TlsServer, TlsStats};
