@@ -126,17 +126,21 @@ fn prior_knowledge_speaks_h2c() {
 
 #[test]
 fn a_redirect_from_an_h2_origin_to_an_h1_origin() {
-    let (server, builder) = tls_server(&["h2", "http/1.1"]);
-    let plain = HyperServer::start();
-    let client = builder.build().unwrap();
-    let start = server.https_url(&format!("/redirect?to={}", plain.url("/small")));
-    let response = client
-        .parallel(|p| p.get(&start).get_response())
+    let pki = TestPki::new("par-http h2 redirect CA");
+    let leaf = pki.server_cert(&["localhost"]);
+    let h2_origin = HyperServer::start_tls(&leaf, &["h2", "http/1.1"]);
+    let h1_origin = HyperServer::start_tls(&leaf, &["http/1.1"]);
+    let client = rt::builder()
+        .add_root_certificate_pem(pki.ca_pem().as_bytes())
+        .build()
         .unwrap();
+    let start = h2_origin.https_url(&format!("/redirect?to={}", h1_origin.https_url("/small")));
+    let response = client.parallel(|p| p.get(&start).get_response()).unwrap();
     assert_eq!(response.version(), http::Version::HTTP_11);
     assert_eq!(response.redirect_history().len(), 1);
     assert_eq!(response.text().unwrap(), "hello, world!");
-    assert_eq!(plain.stats().requests, 1);
+    assert_eq!(h2_origin.stats().requests, 1);
+    assert_eq!(h1_origin.stats().requests, 1);
 }
 
 #[test]
@@ -245,7 +249,9 @@ fn a_reset_on_one_stream_of_many_fails_only_that_one() {
 
 #[test]
 fn a_settings_change_mid_flight_is_followed() {
-    let server = H2Server::start(H2Options::new(Behaviour::SettingsChangeAfter(5)));
+    let mut options = H2Options::new(Behaviour::SettingsChangeAfter(5));
+    options.initial_window_size = Some(16);
+    let server = H2Server::start(options);
     let client = rt::builder().http2_prior_knowledge().max_connections_per_host(1).build().unwrap();
     let bodies = client
         .parallel(|p| {
@@ -256,7 +262,7 @@ fn a_settings_change_mid_flight_is_followed() {
         })
         .unwrap();
     assert_eq!(bodies, (0..15).map(|i| format!("/{i}")).collect::<Vec<_>>());
-    // Every upload arrived whole, those after the change 16 bytes at a time.
+    // Every upload arrived whole: 16 bytes at a time until the change, then faster.
     assert_eq!(server.stats().bodies, vec![5000; 15]);
 }
 

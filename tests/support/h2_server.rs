@@ -25,7 +25,8 @@ pub enum Behaviour {
     Echo,
     /// Holds every request (until the client resets it or 60 s pass).
     Hold,
-    /// Holds requests until `n` are in flight, then sends `GOAWAY` and answers them all.
+    /// Holds requests until `n` are in flight, then sends `GOAWAY` and answers them all
+    /// (on the first connection; later ones echo).
     GoAwayAfter(usize),
     /// Resets the stream of requests whose path is `/reset` with `INTERNAL_ERROR`,
     /// answers the others.
@@ -36,8 +37,8 @@ pub enum Behaviour {
     StopReading,
     /// Sends the head and half of a body, then closes the TCP connection.
     CloseMidStream,
-    /// Holds requests until `n` are in flight, then lowers `SETTINGS_INITIAL_WINDOW_SIZE`
-    /// to 16 bytes and answers them all.
+    /// Holds requests until `n` are in flight, then raises `SETTINGS_INITIAL_WINDOW_SIZE`
+    /// to 1 MiB and answers them all.
     SettingsChangeAfter(usize),
     /// `REFUSED_STREAM` for the first request of each connection, answers the others.
     RefuseFirst,
@@ -190,7 +191,17 @@ async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        state.update(|s| s.accepted += 1);
+        let first = {
+            let mut stats = state.lock();
+            stats.accepted += 1;
+            stats.accepted == 1
+        };
+        state.changed.notify_all();
+        let mut options = options;
+        if !first && matches!(options.behaviour, Behaviour::GoAwayAfter(_)) {
+            // Only the first connection goes away; the client's next one is served.
+            options.behaviour = Behaviour::Echo;
+        }
         tokio::spawn(connection(Arc::clone(&state), stream, options));
     }
 }
@@ -224,9 +235,12 @@ async fn connection(state: Arc<State>, stream: tokio::net::TcpStream, options: H
         });
         match options.behaviour {
             Behaviour::GoAwayAfter(n) => {
-                let (tx, rx) = oneshot::channel();
-                held.lock().unwrap_or_else(PoisonError::into_inner).push(tx);
-                tokio::spawn(stream_task(Arc::clone(&state), request, respond, Some(rx), options));
+                let gate = (seen <= n).then(|| {
+                    let (tx, rx) = oneshot::channel();
+                    held.lock().unwrap_or_else(PoisonError::into_inner).push(tx);
+                    rx
+                });
+                tokio::spawn(stream_task(Arc::clone(&state), request, respond, gate, options));
                 if seen == n {
                     // GOAWAY first, then the answers: the client learns of it before its
                     // streams end, and must open a new connection for what comes next.
@@ -237,11 +251,14 @@ async fn connection(state: Arc<State>, stream: tokio::net::TcpStream, options: H
                 }
             }
             Behaviour::SettingsChangeAfter(n) => {
-                let (tx, rx) = oneshot::channel();
-                held.lock().unwrap_or_else(PoisonError::into_inner).push(tx);
-                tokio::spawn(stream_task(Arc::clone(&state), request, respond, Some(rx), options));
+                let gate = (seen <= n).then(|| {
+                    let (tx, rx) = oneshot::channel();
+                    held.lock().unwrap_or_else(PoisonError::into_inner).push(tx);
+                    rx
+                });
+                tokio::spawn(stream_task(Arc::clone(&state), request, respond, gate, options));
                 if seen == n {
-                    let _ = conn.set_initial_window_size(16);
+                    let _ = conn.set_initial_window_size(1024 * 1024);
                     for tx in held.lock().unwrap_or_else(PoisonError::into_inner).drain(..) {
                         let _ = tx.send(());
                     }
@@ -258,8 +275,9 @@ async fn connection(state: Arc<State>, stream: tokio::net::TcpStream, options: H
             }
         }
         if options.behaviour == Behaviour::CloseMidStream {
-            // Let the stream task write its half body, then close the socket.
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Let the stream task write its half body (the connection must be polled for
+            // that), then close the socket.
+            let _ = tokio::time::timeout(Duration::from_millis(200), conn.accept()).await;
             return;
         }
     }
