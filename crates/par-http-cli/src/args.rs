@@ -48,6 +48,10 @@ Request:
                           or got a 5xx, up to N times (default 0)
       --max-redirects N   follow at most N redirects (default 10; 0 does not follow)
   -k, --insecure          accept any TLS certificate (DANGEROUS: testing only)
+      --http1.1           HTTP/1.1 only (no HTTP/2, even where the server offers it)
+      --http2             HTTP/2 where the server chooses it by ALPN (the default)
+      --http2-prior-knowledge
+                          HTTP/2 from the first byte, also on http:// (h2c)
 
   -h, --help              this text
   -V, --version           the version
@@ -84,6 +88,19 @@ pub(crate) struct Options {
     pub(crate) retries: u32,
     pub(crate) max_redirects: Option<usize>,
     pub(crate) insecure: bool,
+    pub(crate) http: HttpVersion,
+}
+
+/// Which HTTP versions to speak (`--http1.1`, `--http2`, `--http2-prior-knowledge`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum HttpVersion {
+    /// HTTP/2 when the server chooses it by ALPN, else HTTP/1.1.
+    #[default]
+    Negotiate,
+    /// HTTP/1.1 only.
+    Http1Only,
+    /// HTTP/2 with prior knowledge.
+    Http2PriorKnowledge,
 }
 
 /// What the command line asks for.
@@ -146,6 +163,7 @@ pub(crate) fn parse(
     let mut retries = 0u32;
     let mut max_redirects = None;
     let mut insecure = false;
+    let mut http = HttpVersion::default();
 
     while let Some(arg) = parser.next()? {
         match arg {
@@ -185,6 +203,9 @@ pub(crate) fn parse(
             Long("retries") => retries = parser.value()?.parse()?,
             Long("max-redirects") => max_redirects = Some(parser.value()?.parse()?),
             Short('k') | Long("insecure") => insecure = true,
+            Long("http1.1") => http = HttpVersion::Http1Only,
+            Long("http2") => http = HttpVersion::Negotiate,
+            Long("http2-prior-knowledge") => http = HttpVersion::Http2PriorKnowledge,
             Value(url) => urls.push(url.string()?),
             _ => return Err(arg.unexpected().into()),
         }
@@ -260,6 +281,7 @@ pub(crate) fn parse(
         retries,
         max_redirects,
         insecure,
+        http,
     })))
 }
 
@@ -317,6 +339,15 @@ mod tests {
         assert_eq!(options.output, BodyOutput::Discard);
         assert_eq!(options.retries, 0);
         assert!(options.body.is_none() && options.timeout.is_none() && !options.insecure);
+        assert_eq!(options.http, HttpVersion::Negotiate);
+    }
+
+    #[test]
+    fn http_version_flags() {
+        let http = |flag: &str| run(&[flag, "http://a.test/"]).unwrap().http;
+        assert_eq!(http("--http1.1"), HttpVersion::Http1Only);
+        assert_eq!(http("--http2"), HttpVersion::Negotiate);
+        assert_eq!(http("--http2-prior-knowledge"), HttpVersion::Http2PriorKnowledge);
     }
 
     #[test]

@@ -48,7 +48,7 @@ use par_http::{
     TimeoutPhase,
 };
 
-use crate::args::{BodyOutput, Options};
+use crate::args::{BodyOutput, HttpVersion, Options};
 use crate::output::{self, BodyError, Destination};
 use crate::report::Reporter;
 use crate::summary::{self, Outcome, Record};
@@ -150,6 +150,11 @@ fn build_client(options: &Options) -> par_http::Result<Client> {
     if options.insecure {
         builder = builder.danger_accept_invalid_certs(true);
     }
+    builder = match options.http {
+        HttpVersion::Negotiate => builder,
+        HttpVersion::Http1Only => builder.http1_only(),
+        HttpVersion::Http2PriorKnowledge => builder.http2_prior_knowledge(),
+    };
     builder.build()
 }
 
