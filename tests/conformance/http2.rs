@@ -47,7 +47,10 @@ fn a_scope_of_100_requests_uses_one_connection_all_in_flight_at_once() {
         .unwrap();
     // Exactly once: 100 outcomes, each a 200 body from the gate.
     assert_eq!(responses.len(), 100);
-    assert!(responses.iter().all(|body| body == "/gate?n=100"), "{responses:?}");
+    assert!(
+        responses.iter().all(|body| body == "/gate?n=100"),
+        "{responses:?}"
+    );
     let stats = server.stats();
     assert_eq!(stats.accepted, 1, "{} one connection: {stats:?}", rt::NAME);
     assert_eq!(stats.max_in_flight, 100, "{stats:?}");
@@ -80,13 +83,26 @@ fn completion_order_over_h2_delivers_each_outcome_once() {
 fn bodies_methods_and_versions_over_h2() {
     let (server, builder) = tls_server(&["h2", "http/1.1"]);
     let client = builder.build().unwrap();
-    let response = client.post(server.https_url("/echo")).body("over h2").send().unwrap();
+    let response = client
+        .post(server.https_url("/echo"))
+        .body("over h2")
+        .send()
+        .unwrap();
     assert_eq!(response.version(), http::Version::HTTP_2);
     assert_eq!(response.headers()["x-method"], "POST");
     assert_eq!(response.text().unwrap(), "over h2");
-    let big = client.get(server.https_url("/bytes?n=3000000")).send().unwrap();
-    assert_eq!(big.bytes().unwrap().as_ref(), crate::support::pattern(3_000_000).as_slice());
-    let chunked = client.get(server.https_url("/chunked?n=100000")).send().unwrap();
+    let big = client
+        .get(server.https_url("/bytes?n=3000000"))
+        .send()
+        .unwrap();
+    assert_eq!(
+        big.bytes().unwrap().as_ref(),
+        crate::support::pattern(3_000_000).as_slice()
+    );
+    let chunked = client
+        .get(server.https_url("/chunked?n=100000"))
+        .send()
+        .unwrap();
     assert_eq!(chunked.bytes().unwrap().len(), 100_000);
     let status = client.get(server.https_url("/status/404")).send().unwrap();
     assert_eq!(status.status(), 404);
@@ -152,7 +168,11 @@ fn leaving_the_scope_resets_every_stream_before_parallel_returns() {
             for _ in 0..100 {
                 p.get(server.url("/held"));
             }
-            assert!(server.wait_until(|s| s.in_flight == 100, WAIT), "{:?}", server.stats());
+            assert!(
+                server.wait_until(|s| s.in_flight == 100, WAIT),
+                "{:?}",
+                server.stats()
+            );
             Ok(())
         })
         .unwrap();
@@ -165,11 +185,22 @@ fn leaving_the_scope_resets_every_stream_before_parallel_returns() {
         server.stats()
     );
     let stats = server.stats();
-    assert!(stats.resets.iter().all(|&code| code == 0x8), "CANCEL: {stats:?}");
+    assert!(
+        stats.resets.iter().all(|&code| code == 0x8),
+        "CANCEL: {stats:?}"
+    );
     assert_eq!(stats.accepted, 1);
     // The connection stays for the client's next requests.
     let echo = H2Server::start(H2Options::new(Behaviour::Echo));
-    assert_eq!(client.get(echo.url("/after")).send().unwrap().text().unwrap(), "/after");
+    assert_eq!(
+        client
+            .get(echo.url("/after"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+        "/after"
+    );
 }
 
 #[test]
@@ -177,17 +208,29 @@ fn max_concurrent_streams_of_one_queues_or_opens_connections() {
     let mut options = H2Options::new(Behaviour::Echo);
     options.max_concurrent_streams = Some(1);
     let server = H2Server::start(options);
-    let client = rt::builder().http2_prior_knowledge().max_connections_per_host(2).build().unwrap();
+    let client = rt::builder()
+        .http2_prior_knowledge()
+        .max_connections_per_host(2)
+        .build()
+        .unwrap();
     let bodies = client
         .parallel(|p| {
-            let handles: Vec<_> = (0..20).map(|i| p.get(server.url(&format!("/{i}")))).collect();
-            handles.into_iter().map(|h| h.get_response()?.text()).collect::<Result<Vec<_>, _>>()
+            let handles: Vec<_> = (0..20)
+                .map(|i| p.get(server.url(&format!("/{i}"))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.get_response()?.text())
+                .collect::<Result<Vec<_>, _>>()
         })
         .unwrap();
     assert_eq!(bodies, (0..20).map(|i| format!("/{i}")).collect::<Vec<_>>());
     let stats = server.stats();
     assert!(stats.accepted <= 2, "{stats:?}");
-    assert_eq!(stats.requests, 20, "no stream refused and retried: {stats:?}");
+    assert_eq!(
+        stats.requests, 20,
+        "no stream refused and retried: {stats:?}"
+    );
 }
 
 #[test]
@@ -208,12 +251,22 @@ fn goaway_with_streams_in_flight_moves_later_requests_to_a_new_connection() {
     let client = h2c_client();
     let first = client
         .parallel(|p| {
-            let handles: Vec<_> = (0..10).map(|i| p.get(server.url(&format!("/{i}")))).collect();
-            handles.into_iter().map(|h| h.get_response()?.text()).collect::<Result<Vec<_>, _>>()
+            let handles: Vec<_> = (0..10)
+                .map(|i| p.get(server.url(&format!("/{i}"))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.get_response()?.text())
+                .collect::<Result<Vec<_>, _>>()
         })
         .unwrap();
     assert_eq!(first.len(), 10);
-    let later = client.get(server.url("/later")).send().unwrap().text().unwrap();
+    let later = client
+        .get(server.url("/later"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     assert_eq!(later, "/later");
     assert_eq!(server.stats().accepted, 2, "{:?}", server.stats());
 }
@@ -222,7 +275,11 @@ fn goaway_with_streams_in_flight_moves_later_requests_to_a_new_connection() {
 fn a_refused_stream_is_retried_once() {
     let server = H2Server::start(H2Options::new(Behaviour::RefuseFirst));
     let client = h2c_client();
-    let response = client.post(server.url("/again")).body("replayable").send().unwrap();
+    let response = client
+        .post(server.url("/again"))
+        .body("replayable")
+        .send()
+        .unwrap();
     assert_eq!(response.text().unwrap(), "/again");
     assert_eq!(server.stats().requests, 2);
 }
@@ -233,7 +290,9 @@ fn a_reset_on_one_stream_of_many_fails_only_that_one() {
     let client = h2c_client();
     client
         .parallel(|p| {
-            let good: Vec<_> = (0..10).map(|i| p.get(server.url(&format!("/ok{i}")))).collect();
+            let good: Vec<_> = (0..10)
+                .map(|i| p.get(server.url(&format!("/ok{i}"))))
+                .collect();
             let bad = p.get(server.url("/reset"));
             let err = bad.get_response().unwrap_err();
             assert!(err.is_http2(), "{err:?}");
@@ -252,13 +311,20 @@ fn a_settings_change_mid_flight_is_followed() {
     let mut options = H2Options::new(Behaviour::SettingsChangeAfter(5));
     options.initial_window_size = Some(16);
     let server = H2Server::start(options);
-    let client = rt::builder().http2_prior_knowledge().max_connections_per_host(1).build().unwrap();
+    let client = rt::builder()
+        .http2_prior_knowledge()
+        .max_connections_per_host(1)
+        .build()
+        .unwrap();
     let bodies = client
         .parallel(|p| {
             let handles: Vec<_> = (0..15)
                 .map(|i| p.post(server.url(&format!("/{i}")), vec![b'u'; 5000]))
                 .collect();
-            handles.into_iter().map(|h| h.get_response()?.text()).collect::<Result<Vec<_>, _>>()
+            handles
+                .into_iter()
+                .map(|h| h.get_response()?.text())
+                .collect::<Result<Vec<_>, _>>()
         })
         .unwrap();
     assert_eq!(bodies, (0..15).map(|i| format!("/{i}")).collect::<Vec<_>>());
@@ -287,9 +353,17 @@ fn a_server_that_stops_reading_times_out_and_is_reset() {
         .timeout(Duration::from_millis(500))
         .build()
         .unwrap();
-    let err = client.post(server.url("/stuck")).body(vec![0u8; 100_000]).send().unwrap_err();
+    let err = client
+        .post(server.url("/stuck"))
+        .body(vec![0u8; 100_000])
+        .send()
+        .unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
-    assert!(server.wait_until(|s| s.resets.len() == 1, WAIT), "{:?}", server.stats());
+    assert!(
+        server.wait_until(|s| s.resets.len() == 1, WAIT),
+        "{:?}",
+        server.stats()
+    );
 }
 
 #[test]

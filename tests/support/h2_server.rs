@@ -240,12 +240,22 @@ async fn connection(state: Arc<State>, stream: tokio::net::TcpStream, options: H
                     held.lock().unwrap_or_else(PoisonError::into_inner).push(tx);
                     rx
                 });
-                tokio::spawn(stream_task(Arc::clone(&state), request, respond, gate, options));
+                tokio::spawn(stream_task(
+                    Arc::clone(&state),
+                    request,
+                    respond,
+                    gate,
+                    options,
+                ));
                 if seen == n {
                     // GOAWAY first, then the answers: the client learns of it before its
                     // streams end, and must open a new connection for what comes next.
                     conn.graceful_shutdown();
-                    for tx in held.lock().unwrap_or_else(PoisonError::into_inner).drain(..) {
+                    for tx in held
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .drain(..)
+                    {
                         let _ = tx.send(());
                     }
                 }
@@ -256,10 +266,20 @@ async fn connection(state: Arc<State>, stream: tokio::net::TcpStream, options: H
                     held.lock().unwrap_or_else(PoisonError::into_inner).push(tx);
                     rx
                 });
-                tokio::spawn(stream_task(Arc::clone(&state), request, respond, gate, options));
+                tokio::spawn(stream_task(
+                    Arc::clone(&state),
+                    request,
+                    respond,
+                    gate,
+                    options,
+                ));
                 if seen == n {
                     let _ = conn.set_initial_window_size(1024 * 1024);
-                    for tx in held.lock().unwrap_or_else(PoisonError::into_inner).drain(..) {
+                    for tx in held
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .drain(..)
+                    {
                         let _ = tx.send(());
                     }
                 }
@@ -271,7 +291,13 @@ async fn connection(state: Arc<State>, stream: tokio::net::TcpStream, options: H
                 state.update(|s| s.in_flight -= 1);
             }
             _ => {
-                tokio::spawn(stream_task(Arc::clone(&state), request, respond, None, options));
+                tokio::spawn(stream_task(
+                    Arc::clone(&state),
+                    request,
+                    respond,
+                    None,
+                    options,
+                ));
             }
         }
         if options.behaviour == Behaviour::CloseMidStream {
@@ -338,9 +364,12 @@ async fn stream_task(
     let mut response = Response::new(());
     if let Behaviour::ManyHeaders(n) = options.behaviour {
         for i in 0..n {
-            response
-                .headers_mut()
-                .insert(format!("x-field-{i}").parse::<http::HeaderName>().expect("name"), http::HeaderValue::from(i));
+            response.headers_mut().insert(
+                format!("x-field-{i}")
+                    .parse::<http::HeaderName>()
+                    .expect("name"),
+                http::HeaderValue::from(i),
+            );
         }
     }
     let Ok(mut send) = respond.send_response(response, false) else {

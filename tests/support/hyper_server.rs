@@ -490,7 +490,8 @@ async fn route(
 
 /// hyper's HTTP/2 server, with room for a scope's 100 streams at once.
 fn http2_builder() -> hyper::server::conn::http2::Builder<hyper_util::rt::TokioExecutor> {
-    let mut builder = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+    let mut builder =
+        hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
     builder.max_concurrent_streams(250);
     builder
 }

@@ -347,7 +347,10 @@ mod tests {
         let http = |flag: &str| run(&[flag, "http://a.test/"]).unwrap().http;
         assert_eq!(http("--http1.1"), HttpVersion::Http1Only);
         assert_eq!(http("--http2"), HttpVersion::Negotiate);
-        assert_eq!(http("--http2-prior-knowledge"), HttpVersion::Http2PriorKnowledge);
+        assert_eq!(
+            http("--http2-prior-knowledge"),
+            HttpVersion::Http2PriorKnowledge
+        );
     }
 
     #[test]

@@ -211,7 +211,8 @@ impl Inner {
             return Ok(None);
         }
         let offer_h2 = cfg!(feature = "http2")
-            && self.config.http_versions != crate::transport::settings::HttpVersionPolicy::Http1Only;
+            && self.config.http_versions
+                != crate::transport::settings::HttpVersionPolicy::Http1Only;
         match self
             .tls
             .get_or_init(|| TlsConnector::new(&self.config.tls, offer_h2))
@@ -239,7 +240,8 @@ impl Inner {
         slot: crate::transport::pool::Slot,
         io: crate::runtime::BoxIo,
     ) -> crate::transport::pool::Pooled {
-        let idle = (self.config.read_timeout).map(|limit| IdleTimer::new(self.runtime.clone(), limit));
+        let idle =
+            (self.config.read_timeout).map(|limit| IdleTimer::new(self.runtime.clone(), limit));
         slot.fill(Connection::new(io).with_read_timeout(idle))
     }
 
@@ -373,7 +375,13 @@ async fn exchange(
     let mut first: Option<crate::transport::pool::Pooled> = None;
     #[cfg(feature = "http2")]
     if inner.may_speak_h2(&request.url) {
-        match Box::pin(crate::transport::http2::exchange(inner, request, &origin.key)).await {
+        match Box::pin(crate::transport::http2::exchange(
+            inner,
+            request,
+            &origin.key,
+        ))
+        .await
+        {
             crate::transport::http2::H2Exchange::Done(result) => return result,
             crate::transport::http2::H2Exchange::Http1(pooled) => first = pooled,
         }

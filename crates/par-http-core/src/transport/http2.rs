@@ -121,7 +121,11 @@ pub(crate) async fn exchange(inner: &Inner, request: &mut Request, key: &PoolKey
 /// Opens a connection for a probe: an idle HTTP/1.1 one of the pool, or a new one whose
 /// protocol ALPN (or prior knowledge) decides.
 async fn open(inner: &Inner, url: &url::Url, key: &PoolKey) -> Result<Opened> {
-    match inner.pool.checkout(key, true, false, inner.runtime.now()).await {
+    match inner
+        .pool
+        .checkout(key, true, false, inner.runtime.now())
+        .await
+    {
         Grant::Conn(pooled) => Ok(Opened::Http1(pooled)),
         Grant::Slot(slot) => {
             let tls = inner.tls_for(url)?;

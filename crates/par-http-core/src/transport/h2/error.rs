@@ -14,7 +14,9 @@ use crate::error::{Error, ErrorKind};
 /// The par-http error for an `h2` error met in a phase whose IO failures are `io_kind`.
 pub(crate) fn from_h2(err: h2::Error, io_kind: ErrorKind) -> Error {
     match err.reason() {
-        Some(reason) if !err.is_io() => Error::new(ErrorKind::Http2(reason.into())).with_source(err),
+        Some(reason) if !err.is_io() => {
+            Error::new(ErrorKind::Http2(reason.into())).with_source(err)
+        }
         _ if err.is_io() => Error::new(io_kind).with_source(err),
         // A misuse of the API, which `h2` reports without a code: an internal error.
         _ => Error::new(ErrorKind::Http2(h2::Reason::INTERNAL_ERROR.into())).with_source(err),
@@ -41,6 +43,8 @@ mod tests {
         assert_eq!(err.kind(), &ErrorKind::Http2(0x8));
         assert_eq!(err.h2_reason(), Some(0x8));
         assert!(is_unprocessed(&h2::Error::from(h2::Reason::REFUSED_STREAM)));
-        assert!(!is_unprocessed(&h2::Error::from(h2::Reason::PROTOCOL_ERROR)));
+        assert!(!is_unprocessed(&h2::Error::from(
+            h2::Reason::PROTOCOL_ERROR
+        )));
     }
 }

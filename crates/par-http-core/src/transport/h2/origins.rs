@@ -65,7 +65,11 @@ impl Origins {
 
     /// How a request to `key` goes: `may_open` says whether the per-host cap allows one
     /// more connection.
-    pub(crate) async fn route(self: &Arc<Self>, key: &PoolKey, may_open: impl Fn() -> bool) -> Route {
+    pub(crate) async fn route(
+        self: &Arc<Self>,
+        key: &PoolKey,
+        may_open: impl Fn() -> bool,
+    ) -> Route {
         loop {
             let listener = {
                 let mut origins = self.lock();

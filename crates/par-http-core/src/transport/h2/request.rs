@@ -225,11 +225,7 @@ async fn send_body(stream: &mut h2::SendStream<Bytes>, body: BodyParts) -> Resul
 }
 
 /// Sends `chunk` as the window allows, piece by piece.
-async fn send_chunk(
-    stream: &mut h2::SendStream<Bytes>,
-    mut chunk: Bytes,
-    end: bool,
-) -> Result<()> {
+async fn send_chunk(stream: &mut h2::SendStream<Bytes>, mut chunk: Bytes, end: bool) -> Result<()> {
     let h2_error = |err| from_h2(err, ErrorKind::Io);
     if chunk.is_empty() {
         if end {
