@@ -374,3 +374,117 @@ fn a_connection_closed_mid_stream_is_a_typed_error() {
     let err = response.bytes().unwrap_err();
     assert!(err.is_body() || err.is_http2(), "{err:?}");
 }
+
+#[test]
+fn the_read_timeout_limits_the_wait_for_the_head_over_h2() {
+    let server = HyperServer::start_h2c();
+    let client = rt::builder()
+        .http2_prior_knowledge()
+        .read_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let err = client.get(server.url("/delay?ms=2000")).send().unwrap_err();
+    assert_eq!(
+        err.timeout_phase(),
+        Some(par_http::TimeoutPhase::Head),
+        "{err:?}"
+    );
+    // The connection serves the next request.
+    assert_eq!(
+        client.get(server.url("/small")).send().unwrap().status(),
+        200
+    );
+    assert_eq!(server.stats().accepted, 1);
+}
+
+#[test]
+fn the_scope_deadline_and_max_in_flight_hold_over_h2() {
+    let server = HyperServer::start_h2c();
+    let client = h2c_client();
+    let config = par_http::ParallelConfig::new()
+        .max_in_flight(4)
+        .deadline(Duration::from_millis(300));
+    let outcomes = client
+        .parallel_with(config, |p| {
+            let quick: Vec<_> = (0..12).map(|_| p.get(server.url("/delay?ms=20"))).collect();
+            let slow = p.get(server.url("/never"));
+            let quick: Vec<_> = quick
+                .into_iter()
+                .map(|h| h.get_response().is_ok())
+                .collect();
+            Ok((quick, slow.get_response().unwrap_err()))
+        })
+        .unwrap();
+    assert!(outcomes.0.iter().all(|ok| *ok), "{outcomes:?}");
+    assert_eq!(
+        outcomes.1.timeout_phase(),
+        Some(par_http::TimeoutPhase::ScopeDeadline),
+        "{:?}",
+        outcomes.1
+    );
+    let stats = server.stats();
+    assert!(stats.max_in_flight <= 4, "{stats:?}");
+    assert_eq!(stats.accepted, 1, "{stats:?}");
+}
+
+#[test]
+fn headers_follow_rfc_9113_and_auth_and_decompression_work_over_h2() {
+    let (server, builder) = tls_server(&["h2", "http/1.1"]);
+    let client = builder.bearer_auth("t0ken").build().unwrap();
+    // hyper's HTTP/2 server refuses a request that carries a connection-specific field:
+    // a 200 proves they were stripped.
+    let response = client
+        .get(server.https_url("/headers"))
+        .header("Connection", "keep-alive, x-hop")
+        .header("X-Hop", "gone")
+        .header("Keep-Alive", "timeout=5")
+        .header("Upgrade", "websocket")
+        .header("TE", "gzip")
+        .header("Host", "ignored.test")
+        .header("X-Kept", "Yes")
+        .send()
+        .unwrap();
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    let text = response.text().unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.contains(&"authorization: Bearer t0ken"), "{lines:?}");
+    assert!(lines.contains(&"x-kept: Yes"), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("user-agent: par-http/")),
+        "{lines:?}"
+    );
+    for gone in ["connection", "x-hop", "keep-alive", "upgrade", "te", "host"] {
+        assert!(
+            !lines.iter().any(|l| l.starts_with(&format!("{gone}:"))),
+            "{gone} in {lines:?}"
+        );
+    }
+    let gzipped = client.get(server.https_url("/gzip")).send().unwrap();
+    assert_eq!(gzipped.text().unwrap(), "hello, world!");
+    assert_eq!(server.stats().accepted, 1);
+}
+
+#[test]
+fn an_idle_h2_connection_is_closed_after_the_idle_timeout() {
+    let server = HyperServer::start_h2c();
+    let client = rt::builder()
+        .http2_prior_knowledge()
+        .idle_timeout(Duration::from_millis(150))
+        .build()
+        .unwrap();
+    assert_eq!(
+        client.get(server.url("/small")).send().unwrap().status(),
+        200
+    );
+    assert!(
+        server.wait_until(|s| s.accepted == 1 && s.open == 0, WAIT),
+        "{:?}",
+        server.stats()
+    );
+    // A new request opens a new connection.
+    assert_eq!(
+        client.get(server.url("/small")).send().unwrap().status(),
+        200
+    );
+    assert_eq!(server.stats().accepted, 2);
+}

@@ -7,6 +7,8 @@
 //! |------------------|---------------------------------------------------------------------|
 //! | `/small`         | `hello, world!`                                                     |
 //! | `/redirect?to=U` | `302` to `U` (the rest of the query, as is)                         |
+//! | `/headers`       | the request's header fields, `name: value` a line, sorted           |
+//! | `/gzip`          | `hello, world!` gzipped, with `Content-Encoding: gzip`              |
 //! | `/delay?ms=D`    | sleeps D ms, then answers the request target                        |
 //! | `/echo`          | the request body, with `x-method: <method>`                         |
 //! | `/status/N`      | status N (empty body for 1xx/204/304, `status N` otherwise)         |
@@ -411,6 +413,27 @@ async fn route(
     let n = query_number(req.uri().query(), "n");
     let mut response = match path.as_str() {
         "/small" => text(StatusCode::OK, "hello, world!"),
+        "/headers" => {
+            let mut lines: Vec<String> = req
+                .headers()
+                .iter()
+                .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap_or("?")))
+                .collect();
+            lines.sort();
+            text(StatusCode::OK, &lines.join("\n"))
+        }
+        "/gzip" => {
+            use std::io::Write as _;
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(b"hello, world!").expect("gzip");
+            let mut response =
+                Response::new(Full::new(Bytes::from(encoder.finish().expect("gzip"))).boxed());
+            response
+                .headers_mut()
+                .insert("content-encoding", "gzip".parse().expect("a value"));
+            response
+        }
         "/redirect" => {
             let to = req
                 .uri()
