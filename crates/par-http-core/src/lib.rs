@@ -1,5 +1,5 @@
-//! The runtime-agnostic core of [par-http]: HTTP/1.1 framing, the connection pool and
-//! the parallel scope.
+//! The runtime-agnostic core of [par-http]: HTTP/1.1 framing, HTTP/2 through the `h2`
+//! crate, the connection pool and the parallel scope.
 //!
 //! Most users want the `par-http` crate, which wraps this one in a blocking and an async
 //! API. This crate is for runtime adapters and for code that plugs in its own
@@ -15,11 +15,15 @@
 //!                       Dispatch::send                                (message/dispatch.rs)
 //!                            │ Pool::checkout: idle conn | slot to connect | wait
 //!                            │                                        (transport/pool.rs)
+//!                            │ (https, `http2`: Origins::route first: a stream on an
+//!                            │  HTTP/2 connection, or probe by ALPN, or the pool)
+//!                            │                   (transport/http2.rs, transport/h2/)
 //!                            │ connect: resolve, TCP via Runtime, TLS (transport/connect.rs)
 //!                            │ h1::encode_request_head ─▶ write    (transport/conn.rs, h1/)
 //!                            │ read ─▶ h1::ResponseDecoder ─▶ ResponseHead
+//!                            │ (or h2: SendRequest ─▶ stream ─▶ head   (transport/h2/))
 //!                            ▼
-//!                       Response { body: H1Body owns the connection }
+//!                       Response { body: H1Body owns the connection (or H2Body a stream) }
 //!                            │                                   (transport/conn_body.rs)
 //!                            │ decode the body, total timeout (client/decompress.rs, deadline.rs)
 //!                            │ outcome ─▶ Outcomes (exactly once)     (scope/pending.rs)
@@ -39,8 +43,9 @@
 //! * `message/`: [`Request`], [`Response`], bodies, credentials as header values, and
 //!   the [`Dispatch`] trait: how a request reaches a server, so a mock can replace the
 //!   network.
-//! * `transport/`: connect, TLS, connections, the pool, and [`Http1Dispatch`], the
-//!   pooled connector, configured by a [`ConnectorConfig`].
+//! * `transport/`: connect, TLS, connections, the pool, HTTP/2 (`h2/`, the glue to the
+//!   `h2` crate, with the `http2` feature), and [`Http1Dispatch`], the pooled connector
+//!   of both protocols, configured by a [`ConnectorConfig`].
 //! * `client/`: [`Client`] and its [`Config`]: authentication, redirects,
 //!   decompression, the total timeout.
 //! * `scope/`: [`Scope`], the parallel scope state machine shared by every front end,
