@@ -179,7 +179,7 @@ fn leaving_the_scope_resets_every_stream_before_parallel_returns() {
     // The resets were written before `parallel` returned; the server reads them off
     // its socket a moment later.
     assert!(
-        server.wait_until(|s| s.resets.len() == 100, Duration::from_secs(2)),
+        server.wait_until(|s| s.resets.len() == 100, Duration::from_millis(500)),
         "{}: {:?}",
         rt::NAME,
         server.stats()

@@ -62,6 +62,8 @@ impl H2Body {
                 Poll::Ready(Ok(false))
             }
             Poll::Ready(Some(Err(err))) => {
+                // The stream is over: whatever reset it needed is sent already.
+                self.lease.finish();
                 let error = from_h2(err, ErrorKind::Body);
                 Poll::Ready(Err(io::Error::other(error)))
             }

@@ -167,11 +167,17 @@ impl H2Conn {
     pub(crate) async fn flushed(&self) {
         loop {
             let listener = self.shared.polled.listen();
-            {
+            let waker = {
                 let state = self.shared.lock();
                 if state.polls >= state.flush_target || self.is_closed() {
                     return;
                 }
+                state.waker.clone()
+            };
+            // `h2` wakes the driver when a dropped stream needs a reset; a stream that
+            // needed none would leave this wait to the bound: wake it anyway.
+            if let Some(waker) = waker {
+                waker.wake();
             }
             listener.await;
         }

@@ -59,7 +59,7 @@ pub(crate) struct StreamSettings<'a> {
 /// Sends `request` on a new stream of the lease's connection and waits for the response
 /// head. The body is taken from `request` (the caller keeps a copy to send again).
 pub(crate) async fn send(
-    lease: Lease,
+    mut lease: Lease,
     request: &mut Request,
     settings: &StreamSettings<'_>,
 ) -> Result<H2Response, StreamFailure> {
@@ -102,6 +102,8 @@ pub(crate) async fn send(
     };
     let answer = async {
         response.await.map_err(|err| {
+            // The stream is over (reset, refused, or its connection gone): no reset to send.
+            lease.finish();
             let unprocessed = is_unprocessed(&err);
             if err.is_go_away() {
                 lease.conn().mark_closed();
