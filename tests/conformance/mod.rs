@@ -16,6 +16,8 @@ mod decompression;
 mod errors;
 mod framing_wire;
 mod hostile;
+#[cfg(feature = "http2")]
+mod http2;
 mod interop_hyper;
 mod leaks;
 mod load;

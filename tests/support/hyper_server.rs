@@ -6,6 +6,9 @@
 //! | route            | answer                                                              |
 //! |------------------|---------------------------------------------------------------------|
 //! | `/small`         | `hello, world!`                                                     |
+//! | `/redirect?to=U` | `302` to `U` (the rest of the query, as is)                         |
+//! | `/headers`       | the request's header fields, `name: value` a line, sorted           |
+//! | `/gzip`          | `hello, world!` gzipped, with `Content-Encoding: gzip`              |
 //! | `/delay?ms=D`    | sleeps D ms, then answers the request target                        |
 //! | `/echo`          | the request body, with `x-method: <method>`                         |
 //! | `/status/N`      | status N (empty body for 1xx/204/304, `status N` otherwise)         |
@@ -14,7 +17,13 @@
 //! | `/never`         | never answers; held until the client goes away                      |
 //! | `/gate?n=N`      | answers once N gate requests wait at once (503 after 10 s)          |
 //!
-//! Every response carries `x-connection: K`, the 0-based accept index of its connection.
+//! Every response carries `x-connection: K`, the 0-based accept index of its connection,
+//! and `x-version: HTTP/1.1` or `HTTP/2.0`.
+//!
+//! [`HyperServer::start_tls`] serves the same routes over TLS (rustls, a certificate from
+//! the test's CA) with the ALPN protocols it is given: `h2` connections are served by
+//! hyper's HTTP/2 server, the others by its HTTP/1.1 one. [`HyperServer::start_h2c`]
+//! serves HTTP/2 on plain TCP (prior knowledge).
 //! The gauges (connections accepted and open, requests, in flight, max in flight) let tests
 //! prove parallelism and connection reuse without a stopwatch.
 
@@ -170,6 +179,33 @@ pub struct HyperServer {
 impl HyperServer {
     /// Starts the server and returns once it listens.
     pub fn start() -> Self {
+        Self::start_with(Mode::Http1)
+    }
+
+    /// Starts an HTTPS server with `leaf` as its certificate, offering `alpn` (say
+    /// `&["h2", "http/1.1"]`, or `&["http/1.1"]` for a server without HTTP/2).
+    pub fn start_tls(leaf: &super::CertKey, alpn: &[&str]) -> Self {
+        let mut config = super::tls_server::server_config(leaf, None);
+        config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        Self::start_with(Mode::Tls(Arc::new(config)))
+    }
+
+    /// Starts a server that speaks HTTP/2 on plain TCP (h2c, prior knowledge).
+    pub fn start_h2c() -> Self {
+        Self::start_with(Mode::H2c)
+    }
+
+    /// `https://localhost:PORT/path`, for a server started with [`start_tls`](Self::start_tls)
+    /// (its certificate names `localhost`).
+    pub fn https_url(&self, path: &str) -> String {
+        format!(
+            "https://localhost:{}/{}",
+            self.addr.port(),
+            path.trim_start_matches('/')
+        )
+    }
+
+    fn start_with(mode: Mode) -> Self {
         let state = Arc::new(State::default());
         let (stop_tx, stop_rx) = oneshot::channel();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -182,7 +218,7 @@ impl HyperServer {
                     .enable_all()
                     .build()
                     .expect("tokio runtime");
-                rt.block_on(serve(server_state, addr_tx, stop_rx));
+                rt.block_on(serve(server_state, addr_tx, stop_rx, mode));
                 rt.shutdown_timeout(Duration::from_secs(2));
             })
             .expect("spawn hyper server thread");
@@ -274,11 +310,24 @@ impl std::fmt::Debug for HyperServer {
     }
 }
 
+/// What a [`HyperServer`] speaks.
+enum Mode {
+    Http1,
+    Tls(Arc<rustls::ServerConfig>),
+    H2c,
+}
+
 async fn serve(
     state: Arc<State>,
     addr_tx: std::sync::mpsc::Sender<SocketAddr>,
     mut stop: oneshot::Receiver<()>,
+    mode: Mode,
 ) {
+    let acceptor = match &mode {
+        Mode::Tls(config) => Some(tokio_rustls::TlsAcceptor::from(Arc::clone(config))),
+        _ => None,
+    };
+    let h2c = matches!(mode, Mode::H2c);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
@@ -300,16 +349,39 @@ async fn serve(
         let conn_state = Arc::clone(&state);
         let conn_index = index;
         index += 1;
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let _open = Release {
                 gauges: &conn_state.gauges,
                 what: |s| s.open -= 1,
             };
             let service = service_fn(|req| route(Arc::clone(&conn_state), conn_index, req));
-            let _ = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let Some(acceptor) = acceptor else {
+                if h2c {
+                    let _ = http2_builder()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                } else {
+                    let _ = http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
+                return;
+            };
+            let Ok(tls) = acceptor.accept(stream).await else {
+                return;
+            };
+            if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                let _ = http2_builder()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            } else {
+                let _ = http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            }
         });
     }
 }
@@ -327,6 +399,7 @@ async fn route(
         gauges: &state.gauges,
         what: |s| s.in_flight -= 1,
     };
+    let version = req.version();
     let target = req
         .uri()
         .path_and_query()
@@ -340,6 +413,40 @@ async fn route(
     let n = query_number(req.uri().query(), "n");
     let mut response = match path.as_str() {
         "/small" => text(StatusCode::OK, "hello, world!"),
+        "/headers" => {
+            let mut lines: Vec<String> = req
+                .headers()
+                .iter()
+                .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap_or("?")))
+                .collect();
+            lines.sort();
+            text(StatusCode::OK, &lines.join("\n"))
+        }
+        "/gzip" => {
+            use std::io::Write as _;
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(b"hello, world!").expect("gzip");
+            let mut response =
+                Response::new(Full::new(Bytes::from(encoder.finish().expect("gzip"))).boxed());
+            response
+                .headers_mut()
+                .insert("content-encoding", "gzip".parse().expect("a value"));
+            response
+        }
+        "/redirect" => {
+            let to = req
+                .uri()
+                .query()
+                .and_then(|q| q.strip_prefix("to="))
+                .unwrap_or("/small")
+                .to_owned();
+            let mut response = text(StatusCode::FOUND, "");
+            response
+                .headers_mut()
+                .insert("location", to.parse().expect("a location"));
+            response
+        }
         "/delay" => {
             let ms = query_number(req.uri().query(), "ms").unwrap_or(0);
             tokio::time::sleep(Duration::from_millis(ms as u64)).await;
@@ -397,7 +504,19 @@ async fn route(
     response
         .headers_mut()
         .insert("x-connection", conn.to_string().parse().expect("digits"));
+    let version = format!("{:?}", version);
+    response
+        .headers_mut()
+        .insert("x-version", version.parse().expect("a version"));
     Ok(response)
+}
+
+/// hyper's HTTP/2 server, with room for a scope's 100 streams at once.
+fn http2_builder() -> hyper::server::conn::http2::Builder<hyper_util::rt::TokioExecutor> {
+    let mut builder =
+        hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder.max_concurrent_streams(250);
+    builder
 }
 
 fn text(status: StatusCode, body: &str) -> Response<Body> {

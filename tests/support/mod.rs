@@ -15,6 +15,7 @@
 
 mod bounded;
 mod forward_proxy;
+mod h2_server;
 mod hyper_server;
 mod scripted;
 mod thread_runtime;
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 pub use bounded::{HANG_LIMIT, hang_limit, run_bounded};
 pub use forward_proxy::{ForwardProxy, ProxyLog, ProxyOptions, TunnelRecord};
+pub use h2_server::{Behaviour, H2Options, H2Server, H2Stats};
 pub use hyper_server::{HyperServer, HyperStats, pattern};
 pub use scripted::{ScriptedServer, ScriptedStats, ServerConn};
 pub use thread_runtime::ThreadRuntime;

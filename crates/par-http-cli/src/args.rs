@@ -48,6 +48,10 @@ Request:
                           or got a 5xx, up to N times (default 0)
       --max-redirects N   follow at most N redirects (default 10; 0 does not follow)
   -k, --insecure          accept any TLS certificate (DANGEROUS: testing only)
+      --http1.1           HTTP/1.1 only (no HTTP/2, even where the server offers it)
+      --http2             HTTP/2 where the server chooses it by ALPN (the default)
+      --http2-prior-knowledge
+                          HTTP/2 from the first byte, also on http:// (h2c)
 
 Proxies and cookies:
   -x, --proxy URL         send every request through the proxy at URL: http://,
@@ -105,6 +109,19 @@ pub(crate) struct Options {
     /// Files to read cookies from (`-b FILE`).
     pub(crate) cookie_files: Vec<PathBuf>,
     pub(crate) cookie_jar: Option<PathBuf>,
+    pub(crate) http: HttpVersion,
+}
+
+/// Which HTTP versions to speak (`--http1.1`, `--http2`, `--http2-prior-knowledge`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum HttpVersion {
+    /// HTTP/2 when the server chooses it by ALPN, else HTTP/1.1.
+    #[default]
+    Negotiate,
+    /// HTTP/1.1 only.
+    Http1Only,
+    /// HTTP/2 with prior knowledge.
+    Http2PriorKnowledge,
 }
 
 /// What the command line asks for.
@@ -172,6 +189,7 @@ pub(crate) fn parse(
     let mut cookies = Vec::new();
     let mut cookie_files = Vec::new();
     let mut cookie_jar = None;
+    let mut http = HttpVersion::default();
 
     while let Some(arg) = parser.next()? {
         match arg {
@@ -226,6 +244,9 @@ pub(crate) fn parse(
                 }
             }
             Short('c') | Long("cookie-jar") => cookie_jar = Some(parser.value()?.into()),
+            Long("http1.1") => http = HttpVersion::Http1Only,
+            Long("http2") => http = HttpVersion::Negotiate,
+            Long("http2-prior-knowledge") => http = HttpVersion::Http2PriorKnowledge,
             Value(url) => urls.push(url.string()?),
             _ => return Err(arg.unexpected().into()),
         }
@@ -306,6 +327,7 @@ pub(crate) fn parse(
         cookies,
         cookie_files,
         cookie_jar,
+        http,
     })))
 }
 
@@ -363,6 +385,18 @@ mod tests {
         assert_eq!(options.output, BodyOutput::Discard);
         assert_eq!(options.retries, 0);
         assert!(options.body.is_none() && options.timeout.is_none() && !options.insecure);
+        assert_eq!(options.http, HttpVersion::Negotiate);
+    }
+
+    #[test]
+    fn http_version_flags() {
+        let http = |flag: &str| run(&[flag, "http://a.test/"]).unwrap().http;
+        assert_eq!(http("--http1.1"), HttpVersion::Http1Only);
+        assert_eq!(http("--http2"), HttpVersion::Negotiate);
+        assert_eq!(
+            http("--http2-prior-knowledge"),
+            HttpVersion::Http2PriorKnowledge
+        );
     }
 
     #[test]

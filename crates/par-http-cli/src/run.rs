@@ -49,7 +49,7 @@ use par_http::{
     Response, StatusCode, TimeoutPhase, Url,
 };
 
-use crate::args::{BodyOutput, Options};
+use crate::args::{BodyOutput, HttpVersion, Options};
 use crate::output::{self, BodyError, Destination};
 use crate::report::Reporter;
 use crate::summary::{self, Outcome, Record};
@@ -254,6 +254,11 @@ fn build_client(options: &Options, jar: Option<Arc<Jar>>) -> par_http::Result<Cl
     if options.insecure {
         builder = builder.danger_accept_invalid_certs(true);
     }
+    builder = match options.http {
+        HttpVersion::Negotiate => builder,
+        HttpVersion::Http1Only => builder.http1_only(),
+        HttpVersion::Http2PriorKnowledge => builder.http2_prior_knowledge(),
+    };
     builder.build()
 }
 

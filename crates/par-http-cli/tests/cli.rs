@@ -792,6 +792,9 @@ fn help_and_version() {
         "--stdout",
         "--retries",
         "--insecure",
+        "--http1.1",
+        "--http2",
+        "--http2-prior-knowledge",
     ] {
         assert!(run.stdout.contains(flag), "{flag}");
     }

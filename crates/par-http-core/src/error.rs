@@ -104,6 +104,11 @@ pub enum ErrorKind {
     /// or cut short, or a proxy URL that cannot be used. The source is a
     /// [`ProxyError`](crate::ProxyError) naming the proxy and, for `CONNECT`, the status.
     Proxy,
+    /// An HTTP/2 stream or connection failed: the server reset the stream or sent
+    /// `GOAWAY` for a request it may have processed, or broke the protocol. Holds the
+    /// HTTP/2 error code (RFC 9113 §7: `0x8` is `CANCEL`, `0x7` `REFUSED_STREAM`, `0x1`
+    /// `PROTOCOL_ERROR`...); [`Error::h2_reason`] gives it too.
+    Http2(u32),
 }
 
 /// The error of every par-http operation.
@@ -327,6 +332,29 @@ impl Error {
     pub fn is_stalled(&self) -> bool {
         self.inner.kind == ErrorKind::Stalled
     }
+
+    /// True for an HTTP/2 stream or connection error (see [`ErrorKind::Http2`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use par_http_core::{Error, ErrorKind};
+    ///
+    /// let err = Error::new(ErrorKind::Http2(0x8));
+    /// assert!(err.is_http2());
+    /// assert_eq!(err.h2_reason(), Some(0x8));
+    /// ```
+    pub fn is_http2(&self) -> bool {
+        matches!(self.inner.kind, ErrorKind::Http2(_))
+    }
+
+    /// The HTTP/2 error code of an [`ErrorKind::Http2`] error (RFC 9113 §7), else `None`.
+    pub fn h2_reason(&self) -> Option<u32> {
+        match self.inner.kind {
+            ErrorKind::Http2(reason) => Some(reason),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Debug for Error {
@@ -385,6 +413,10 @@ impl fmt::Display for Error {
             ErrorKind::Decompress => "error decompressing the response body",
             ErrorKind::Stalled => "stalled",
             ErrorKind::Proxy => "proxy failed",
+            ErrorKind::Http2(reason) => {
+                write!(f, "http/2 error (code {reason:#x})")?;
+                return self.fmt_request(f);
+            }
         };
         f.write_str(what)?;
         if let Some(source) = &self.inner.source {

@@ -1,5 +1,5 @@
-//! The runtime-agnostic core of [par-http]: HTTP/1.1 framing, the connection pool and
-//! the parallel scope.
+//! The runtime-agnostic core of [par-http]: HTTP/1.1 framing, HTTP/2 through the `h2`
+//! crate, the connection pool and the parallel scope.
 //!
 //! Most users want the `par-http` crate, which wraps this one in a blocking and an async
 //! API. This crate is for runtime adapters and for code that plugs in its own
@@ -16,12 +16,16 @@
 //!                       Dispatch::send                                (message/dispatch.rs)
 //!                            │ Pool::checkout: idle conn | slot to connect | wait
 //!                            │                                        (transport/pool.rs)
+//!                            │ (https, `http2`: Origins::route first: a stream on an
+//!                            │  HTTP/2 connection, or probe by ALPN, or the pool)
+//!                            │                   (transport/http2.rs, transport/h2/)
 //!                            │ connect: resolve, TCP via Runtime, TLS (transport/connect.rs)
 //!                            │   or through a proxy (transport/proxy/)
 //!                            │ h1::encode_request_head ─▶ write    (transport/conn.rs, h1/)
 //!                            │ read ─▶ h1::ResponseDecoder ─▶ ResponseHead
+//!                            │ (or h2: SendRequest ─▶ stream ─▶ head   (transport/h2/))
 //!                            ▼
-//!                       Response { body: H1Body owns the connection }
+//!                       Response { body: H1Body owns the connection (or H2Body a stream) }
 //!                            │                                   (transport/conn_body.rs)
 //!                            │ decode the body, total timeout (client/decompress.rs, deadline.rs)
 //!                            │ outcome ─▶ Outcomes (exactly once)     (scope/pending.rs)
@@ -42,8 +46,10 @@
 //!   the [`Dispatch`] trait: how a request reaches a server, so a mock can replace the
 //!   network.
 //! * `transport/`: connect, proxies ([`Proxy`]: forwarding, `CONNECT` tunnels, SOCKS5,
-//!   the environment's `HTTPS_PROXY` and `NO_PROXY`), TLS, connections, the pool, and
-//!   [`Http1Dispatch`], the pooled connector, configured by a [`ConnectorConfig`].
+//!   the environment's `HTTPS_PROXY` and `NO_PROXY`), TLS, connections, the pool, HTTP/2
+//!   (`h2/`, the glue to the `h2` crate, with the `http2` feature), and
+//!   [`Http1Dispatch`], the pooled connector of both protocols, configured by a
+//!   [`ConnectorConfig`].
 //! * `client/`: [`Client`] and its [`Config`]: authentication, redirects, cookies
 //!   (a [`CookieStore`] between the redirect policy and the dispatch, so every hop has
 //!   them), decompression, the total timeout.
@@ -91,7 +97,7 @@ pub use transport::pool::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_MAX_IDLE_PER_HOST,
 };
 pub use transport::proxy::{NoProxy, Proxy, ProxyError};
-pub use transport::settings::ConnectorConfig;
+pub use transport::settings::{ConnectorConfig, HttpVersionPolicy};
 pub use transport::tls::TlsConfig;
 
 pub use bytes::Bytes;

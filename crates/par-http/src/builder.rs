@@ -563,6 +563,39 @@ impl<C: BuildClient> ClientBuilder<C> {
 
     // --- end of TLS ---
 
+    /// Speaks HTTP/1.1 only: ALPN offers `http/1.1` alone, so every request goes over
+    /// HTTP/1.1 even to servers that would choose HTTP/2.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let client = par_http::Client::builder().http1_only().build()?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn http1_only(mut self) -> Self {
+        self.config.http_versions = par_http_core::HttpVersionPolicy::Http1Only;
+        self
+    }
+
+    /// Speaks HTTP/2 from the first byte, without negotiation: on `http` URLs that is h2c
+    /// with prior knowledge (RFC 9113 §3.3), for servers known to accept it. Needs the
+    /// `http2` feature (on by default); without it, requests fail with an
+    /// invalid-request error.
+    ///
+    /// By default (neither this nor [`http1_only`](Self::http1_only)), HTTP/2 is used
+    /// over TLS when the server chooses it by ALPN, and `http` URLs use HTTP/1.1.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let client = par_http::Client::builder().http2_prior_knowledge().build()?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn http2_prior_knowledge(mut self) -> Self {
+        self.config.http_versions = par_http_core::HttpVersionPolicy::Http2PriorKnowledge;
+        self
+    }
+
     fn keep_error(&mut self, err: Error) {
         if self.error.is_none() {
             self.error = Some(err);

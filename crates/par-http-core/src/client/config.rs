@@ -20,6 +20,7 @@ use crate::transport::pool::{
 };
 use crate::transport::proxy::Proxy;
 use crate::transport::settings::ConnectorConfig;
+use crate::transport::settings::HttpVersionPolicy;
 use crate::transport::tls::TlsConfig;
 
 /// Default time allowed to open a connection (resolution included).
@@ -84,6 +85,9 @@ pub struct Config {
     /// The cookie store consulted for every request and fed by every response, each
     /// redirect hop included (default: none).
     pub cookie_store: Option<std::sync::Arc<dyn CookieStore>>,
+    /// Which HTTP versions to speak (default: HTTP/2 when the server picks it by ALPN,
+    /// else HTTP/1.1).
+    pub http_versions: HttpVersionPolicy,
 }
 
 impl Default for Config {
@@ -113,6 +117,7 @@ impl Default for Config {
             proxies: Vec::new(),
             proxy_from_env: true,
             cookie_store: None,
+            http_versions: HttpVersionPolicy::default(),
         }
     }
 }
@@ -167,6 +172,7 @@ impl Config {
             hand_back_requests: self.redirect.max_redirects().is_some(),
             proxies: self.proxies.clone(),
             proxy_from_env: self.proxy_from_env,
+            http_versions: self.http_versions,
         }
     }
 }

@@ -63,6 +63,15 @@ pub trait Dispatch: Send + Sync + fmt::Debug + 'static {
         let _ = url;
         None
     }
+
+    /// A future that completes once the cancellations of the requests dropped so far
+    /// are on the wire, or `None` if there is nothing to wait for. A scope's end awaits
+    /// it after dropping its requests, so that the server has been told (for HTTP/2, the
+    /// `RST_STREAM` frames are written) before the scope returns. The default is `None`:
+    /// dropping an HTTP/1.1 connection closes its socket at once.
+    fn flush(&self) -> Option<Boxed<()>> {
+        None
+    }
 }
 
 /// Connections to one origin, as a [`Dispatch`] counts them ([`Dispatch::connections`]).

@@ -443,6 +443,10 @@ impl Scope {
         self.close_now();
         // Err once every task's copy of the sender is gone, i.e. every future dropped.
         let _ = self.all_gone.recv().await;
+        // Cancellations that travel on a shared connection (HTTP/2 resets) are written.
+        if let Some(flushed) = self.client.dispatch().flush() {
+            flushed.await;
+        }
     }
 
     /// Cancels what is still pending and drops its futures (closing their sockets)

@@ -18,18 +18,19 @@ use crate::runtime::{BoxIo, Runtime};
 use crate::transport::tls::TlsConnector;
 
 /// Opens a TCP connection to the host and port of `url`, and runs the TLS handshake
-/// over it when `tls` is given (the caller gives it for `https` URLs).
+/// over it when `tls` is given (the caller gives it for `https` URLs). The flag is true
+/// when the server chose HTTP/2 by ALPN.
 pub(crate) async fn connect(
     runtime: &dyn Runtime,
     url: &Url,
     timeout: Option<Duration>,
     tls: Option<&TlsConnector>,
-) -> Result<BoxIo> {
+) -> Result<(BoxIo, bool)> {
     let attempt = async {
         let io = connect_any(runtime, url).await?;
         match tls {
             Some(tls) => tls.handshake(url, io).await,
-            None => Ok(io),
+            None => Ok((io, false)),
         }
     };
     match timeout {

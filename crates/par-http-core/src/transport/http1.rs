@@ -1,4 +1,6 @@
-//! The pooled HTTP/1.1 connector [`Http1Dispatch`], the default [`Dispatch`].
+//! The pooled HTTP/1.1 connector [`Http1Dispatch`], the default [`Dispatch`]; with the
+//! `http2` feature it speaks HTTP/2 too, to origins that choose it by ALPN (or all of
+//! them, with prior knowledge), through the `h2` layer (`transport/h2/`).
 //!
 //! `Http1Dispatch` does the real work:
 //! check a connection out of the [`Pool`], write the request, read the head, and hand
@@ -50,19 +52,24 @@ pub struct Http1Dispatch {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    runtime: Arc<dyn Runtime>,
-    pool: Arc<Pool>,
-    config: ConnectorConfig,
+pub(crate) struct Inner {
+    pub(crate) runtime: Arc<dyn Runtime>,
+    pub(crate) pool: Arc<Pool>,
+    pub(crate) config: ConnectorConfig,
     sweeper: Mutex<Option<Task>>,
     sweeping: Arc<AtomicBool>,
     /// The TLS connector, built from `config.tls` at the first `https` connection.
     tls: OnceLock<Result<TlsConnector, rustls::Error>>,
+    /// The same, offering HTTP/1.1 alone (connections through a proxy).
+    tls_http1: OnceLock<Result<TlsConnector, rustls::Error>>,
     /// Pool keys and `Host` values of the origins seen recently, so that a request to a
     /// known origin formats neither.
     origins: Mutex<Vec<Origin>>,
     /// The proxy rules (the environment's read once, here).
     proxies: Proxies,
+    /// The protocol of each origin reached over TLS, and its HTTP/2 connections.
+    #[cfg(feature = "http2")]
+    pub(crate) h2: Arc<crate::transport::h2::origins::Origins>,
 }
 
 /// Origins remembered by [`Inner::origin`], at most.
@@ -93,14 +100,49 @@ impl Http1Dispatch {
                 sweeper: Mutex::new(None),
                 sweeping: Arc::new(AtomicBool::new(false)),
                 tls: OnceLock::new(),
+                tls_http1: OnceLock::new(),
                 origins: Mutex::new(Vec::new()),
+                #[cfg(feature = "http2")]
+                h2: Arc::default(),
             }),
         }
     }
 
     /// Open, idle and waiting counts for the origin of `url` (`scheme://host:port`).
+    /// An HTTP/2 connection counts as open, never idle.
     pub fn pool_stats(&self, url: &Url) -> (usize, usize, usize) {
         self.inner.pool.stats(&self.inner.key_for(url))
+    }
+
+    /// HTTP/2 connections open to the origin of `url`, and their streams in use (both
+    /// 0 without the `http2` feature).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[derive(Debug)] struct NoRuntime;
+    /// # impl par_http_core::Spawn for NoRuntime { fn spawn(&self, f: par_http_core::Boxed<()>) -> par_http_core::Task { par_http_core::Task::new(()) } }
+    /// # impl par_http_core::Runtime for NoRuntime {
+    /// #     fn resolve(&self, _: &str, _: u16) -> par_http_core::Boxed<std::io::Result<Vec<std::net::SocketAddr>>> { unimplemented!() }
+    /// #     fn connect_tcp(&self, _: std::net::SocketAddr) -> par_http_core::Boxed<std::io::Result<par_http_core::BoxIo>> { unimplemented!() }
+    /// #     fn sleep_until(&self, _: std::time::Instant) -> par_http_core::Boxed<()> { unimplemented!() }
+    /// # }
+    /// use par_http_core::{ConnectorConfig, Http1Dispatch};
+    ///
+    /// let dispatch = Http1Dispatch::new(std::sync::Arc::new(NoRuntime), ConnectorConfig::default());
+    /// let url = par_http_core::Url::parse("https://example.test/").unwrap();
+    /// assert_eq!(dispatch.h2_stats(&url), (0, 0));
+    /// ```
+    pub fn h2_stats(&self, url: &Url) -> (usize, usize) {
+        #[cfg(feature = "http2")]
+        {
+            self.inner.h2.stats(&pool_key(url, None))
+        }
+        #[cfg(not(feature = "http2"))]
+        {
+            let _ = url;
+            (0, 0)
+        }
     }
 }
 
@@ -127,7 +169,30 @@ impl Dispatch for Http1Dispatch {
     fn send(&self, request: Request) -> Boxed<Result<Response>> {
         Box::pin(send(self.inner.clone(), request))
     }
+
+    #[cfg(feature = "http2")]
+    fn flush(&self) -> Option<Boxed<()>> {
+        let conns = self.inner.h2.connections();
+        if conns.is_empty() {
+            return None;
+        }
+        // Bounded: a connection whose socket does not take the frames must not hold up
+        // the end of a scope.
+        let bound = self.inner.runtime.sleep(FLUSH_MAX);
+        Some(Box::pin(futures_lite::future::or(
+            async move {
+                for conn in conns {
+                    conn.flushed().await;
+                }
+            },
+            bound,
+        )))
+    }
 }
+
+/// The longest a scope's end waits for HTTP/2 resets to be written.
+#[cfg(feature = "http2")]
+const FLUSH_MAX: Duration = Duration::from_secs(1);
 
 impl Inner {
     /// The pool key and `Host` value of `url`'s origin, from the cache when it is there.
@@ -161,14 +226,64 @@ impl Inner {
     }
 
     /// The TLS connector for `url`: `None` for `http`, built once for the client.
-    fn tls_for(&self, url: &Url) -> Result<Option<&TlsConnector>> {
+    pub(crate) fn tls_for(&self, url: &Url) -> Result<Option<&TlsConnector>> {
         if url.scheme() != "https" {
             return Ok(None);
         }
-        match self.tls.get_or_init(|| TlsConnector::new(&self.config.tls)) {
+        let offer_h2 = cfg!(feature = "http2")
+            && self.config.http_versions
+                != crate::transport::settings::HttpVersionPolicy::Http1Only;
+        match self
+            .tls
+            .get_or_init(|| TlsConnector::new(&self.config.tls, offer_h2))
+        {
             Ok(connector) => Ok(Some(connector)),
             Err(err) => Err(Error::new(ErrorKind::TlsConfig).with_source(err.clone())),
         }
+    }
+
+    /// The TLS connector for `url` that offers HTTP/1.1 alone by ALPN (for tunnels
+    /// through a proxy), or `None` for a plain `http` URL.
+    fn tls_http1_for(&self, url: &Url) -> Result<Option<&TlsConnector>> {
+        if url.scheme() != "https" {
+            return Ok(None);
+        }
+        match self
+            .tls_http1
+            .get_or_init(|| TlsConnector::new(&self.config.tls, false))
+        {
+            Ok(connector) => Ok(Some(connector)),
+            Err(err) => Err(Error::new(ErrorKind::TlsConfig).with_source(err.clone())),
+        }
+    }
+
+    /// True when a request to `url` may go over HTTP/2: over TLS unless the client is
+    /// HTTP/1.1 only, and always with prior knowledge.
+    #[cfg(feature = "http2")]
+    fn may_speak_h2(&self, url: &Url) -> bool {
+        use crate::transport::settings::HttpVersionPolicy;
+        match self.config.http_versions {
+            HttpVersionPolicy::Http1Only => false,
+            HttpVersionPolicy::Negotiate => url.scheme() == "https",
+            HttpVersionPolicy::Http2PriorKnowledge => true,
+        }
+    }
+
+    /// A new HTTP/1.1 connection in `slot`, with the client's read timeout; `forward`
+    /// when it goes to a forwarding proxy (with the `Proxy-Authorization` to add).
+    pub(crate) fn http1_connection(
+        &self,
+        slot: crate::transport::pool::Slot,
+        io: crate::runtime::BoxIo,
+        forward: Option<Option<http::HeaderValue>>,
+    ) -> crate::transport::pool::Pooled {
+        let idle =
+            (self.config.read_timeout).map(|limit| IdleTimer::new(self.runtime.clone(), limit));
+        slot.fill(
+            Connection::new(io)
+                .with_read_timeout(idle)
+                .forwarding(forward),
+        )
     }
 
     /// Starts the task that closes expired idle connections, if it is not running.
@@ -301,21 +416,50 @@ async fn exchange(
 ) -> Result<(crate::h1::ResponseHead, ResponseBody)> {
     let proxy = inner.proxies.choose(&request.url)?;
     let origin = inner.origin(&request.url, proxy.as_deref());
+    // A new connection an HTTP/2 probe found speaking HTTP/1.1: the first one to use.
+    #[cfg_attr(not(feature = "http2"), allow(unused_mut))]
+    let mut first: Option<crate::transport::pool::Pooled> = None;
+    // Through a proxy, HTTP/1.1 (inside a tunnel too).
+    #[cfg(feature = "http2")]
+    if proxy.is_none() && inner.may_speak_h2(&request.url) {
+        match Box::pin(crate::transport::http2::exchange(
+            inner,
+            request,
+            &origin.key,
+        ))
+        .await
+        {
+            crate::transport::http2::H2Exchange::Done(result) => return result,
+            crate::transport::http2::H2Exchange::Http1(pooled) => first = pooled,
+        }
+    }
+    #[cfg(not(feature = "http2"))]
+    if inner.config.http_versions
+        == crate::transport::settings::HttpVersionPolicy::Http2PriorKnowledge
+    {
+        return Err(Error::new(ErrorKind::InvalidRequest)
+            .with_source("HTTP/2 prior knowledge needs the `http2` feature"));
+    }
     let may_retry = is_idempotent(&request.method) && request.body.as_bytes().is_some();
     // A request that is not retried on a fresh connection needs an idle one checked
     // strictly (see `Connection::is_idle_usable`).
     let strict = !may_retry;
     let mut fresh_only = false;
     loop {
-        let mut pooled = checkout(
-            inner,
-            &request.url,
-            &origin.key,
-            proxy.as_deref(),
-            fresh_only,
-            strict,
-        )
-        .await?;
+        let mut pooled = match first.take() {
+            Some(pooled) => pooled,
+            None => {
+                checkout(
+                    inner,
+                    &request.url,
+                    &origin.key,
+                    proxy.as_deref(),
+                    fresh_only,
+                    strict,
+                )
+                .await?
+            }
+        };
         let reused = pooled.was_reused();
         let Some(conn) = pooled.conn_mut() else {
             return Err(Error::new(ErrorKind::Io));
@@ -365,7 +509,11 @@ async fn checkout(
     {
         Grant::Conn(pooled) => Ok(pooled),
         Grant::Slot(slot) => {
-            let tls = inner.tls_for(url)?;
+            // Through a proxy, TLS offers HTTP/1.1 alone: HTTP/2 is not spoken there.
+            let tls = match proxy {
+                Some(_) => inner.tls_http1_for(url)?,
+                None => inner.tls_for(url)?,
+            };
             let io = Box::pin(crate::transport::proxy::tunnel::connect_via(
                 inner.runtime.as_ref(),
                 url,
@@ -374,14 +522,10 @@ async fn checkout(
                 proxy,
             ))
             .await?;
-            let idle = (inner.config.read_timeout)
-                .map(|limit| IdleTimer::new(inner.runtime.clone(), limit));
-            let forward = proxy.filter(|proxy| proxy.forwards(url));
-            Ok(slot.fill(
-                Connection::new(io)
-                    .with_read_timeout(idle)
-                    .forwarding(forward.map(|proxy| proxy.authorization.clone())),
-            ))
+            let forward = proxy
+                .filter(|proxy| proxy.forwards(url))
+                .map(|proxy| proxy.authorization.clone());
+            Ok(inner.http1_connection(slot, io, forward))
         }
     }
 }
@@ -389,7 +533,7 @@ async fn checkout(
 /// Reads the body bytes that are already available (at most [`PREFETCH_MAX`]) without
 /// waiting for more, so that a small body ends and frees its connection right away.
 /// Never waits, so not `async`: the request's future has no state for it.
-fn prefetch(body: &mut H1Body) -> Result<bytes::Bytes> {
+pub(crate) fn prefetch(body: &mut (impl AsyncRead + Unpin)) -> Result<bytes::Bytes> {
     // Nothing is awaited: a read that is not ready just ends the prefetch (the user's
     // reads, with their own waker, take over from there).
     let mut cx = Context::from_waker(Waker::noop());

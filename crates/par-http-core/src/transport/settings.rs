@@ -50,6 +50,34 @@ pub struct ConnectorConfig {
     /// With no `proxies`, read them from the environment (`http_proxy`, `HTTPS_PROXY`,
     /// `NO_PROXY`, ...) once, when the connector is made (default: true).
     pub proxy_from_env: bool,
+    /// Which HTTP versions to speak (default: negotiate HTTP/2 by ALPN over TLS).
+    pub http_versions: HttpVersionPolicy,
+}
+
+/// Which HTTP versions a connector speaks.
+///
+/// # Examples
+///
+/// ```
+/// use par_http_core::{ConnectorConfig, HttpVersionPolicy};
+///
+/// let mut config = ConnectorConfig::default();
+/// assert_eq!(config.http_versions, HttpVersionPolicy::Negotiate);
+/// config.http_versions = HttpVersionPolicy::Http1Only;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum HttpVersionPolicy {
+    /// Over TLS, offer `h2` and `http/1.1` by ALPN and speak what the server chooses;
+    /// plain `http` is HTTP/1.1. Without the `http2` feature, HTTP/1.1 only.
+    #[default]
+    Negotiate,
+    /// HTTP/1.1 only: ALPN offers `http/1.1` alone.
+    Http1Only,
+    /// HTTP/2 from the first byte, on `http` (h2c with prior knowledge, RFC 9113 §3.3)
+    /// and `https` alike. Needs the `http2` feature: without it, requests fail with
+    /// [`ErrorKind::InvalidRequest`](crate::ErrorKind::InvalidRequest).
+    Http2PriorKnowledge,
 }
 
 impl Default for ConnectorConfig {
@@ -65,6 +93,7 @@ impl Default for ConnectorConfig {
             hand_back_requests: false,
             proxies: Vec::new(),
             proxy_from_env: true,
+            http_versions: HttpVersionPolicy::default(),
         }
     }
 }

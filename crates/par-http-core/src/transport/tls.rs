@@ -7,7 +7,8 @@
 //! `ClientConfig` per client, the first time an `https` URL is connected, and
 //! [`connect`](crate::transport::connect) runs the handshake after TCP, inside the connect timeout.
 //! The handshake sends SNI (for a DNS name), verifies the certificate chain and the host
-//! name, and offers ALPN `http/1.1`.
+//! name, and offers ALPN `h2` (with the `http2` feature, unless the client is HTTP/1.1
+//! only) and `http/1.1`; [`TlsConnector::handshake`] says which one the server chose.
 //!
 //! Every TLS failure becomes an [`ErrorKind::Tls`] error whose
 //! [`source`](std::error::Error::source) is the `rustls::Error` that names the cause
@@ -30,8 +31,10 @@ use url::{Host, Url};
 use crate::error::{Error, ErrorKind, Result};
 use crate::runtime::BoxIo;
 
-/// The ALPN protocol offered: par-http speaks HTTP/1.1 only.
+/// The ALPN protocol name of HTTP/1.1.
 const ALPN_HTTP1: &[u8] = b"http/1.1";
+/// The ALPN protocol name of HTTP/2 over TLS (RFC 9113 §3.2).
+const ALPN_H2: &[u8] = b"h2";
 
 /// The TLS settings of a client: trusted roots, client identity, verification.
 ///
@@ -245,19 +248,27 @@ pub(crate) struct TlsConnector {
 }
 
 impl TlsConnector {
-    /// Builds the rustls configuration of `config`.
-    pub(crate) fn new(config: &TlsConfig) -> Result<Self, rustls::Error> {
-        let client = config.client_config()?;
+    /// Builds the rustls configuration of `config`; ALPN offers `h2` first when
+    /// `offer_h2`.
+    pub(crate) fn new(config: &TlsConfig, offer_h2: bool) -> Result<Self, rustls::Error> {
+        let mut client = config.client_config()?;
+        if offer_h2 {
+            client.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP1.to_vec()];
+        }
         Ok(Self {
             inner: futures_rustls::TlsConnector::from(Arc::new(client)),
         })
     }
 
-    /// Runs the TLS handshake over `io` for the host of `url`.
-    pub(crate) async fn handshake(&self, url: &Url, io: BoxIo) -> Result<BoxIo> {
+    /// Runs the TLS handshake over `io` for the host of `url`. The flag is true when
+    /// the server chose `h2` by ALPN.
+    pub(crate) async fn handshake(&self, url: &Url, io: BoxIo) -> Result<(BoxIo, bool)> {
         let name = server_name(url)?;
         match self.inner.connect(name, io).await {
-            Ok(stream) => Ok(Box::new(stream)),
+            Ok(stream) => {
+                let h2 = stream.get_ref().1.alpn_protocol() == Some(ALPN_H2);
+                Ok((Box::new(stream), h2))
+            }
             Err(err) => Err(handshake_error(err)),
         }
     }

@@ -36,7 +36,7 @@ pub(crate) async fn connect_via(
     proxy: Option<&Target>,
 ) -> Result<BoxIo> {
     let Some(proxy) = proxy else {
-        return connect(runtime, url, timeout, tls).await;
+        return connect(runtime, url, timeout, tls).await.map(|(io, _)| io);
     };
     let attempt = async {
         let io = tcp(runtime, &proxy.host, proxy.port).await?;
@@ -46,7 +46,7 @@ pub(crate) async fn connect_via(
             Kind::Socks5 { remote_dns } => socks5(runtime, io, url, proxy, remote_dns).await?,
         };
         match tls {
-            Some(tls) => tls.handshake(url, io).await,
+            Some(tls) => tls.handshake(url, io).await.map(|(io, _)| io),
             None => Ok(io),
         }
     };

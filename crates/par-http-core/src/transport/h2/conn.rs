@@ -1,0 +1,283 @@
+//! One HTTP/2 connection: the `h2` handshake, the task that drives the connection on
+//! the client's runtime, and the leases that count its streams.
+//!
+//! ```text
+//!   handshake(io) ─▶ SendRequest (cloned per request) ──▶ streams
+//!                └─▶ Driver: h2::client::Connection polled on Runtime::spawn
+//!                      ├─ ends on GOAWAY / EOF / error   ─▶ closed, pool slot freed
+//!                      └─ no stream for idle_timeout     ─▶ closed (socket dropped)
+//! ```
+//!
+//! The [`H2Conn`] holds the driver's [`Task`]: the connection lives as long as the
+//! registry of its origin or a [`Lease`] (a request or a body reading from it) keeps it.
+//! Each poll of the driver is counted, so a scope that dropped streams can wait for
+//! the poll that writes their `RST_STREAM` frames ([`H2Conn::flushed`]).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::error::Result;
+use crate::runtime::{BoxIo, Boxed, Runtime, Task};
+use crate::transport::h2::error::from_h2;
+use crate::transport::h2::io::TokioIo;
+use crate::transport::pool::Slot;
+
+/// Streams opened before the server's `SETTINGS` arrive, at most (curl and Go use 100;
+/// the RFC's initial value is unlimited, which invites `REFUSED_STREAM`).
+const INITIAL_MAX_SEND_STREAMS: usize = 100;
+/// The receive window of each stream: how much of a body the server may send ahead of
+/// the reader (hyper's client uses 2 MiB too).
+const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+/// The receive window of the connection, shared by its streams: large enough that a few
+/// unread streams do not stall the others.
+const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
+
+/// What an HTTP/2 connection needs to know of the client.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct H2Settings {
+    /// Largest response header list accepted (the client's head limit).
+    pub(crate) max_header_list_size: u32,
+    /// A connection with no stream for this long is closed.
+    pub(crate) idle_timeout: Duration,
+}
+
+/// An open HTTP/2 connection.
+pub(crate) struct H2Conn {
+    send: h2::client::SendRequest<Bytes>,
+    shared: Arc<Shared>,
+    _driver: Task,
+}
+
+/// State shared by the connection, its leases and its driver.
+struct Shared {
+    /// No new stream may start: the connection ended, or the server sent `GOAWAY`.
+    closed: AtomicBool,
+    state: Mutex<DriverState>,
+    /// Notified after each poll of the driver.
+    polled: event_listener::Event,
+    /// The pool slot the connection counts against, freed when it ends.
+    slot: Mutex<Option<Slot>>,
+}
+
+#[derive(Default)]
+struct DriverState {
+    /// Leases alive (streams in use).
+    streams: usize,
+    /// Completed polls of the driver.
+    polls: u64,
+    /// True while the driver is being polled.
+    polling: bool,
+    /// The poll count at which every stream dropped unfinished so far has had its reset
+    /// written.
+    flush_target: u64,
+    /// The driver's waker, to rearm its idle timer when the last stream ends.
+    waker: Option<Waker>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, DriverState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let slot = self.slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(slot);
+    }
+}
+
+impl H2Conn {
+    /// Runs the HTTP/2 handshake over `io` and spawns its driver on `runtime`. The
+    /// connection holds `slot` (its place under the per-host cap) until it ends.
+    pub(crate) async fn handshake(
+        io: BoxIo,
+        slot: Slot,
+        settings: H2Settings,
+        runtime: &Arc<dyn Runtime>,
+    ) -> Result<Arc<Self>> {
+        let mut builder = h2::client::Builder::new();
+        builder
+            .initial_max_send_streams(INITIAL_MAX_SEND_STREAMS)
+            .initial_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .max_header_list_size(settings.max_header_list_size)
+            .enable_push(false);
+        let (send, connection) = builder
+            .handshake::<_, Bytes>(TokioIo(io))
+            .await
+            .map_err(|err| from_h2(err, crate::error::ErrorKind::Io))?;
+        let shared = Arc::new(Shared {
+            closed: AtomicBool::new(false),
+            state: Mutex::new(DriverState::default()),
+            polled: event_listener::Event::new(),
+            slot: Mutex::new(Some(slot)),
+        });
+        let driver = Driver {
+            connection: Box::pin(connection),
+            shared: shared.clone(),
+            runtime: Arc::downgrade(runtime),
+            idle_timeout: settings.idle_timeout,
+            idle: None,
+        };
+        let task = runtime.spawn(Box::pin(driver));
+        Ok(Arc::new(Self {
+            send,
+            shared,
+            _driver: task,
+        }))
+    }
+
+    /// True once no new stream may start on this connection.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// No new stream starts here: the server sent `GOAWAY` (or the connection failed).
+    pub(crate) fn mark_closed(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+    }
+
+    /// Streams in use.
+    pub(crate) fn streams(&self) -> usize {
+        self.shared.lock().streams
+    }
+
+    /// The most streams the server allows at once, as its latest `SETTINGS` say.
+    pub(crate) fn max_streams(&self) -> usize {
+        self.send.current_max_send_streams()
+    }
+
+    /// A handle to open streams with, counted until the lease drops.
+    pub(crate) fn lease(self: &Arc<Self>) -> Lease {
+        self.shared.lock().streams += 1;
+        Lease {
+            conn: self.clone(),
+            finished: false,
+        }
+    }
+
+    /// Completes once the driver has written the resets of every stream dropped
+    /// unfinished so far (at once if there is none).
+    pub(crate) async fn flushed(&self) {
+        loop {
+            let listener = self.shared.polled.listen();
+            let waker = {
+                let state = self.shared.lock();
+                if state.polls >= state.flush_target || self.is_closed() {
+                    return;
+                }
+                state.waker.clone()
+            };
+            // `h2` wakes the driver when a dropped stream needs a reset; a stream that
+            // needed none would leave this wait to the bound: wake it anyway.
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+            listener.await;
+        }
+    }
+}
+
+/// A stream's claim on its connection: counted while alive. Dropped unfinished (a
+/// cancelled request, a body not read to its end), it makes the next
+/// [`H2Conn::flushed`] wait for the driver to write the stream's reset.
+pub(crate) struct Lease {
+    conn: Arc<H2Conn>,
+    finished: bool,
+}
+
+impl Lease {
+    /// The connection's request handle, to open a stream with.
+    pub(crate) fn sender(&self) -> h2::client::SendRequest<Bytes> {
+        self.conn.send.clone()
+    }
+
+    pub(crate) fn conn(&self) -> &Arc<H2Conn> {
+        &self.conn
+    }
+
+    /// The stream ended cleanly: nothing to reset.
+    pub(crate) fn finish(&mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let mut state = self.conn.shared.lock();
+        state.streams = state.streams.saturating_sub(1);
+        if !self.finished {
+            // A poll running now may have passed the point that writes resets.
+            let target = state.polls + 1 + u64::from(state.polling);
+            state.flush_target = state.flush_target.max(target);
+        }
+        let waker = (state.streams == 0).then(|| state.waker.clone()).flatten();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// The future that drives one connection on the runtime.
+struct Driver {
+    connection: Pin<Box<h2::client::Connection<TokioIo, Bytes>>>,
+    shared: Arc<Shared>,
+    /// Weak: the task must not keep the runtime that owns it alive.
+    runtime: Weak<dyn Runtime>,
+    idle_timeout: Duration,
+    /// Armed while no stream is in use.
+    idle: Option<Boxed<()>>,
+}
+
+impl Future for Driver {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        {
+            let mut state = self.shared.lock();
+            state.polling = true;
+            state.waker = Some(cx.waker().clone());
+        }
+        let ended = self.connection.as_mut().poll(cx).is_ready();
+        let streams = {
+            let mut state = self.shared.lock();
+            state.polling = false;
+            state.polls += 1;
+            state.streams
+        };
+        self.shared.polled.notify(usize::MAX);
+        if ended {
+            self.shared.close();
+            return Poll::Ready(());
+        }
+        if streams > 0 {
+            self.idle = None;
+            return Poll::Pending;
+        }
+        if self.idle.is_none() {
+            let Some(runtime) = self.runtime.upgrade() else {
+                self.shared.close();
+                return Poll::Ready(());
+            };
+            self.idle = Some(runtime.sleep(self.idle_timeout));
+        }
+        let expired = self
+            .idle
+            .as_mut()
+            .is_some_and(|idle| idle.as_mut().poll(cx).is_ready());
+        if expired {
+            // Idle past the pool's timeout: the connection (and its socket) ends.
+            self.shared.close();
+            self.shared.polled.notify(usize::MAX);
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+}

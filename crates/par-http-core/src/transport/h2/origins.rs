@@ -1,0 +1,179 @@
+//! Which protocol each origin speaks, and its HTTP/2 connections.
+//!
+//! The first request to an origin becomes its *probe*: it opens the connection and
+//! learns from ALPN what the server speaks. The requests that come meanwhile wait here,
+//! holding nothing, instead of opening a connection each to find out:
+//!
+//! ```text
+//!   Unknown ──probe──▶ Probing ──h2──▶ Http2 [conns]   requests become streams
+//!      ▲                  │    └─h1──▶ Http1           requests go to the pool
+//!      └───probe failed───┘
+//! ```
+//!
+//! On an HTTP/2 origin a request takes the least busy connection below the server's
+//! `SETTINGS_MAX_CONCURRENT_STREAMS`. When every one is full, one request opens another
+//! connection if the per-host cap allows (as a probe again); otherwise requests queue for
+//! a stream on the least busy connection (`h2` holds them until a stream frees up).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::transport::h2::conn::{H2Conn, Lease};
+use crate::transport::pool::PoolKey;
+
+/// What a request should do to reach its origin.
+pub(crate) enum Route {
+    /// The origin speaks HTTP/1.1: use the pool.
+    Http1,
+    /// A stream on this HTTP/2 connection.
+    Stream(Lease),
+    /// Open a connection and report what it speaks.
+    Probe(Probe),
+}
+
+/// The HTTP/2 side of a connector: every origin's protocol and connections.
+#[derive(Default)]
+pub(crate) struct Origins {
+    origins: Mutex<HashMap<PoolKey, Origin>>,
+    /// Notified whenever a probe ends.
+    changed: event_listener::Event,
+}
+
+#[derive(Default)]
+struct Origin {
+    protocol: Protocol,
+    conns: Vec<Arc<H2Conn>>,
+    /// Probes under way.
+    probing: usize,
+    /// The last probe failed: waiting requests probe at once, side by side, rather than
+    /// one after the other (each would wait out the connect timeout in turn).
+    failed: bool,
+}
+
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    #[default]
+    Unknown,
+    Http1,
+    Http2,
+}
+
+impl Origins {
+    fn lock(&self) -> MutexGuard<'_, HashMap<PoolKey, Origin>> {
+        self.origins.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How a request to `key` goes: `may_open` says whether the per-host cap allows one
+    /// more connection.
+    pub(crate) async fn route(
+        self: &Arc<Self>,
+        key: &PoolKey,
+        may_open: impl Fn() -> bool,
+    ) -> Route {
+        loop {
+            let listener = {
+                let mut origins = self.lock();
+                let origin = origins.entry(key.clone()).or_default();
+                origin.conns.retain(|conn| !conn.is_closed());
+                if origin.protocol == Protocol::Http1 {
+                    return Route::Http1;
+                }
+                let least_busy = origin
+                    .conns
+                    .iter()
+                    .map(|conn| (conn.streams(), conn))
+                    .min_by_key(|(streams, _)| *streams);
+                if let Some((streams, conn)) = least_busy {
+                    if streams < conn.max_streams() {
+                        return Route::Stream(conn.lease());
+                    }
+                }
+                let can_probe = origin.failed || origin.probing == 0;
+                if can_probe && (origin.conns.is_empty() || may_open()) {
+                    origin.probing += 1;
+                    return Route::Probe(Probe {
+                        origins: self.clone(),
+                        key: key.clone(),
+                        done: false,
+                    });
+                }
+                if let Some((_, conn)) = least_busy {
+                    // Every connection full, no other allowed: queue for a stream.
+                    return Route::Stream(conn.lease());
+                }
+                self.changed.listen()
+            };
+            listener.await;
+        }
+    }
+
+    /// Live HTTP/2 connections of every origin.
+    pub(crate) fn connections(&self) -> Vec<Arc<H2Conn>> {
+        self.lock()
+            .values()
+            .flat_map(|origin| origin.conns.iter())
+            .filter(|conn| !conn.is_closed())
+            .cloned()
+            .collect()
+    }
+
+    /// Live HTTP/2 connections to `key`, and their streams in use.
+    pub(crate) fn stats(&self, key: &str) -> (usize, usize) {
+        self.lock().get(key).map_or((0, 0), |origin| {
+            let live = origin.conns.iter().filter(|conn| !conn.is_closed());
+            live.fold((0, 0), |(conns, streams), conn| {
+                (conns + 1, streams + conn.streams())
+            })
+        })
+    }
+}
+
+/// The duty to open a connection to an origin and say what it speaks. Dropped without
+/// a verdict (the connection failed, the request was cancelled), it lets the next
+/// request try.
+pub(crate) struct Probe {
+    origins: Arc<Origins>,
+    key: PoolKey,
+    done: bool,
+}
+
+impl Probe {
+    /// The origin answered in HTTP/1.1.
+    pub(crate) fn http1(mut self) {
+        self.settle(Protocol::Http1, None);
+    }
+
+    /// The origin speaks HTTP/2 on `conn`: a stream on it for the probing request.
+    pub(crate) fn http2(mut self, conn: Arc<H2Conn>) -> Lease {
+        let lease = conn.lease();
+        self.settle(Protocol::Http2, Some(conn));
+        lease
+    }
+
+    fn settle(&mut self, protocol: Protocol, conn: Option<Arc<H2Conn>>) {
+        self.done = true;
+        let mut origins = self.origins.lock();
+        let origin = origins.entry(self.key.clone()).or_default();
+        origin.probing = origin.probing.saturating_sub(1);
+        origin.failed = false;
+        origin.protocol = protocol;
+        origin.conns.extend(conn);
+        drop(origins);
+        self.origins.changed.notify(usize::MAX);
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut origins = self.origins.lock();
+        if let Some(origin) = origins.get_mut(&self.key) {
+            origin.probing = origin.probing.saturating_sub(1);
+            origin.failed = true;
+        }
+        drop(origins);
+        self.origins.changed.notify(usize::MAX);
+    }
+}

@@ -1,0 +1,490 @@
+//! HTTP/2: a scope's requests to one origin as streams on one connection.
+//!
+//! Against hyper's HTTP/2 server behind rustls with ALPN (`h2` and `http/1.1`), and
+//! with prior knowledge on plain TCP; against `h2`'s own server for scripted
+//! misbehaviour (a limit of one stream, a window of one byte, `GOAWAY` with streams in
+//! flight, a reset among many streams, a `SETTINGS` change mid-flight, a header list over
+//! the limit, a server that stops reading, a connection closed mid-stream). Each case
+//! ends in a response, a typed error or a correct retry, within a bounded time.
+
+use std::time::Duration;
+
+use crate::rt;
+use crate::support::{Behaviour, H2Options, H2Server, HyperServer, TestPki, WAIT};
+
+/// An HTTPS hyper server offering `alpn`, and a client trusting its CA.
+fn tls_server(alpn: &[&str]) -> (HyperServer, par_http::ClientBuilder) {
+    let pki = TestPki::new("par-http h2 test CA");
+    let server = HyperServer::start_tls(&pki.server_cert(&["localhost"]), alpn);
+    let builder = rt::builder().add_root_certificate_pem(pki.ca_pem().as_bytes());
+    (server, builder)
+}
+
+/// A client speaking HTTP/2 with prior knowledge.
+fn h2c_client() -> par_http::Client {
+    rt::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("an h2c client")
+}
+
+#[test]
+fn a_scope_of_100_requests_uses_one_connection_all_in_flight_at_once() {
+    let (server, builder) = tls_server(&["h2", "http/1.1"]);
+    let client = builder.build().unwrap();
+    let url = server.https_url("/gate?n=100");
+    let responses = client
+        .parallel(|p| {
+            let handles: Vec<_> = (0..100).map(|_| p.get(&url)).collect();
+            let mut out = Vec::new();
+            for handle in handles {
+                let response = handle.get_response()?;
+                assert_eq!(response.version(), http::Version::HTTP_2);
+                out.push(response.text()?);
+            }
+            Ok(out)
+        })
+        .unwrap();
+    // Exactly once: 100 outcomes, each a 200 body from the gate.
+    assert_eq!(responses.len(), 100);
+    assert!(
+        responses.iter().all(|body| body == "/gate?n=100"),
+        "{responses:?}"
+    );
+    let stats = server.stats();
+    assert_eq!(stats.accepted, 1, "{} one connection: {stats:?}", rt::NAME);
+    assert_eq!(stats.max_in_flight, 100, "{stats:?}");
+    assert_eq!(stats.requests, 100);
+}
+
+#[test]
+fn completion_order_over_h2_delivers_each_outcome_once() {
+    let (server, builder) = tls_server(&["h2", "http/1.1"]);
+    let client = builder.build().unwrap();
+    let mut indices = client
+        .parallel(|p| {
+            for ms in 0..50 {
+                p.get(server.https_url(&format!("/delay?ms={}", ms % 7)));
+            }
+            let mut seen = Vec::new();
+            while p.has_pending_responses() {
+                let response = p.next_response()?;
+                seen.push(response.index().unwrap());
+            }
+            Ok(seen)
+        })
+        .unwrap();
+    indices.sort_unstable();
+    assert_eq!(indices, (0..50).collect::<Vec<_>>());
+    assert_eq!(server.stats().accepted, 1);
+}
+
+#[test]
+fn bodies_methods_and_versions_over_h2() {
+    let (server, builder) = tls_server(&["h2", "http/1.1"]);
+    let client = builder.build().unwrap();
+    let response = client
+        .post(server.https_url("/echo"))
+        .body("over h2")
+        .send()
+        .unwrap();
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    assert_eq!(response.headers()["x-method"], "POST");
+    assert_eq!(response.text().unwrap(), "over h2");
+    let big = client
+        .get(server.https_url("/bytes?n=3000000"))
+        .send()
+        .unwrap();
+    assert_eq!(
+        big.bytes().unwrap().as_ref(),
+        crate::support::pattern(3_000_000).as_slice()
+    );
+    let chunked = client
+        .get(server.https_url("/chunked?n=100000"))
+        .send()
+        .unwrap();
+    assert_eq!(chunked.bytes().unwrap().len(), 100_000);
+    let status = client.get(server.https_url("/status/404")).send().unwrap();
+    assert_eq!(status.status(), 404);
+    assert_eq!(server.stats().accepted, 1);
+}
+
+#[test]
+fn alpn_falls_back_to_http1_with_keep_alive() {
+    let (server, builder) = tls_server(&["http/1.1"]);
+    let client = builder.build().unwrap();
+    for _ in 0..3 {
+        let response = client.get(server.https_url("/small")).send().unwrap();
+        assert_eq!(response.version(), http::Version::HTTP_11);
+        assert_eq!(response.text().unwrap(), "hello, world!");
+    }
+    assert_eq!(server.stats().accepted, 1, "keep-alive over HTTP/1.1");
+}
+
+#[test]
+fn http1_only_stays_on_http1_with_an_h2_server() {
+    let (server, builder) = tls_server(&["h2", "http/1.1"]);
+    let client = builder.http1_only().build().unwrap();
+    let response = client.get(server.https_url("/small")).send().unwrap();
+    assert_eq!(response.version(), http::Version::HTTP_11);
+    assert_eq!(response.headers()["x-version"], "HTTP/1.1");
+}
+
+#[test]
+fn prior_knowledge_speaks_h2c() {
+    let server = HyperServer::start_h2c();
+    let client = h2c_client();
+    let response = client.get(server.url("/small")).send().unwrap();
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    assert_eq!(response.headers()["x-version"], "HTTP/2.0");
+    assert_eq!(response.text().unwrap(), "hello, world!");
+}
+
+#[test]
+fn a_redirect_from_an_h2_origin_to_an_h1_origin() {
+    let pki = TestPki::new("par-http h2 redirect CA");
+    let leaf = pki.server_cert(&["localhost"]);
+    let h2_origin = HyperServer::start_tls(&leaf, &["h2", "http/1.1"]);
+    let h1_origin = HyperServer::start_tls(&leaf, &["http/1.1"]);
+    let client = rt::builder()
+        .add_root_certificate_pem(pki.ca_pem().as_bytes())
+        .build()
+        .unwrap();
+    let start = h2_origin.https_url(&format!("/redirect?to={}", h1_origin.https_url("/small")));
+    let response = client.parallel(|p| p.get(&start).get_response()).unwrap();
+    assert_eq!(response.version(), http::Version::HTTP_11);
+    assert_eq!(response.redirect_history().len(), 1);
+    assert_eq!(response.text().unwrap(), "hello, world!");
+    assert_eq!(h2_origin.stats().requests, 1);
+    assert_eq!(h1_origin.stats().requests, 1);
+}
+
+#[test]
+fn leaving_the_scope_resets_every_stream_before_parallel_returns() {
+    let server = H2Server::start(H2Options::new(Behaviour::Hold));
+    let client = h2c_client();
+    client
+        .parallel(|p| {
+            for _ in 0..100 {
+                p.get(server.url("/held"));
+            }
+            assert!(
+                server.wait_until(|s| s.in_flight == 100, WAIT),
+                "{:?}",
+                server.stats()
+            );
+            Ok(())
+        })
+        .unwrap();
+    // The resets were written before `parallel` returned; the server reads them off
+    // its socket a moment later.
+    assert!(
+        server.wait_until(|s| s.resets.len() == 100, Duration::from_millis(500)),
+        "{}: {:?}",
+        rt::NAME,
+        server.stats()
+    );
+    let stats = server.stats();
+    assert!(
+        stats.resets.iter().all(|&code| code == 0x8),
+        "CANCEL: {stats:?}"
+    );
+    assert_eq!(stats.accepted, 1);
+    // The connection stays for the client's next requests.
+    let echo = H2Server::start(H2Options::new(Behaviour::Echo));
+    assert_eq!(
+        client
+            .get(echo.url("/after"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+        "/after"
+    );
+}
+
+#[test]
+fn max_concurrent_streams_of_one_queues_or_opens_connections() {
+    let mut options = H2Options::new(Behaviour::Echo);
+    options.max_concurrent_streams = Some(1);
+    let server = H2Server::start(options);
+    let client = rt::builder()
+        .http2_prior_knowledge()
+        .max_connections_per_host(2)
+        .build()
+        .unwrap();
+    let bodies = client
+        .parallel(|p| {
+            let handles: Vec<_> = (0..20)
+                .map(|i| p.get(server.url(&format!("/{i}"))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.get_response()?.text())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap();
+    assert_eq!(bodies, (0..20).map(|i| format!("/{i}")).collect::<Vec<_>>());
+    let stats = server.stats();
+    assert!(stats.accepted <= 2, "{stats:?}");
+    assert_eq!(
+        stats.requests, 20,
+        "no stream refused and retried: {stats:?}"
+    );
+}
+
+#[test]
+fn a_window_of_one_byte_still_uploads() {
+    let mut options = H2Options::new(Behaviour::Echo);
+    options.initial_window_size = Some(1);
+    let server = H2Server::start(options);
+    let client = h2c_client();
+    let body = vec![b'z'; 3000];
+    let response = client.post(server.url("/up")).body(body).send().unwrap();
+    assert_eq!(response.text().unwrap(), "/up");
+    assert_eq!(server.stats().bodies, vec![3000]);
+}
+
+#[test]
+fn goaway_with_streams_in_flight_moves_later_requests_to_a_new_connection() {
+    let server = H2Server::start(H2Options::new(Behaviour::GoAwayAfter(10)));
+    let client = h2c_client();
+    let first = client
+        .parallel(|p| {
+            let handles: Vec<_> = (0..10)
+                .map(|i| p.get(server.url(&format!("/{i}"))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.get_response()?.text())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap();
+    assert_eq!(first.len(), 10);
+    let later = client
+        .get(server.url("/later"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(later, "/later");
+    assert_eq!(server.stats().accepted, 2, "{:?}", server.stats());
+}
+
+#[test]
+fn a_refused_stream_is_retried_once() {
+    let server = H2Server::start(H2Options::new(Behaviour::RefuseFirst));
+    let client = h2c_client();
+    let response = client
+        .post(server.url("/again"))
+        .body("replayable")
+        .send()
+        .unwrap();
+    assert_eq!(response.text().unwrap(), "/again");
+    assert_eq!(server.stats().requests, 2);
+}
+
+#[test]
+fn a_reset_on_one_stream_of_many_fails_only_that_one() {
+    let server = H2Server::start(H2Options::new(Behaviour::ResetSome));
+    let client = h2c_client();
+    client
+        .parallel(|p| {
+            let good: Vec<_> = (0..10)
+                .map(|i| p.get(server.url(&format!("/ok{i}"))))
+                .collect();
+            let bad = p.get(server.url("/reset"));
+            let err = bad.get_response().unwrap_err();
+            assert!(err.is_http2(), "{err:?}");
+            assert_eq!(err.h2_reason(), Some(0x2), "INTERNAL_ERROR: {err:?}");
+            for (i, h) in good.into_iter().enumerate() {
+                assert_eq!(h.get_response()?.text()?, format!("/ok{i}"));
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(server.stats().accepted, 1);
+}
+
+#[test]
+fn a_settings_change_mid_flight_is_followed() {
+    let mut options = H2Options::new(Behaviour::SettingsChangeAfter(5));
+    options.initial_window_size = Some(16);
+    let server = H2Server::start(options);
+    let client = rt::builder()
+        .http2_prior_knowledge()
+        .max_connections_per_host(1)
+        .build()
+        .unwrap();
+    let bodies = client
+        .parallel(|p| {
+            let handles: Vec<_> = (0..15)
+                .map(|i| p.post(server.url(&format!("/{i}")), vec![b'u'; 5000]))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.get_response()?.text())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap();
+    assert_eq!(bodies, (0..15).map(|i| format!("/{i}")).collect::<Vec<_>>());
+    // Every upload arrived whole: 16 bytes at a time until the change, then faster.
+    assert_eq!(server.stats().bodies, vec![5000; 15]);
+}
+
+#[test]
+fn a_header_list_over_the_limit_is_a_typed_error() {
+    let server = H2Server::start(H2Options::new(Behaviour::ManyHeaders(300)));
+    let client = h2c_client();
+    let err = client.get(server.url("/many")).send().unwrap_err();
+    assert!(err.is_limit() || err.is_http2(), "{err:?}");
+    // A smaller list passes.
+    let ok = H2Server::start(H2Options::new(Behaviour::ManyHeaders(10)));
+    assert_eq!(client.get(ok.url("/few")).send().unwrap().status(), 200);
+}
+
+#[test]
+fn a_server_that_stops_reading_times_out_and_is_reset() {
+    let mut options = H2Options::new(Behaviour::StopReading);
+    options.initial_window_size = Some(1024);
+    let server = H2Server::start(options);
+    let client = rt::builder()
+        .http2_prior_knowledge()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let err = client
+        .post(server.url("/stuck"))
+        .body(vec![0u8; 100_000])
+        .send()
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(
+        server.wait_until(|s| s.resets.len() == 1, WAIT),
+        "{:?}",
+        server.stats()
+    );
+}
+
+#[test]
+fn a_connection_closed_mid_stream_is_a_typed_error() {
+    let server = H2Server::start(H2Options::new(Behaviour::CloseMidStream));
+    let client = h2c_client();
+    let response = client.get(server.url("/cut")).send().unwrap();
+    let err = response.bytes().unwrap_err();
+    assert!(err.is_body() || err.is_http2(), "{err:?}");
+}
+
+#[test]
+fn the_read_timeout_limits_the_wait_for_the_head_over_h2() {
+    let server = HyperServer::start_h2c();
+    let client = rt::builder()
+        .http2_prior_knowledge()
+        .read_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let err = client.get(server.url("/delay?ms=2000")).send().unwrap_err();
+    assert_eq!(
+        err.timeout_phase(),
+        Some(par_http::TimeoutPhase::Head),
+        "{err:?}"
+    );
+    // The connection serves the next request.
+    assert_eq!(
+        client.get(server.url("/small")).send().unwrap().status(),
+        200
+    );
+    assert_eq!(server.stats().accepted, 1);
+}
+
+#[test]
+fn the_scope_deadline_and_max_in_flight_hold_over_h2() {
+    let server = HyperServer::start_h2c();
+    let client = h2c_client();
+    let config = par_http::ParallelConfig::new()
+        .max_in_flight(4)
+        .deadline(Duration::from_millis(300));
+    let outcomes = client
+        .parallel_with(config, |p| {
+            let quick: Vec<_> = (0..12).map(|_| p.get(server.url("/delay?ms=20"))).collect();
+            let slow = p.get(server.url("/never"));
+            let quick: Vec<_> = quick
+                .into_iter()
+                .map(|h| h.get_response().is_ok())
+                .collect();
+            Ok((quick, slow.get_response().unwrap_err()))
+        })
+        .unwrap();
+    assert!(outcomes.0.iter().all(|ok| *ok), "{outcomes:?}");
+    assert_eq!(
+        outcomes.1.timeout_phase(),
+        Some(par_http::TimeoutPhase::ScopeDeadline),
+        "{:?}",
+        outcomes.1
+    );
+    let stats = server.stats();
+    assert!(stats.max_in_flight <= 4, "{stats:?}");
+    assert_eq!(stats.accepted, 1, "{stats:?}");
+}
+
+#[test]
+fn headers_follow_rfc_9113_and_auth_and_decompression_work_over_h2() {
+    let (server, builder) = tls_server(&["h2", "http/1.1"]);
+    let client = builder.bearer_auth("t0ken").build().unwrap();
+    // hyper's HTTP/2 server refuses a request that carries a connection-specific field:
+    // a 200 proves they were stripped.
+    let response = client
+        .get(server.https_url("/headers"))
+        .header("Connection", "keep-alive, x-hop")
+        .header("X-Hop", "gone")
+        .header("Keep-Alive", "timeout=5")
+        .header("Upgrade", "websocket")
+        .header("TE", "gzip")
+        .header("Host", "ignored.test")
+        .header("X-Kept", "Yes")
+        .send()
+        .unwrap();
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    let text = response.text().unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.contains(&"authorization: Bearer t0ken"), "{lines:?}");
+    assert!(lines.contains(&"x-kept: Yes"), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("user-agent: par-http/")),
+        "{lines:?}"
+    );
+    for gone in ["connection", "x-hop", "keep-alive", "upgrade", "te", "host"] {
+        assert!(
+            !lines.iter().any(|l| l.starts_with(&format!("{gone}:"))),
+            "{gone} in {lines:?}"
+        );
+    }
+    let gzipped = client.get(server.https_url("/gzip")).send().unwrap();
+    assert_eq!(gzipped.text().unwrap(), "hello, world!");
+    assert_eq!(server.stats().accepted, 1);
+}
+
+#[test]
+fn an_idle_h2_connection_is_closed_after_the_idle_timeout() {
+    let server = HyperServer::start_h2c();
+    let client = rt::builder()
+        .http2_prior_knowledge()
+        .idle_timeout(Duration::from_millis(150))
+        .build()
+        .unwrap();
+    assert_eq!(
+        client.get(server.url("/small")).send().unwrap().status(),
+        200
+    );
+    assert!(
+        server.wait_until(|s| s.accepted == 1 && s.open == 0, WAIT),
+        "{:?}",
+        server.stats()
+    );
+    // A new request opens a new connection.
+    assert_eq!(
+        client.get(server.url("/small")).send().unwrap().status(),
+        200
+    );
+    assert_eq!(server.stats().accepted, 2);
+}
