@@ -350,7 +350,7 @@ fn redacted(text: &str) -> String {
 /// let err = par_http_core::Proxy::http("ftp://proxy.test").unwrap_err();
 /// assert!(err.is_proxy());
 /// let proxy = err.proxy_error().unwrap();
-/// assert_eq!(proxy.proxy(), "ftp://proxy.test");
+/// assert_eq!(proxy.proxy(), "ftp://proxy.test/");
 /// assert_eq!(proxy.status(), None);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
