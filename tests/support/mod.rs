@@ -26,7 +26,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use bounded::{HANG_LIMIT, hang_limit, run_bounded};
-pub use forward_proxy::{ForwardProxy, ProxyLog, ProxyOptions, TunnelRecord};
+pub use forward_proxy::{ForwardProxy, ProxyLog, ProxyOptions, TlsForwardProxy, TunnelRecord};
 pub use hyper_server::{HyperServer, HyperStats, pattern};
 pub use scripted::{ScriptedServer, ScriptedStats, ServerConn};
 pub use tls_server::{CertKey, TestPki, TlsServer, TlsStats};

@@ -248,7 +248,7 @@ impl std::fmt::Debug for TlsServer {
     }
 }
 
-fn server_config(leaf: &CertKey, client_ca_pem: Option<&str>) -> ServerConfig {
+pub(super) fn server_config(leaf: &CertKey, client_ca_pem: Option<&str>) -> ServerConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())

@@ -165,8 +165,13 @@ impl Inner {
         if url.scheme() != "https" {
             return Ok(None);
         }
+        self.tls_connector().map(Some)
+    }
+
+    /// The client's TLS connector (for `https` origins and `https://` proxies).
+    fn tls_connector(&self) -> Result<&TlsConnector> {
         match self.tls.get_or_init(|| TlsConnector::new(&self.config.tls)) {
-            Ok(connector) => Ok(Some(connector)),
+            Ok(connector) => Ok(connector),
             Err(err) => Err(Error::new(ErrorKind::TlsConfig).with_source(err.clone())),
         }
     }
@@ -366,12 +371,17 @@ async fn checkout(
         Grant::Conn(pooled) => Ok(pooled),
         Grant::Slot(slot) => {
             let tls = inner.tls_for(url)?;
+            let proxy_tls = match proxy {
+                Some(proxy) if proxy.tls => Some(inner.tls_connector()?),
+                _ => None,
+            };
             let io = Box::pin(crate::transport::proxy::tunnel::connect_via(
                 inner.runtime.as_ref(),
                 url,
                 inner.config.connect_timeout,
                 tls,
                 proxy,
+                proxy_tls,
             ))
             .await?;
             let idle = (inner.config.read_timeout)

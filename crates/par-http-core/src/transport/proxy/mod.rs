@@ -29,8 +29,9 @@ pub use env::NoProxy;
 /// A proxy rule for a client: which URLs it takes, and the proxy they go through.
 ///
 /// The proxy URL's scheme says what the proxy speaks: `http://` (forwarding for `http`
-/// URLs, a `CONNECT` tunnel for `https` ones), `socks5://` (the client resolves the
-/// origin's name) or `socks5h://` (the proxy resolves it). A URL without a scheme is an
+/// URLs, a `CONNECT` tunnel for `https` ones), `https://` (the same over TLS to the proxy,
+/// verified against the proxy's name with the client's TLS settings), `socks5://` (the
+/// client resolves the origin's name) or `socks5h://` (the proxy resolves it). A URL without a scheme is an
 /// `http://` proxy, as curl takes it. Credentials in the URL's userinfo (percent-decoded)
 /// or set with [`basic_auth`](Self::basic_auth) go to the proxy only.
 ///
@@ -250,6 +251,8 @@ pub(crate) struct Target {
     pub(crate) port: u16,
     /// The proxy as `scheme://host:port`, without credentials: for pool keys and errors.
     pub(crate) name: Arc<str>,
+    /// TLS to the proxy itself (an `https://` proxy).
+    pub(crate) tls: bool,
     /// `Proxy-Authorization` for an HTTP proxy.
     pub(crate) authorization: Option<HeaderValue>,
     /// User name and password for a SOCKS5 proxy.
@@ -284,7 +287,7 @@ impl Target {
     /// A proxy from its URL.
     pub(crate) fn from_url(url: Url) -> Result<Self> {
         let kind = match url.scheme() {
-            "http" => Kind::Http,
+            "http" | "https" => Kind::Http,
             "socks5" => Kind::Socks5 { remote_dns: false },
             "socks5h" => Kind::Socks5 { remote_dns: true },
             _ => {
@@ -294,7 +297,9 @@ impl Target {
         let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
             return Err(ProxyError::new(redacted(url.as_str()), ProxyFailure::InvalidUrl).into());
         };
+        let tls = url.scheme() == "https";
         let port = url.port().unwrap_or(match kind {
+            Kind::Http if tls => 443,
             Kind::Http => 80,
             Kind::Socks5 { .. } => 1080,
         });
@@ -304,6 +309,7 @@ impl Target {
             host: host.to_owned(),
             port,
             name,
+            tls,
             authorization: None,
             credentials: None,
         };
@@ -447,7 +453,11 @@ mod tests {
         assert_eq!(t.kind, Kind::Socks5 { remote_dns: true });
         assert_eq!(&*t.name, "socks5h://10.0.0.1:1080");
         assert_eq!(t.credentials, Some(("us@er".to_owned(), "p:ss".to_owned())));
+        let t = Target::parse("https://proxy.test").unwrap();
+        assert!(t.tls);
+        assert_eq!((t.kind, t.port), (Kind::Http, 443));
         let t = Target::parse("http://u:p@proxy.test").unwrap();
+        assert!(!t.tls);
         assert_eq!(t.authorization, Some(basic_auth_header("u", Some("p"))));
         assert_eq!(t.port, 80);
         let err = Target::parse("ftp://u:secret@proxy.test").unwrap_err();
