@@ -708,3 +708,44 @@ fn an_https_proxy_is_reached_over_tls_for_http_and_https_origins() {
     let err = untrusting.get(&http).send().unwrap_err();
     assert!(err.is_tls(), "{err:?}");
 }
+
+#[test]
+fn connections_with_other_proxy_credentials_are_not_shared() {
+    let origin = echo_origin();
+    let proxy = ForwardProxy::start();
+    let (as_a, as_b) = (
+        Url::parse(&proxy.url("http", "ua:pa@")).unwrap(),
+        Url::parse(&proxy.url("http", "ub:pb@")).unwrap(),
+    );
+    let client = rt::builder()
+        .proxy(Proxy::custom(move |url: &Url| {
+            Some(if url.path().starts_with("/a") {
+                as_a.clone()
+            } else {
+                as_b.clone()
+            })
+        }))
+        .build()
+        .unwrap();
+    for path in ["/a1", "/b1", "/a2", "/b2"] {
+        assert_eq!(
+            client.get(origin.url(path)).send().unwrap().text().unwrap(),
+            path
+        );
+    }
+    let log = proxy.log();
+    assert_eq!(log.accepted, 2, "one connection per user");
+    for request in &log.requests {
+        let user = if request.target.contains("/a") {
+            ("ua", "pa")
+        } else {
+            ("ub", "pb")
+        };
+        assert_eq!(
+            request.header("proxy-authorization"),
+            Some(basic(user.0, user.1).as_str()),
+            "{}",
+            request.target
+        );
+    }
+}

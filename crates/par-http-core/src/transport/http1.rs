@@ -218,7 +218,7 @@ fn pool_key(url: &Url, proxy: Option<&Target>) -> PoolKey {
     let host = url.host_str().unwrap_or_default();
     match proxy {
         None => format!("{}://{}:{}", url.scheme(), host, port).into(),
-        Some(proxy) => format!("{}://{}:{} via {}", url.scheme(), host, port, proxy.name).into(),
+        Some(proxy) => format!("{}://{}:{} via {}", url.scheme(), host, port, proxy.key).into(),
     }
 }
 

@@ -253,6 +253,11 @@ pub(crate) struct Target {
     pub(crate) name: Arc<str>,
     /// TLS to the proxy itself (an `https://` proxy).
     pub(crate) tls: bool,
+    /// The pool key part: the name, and a tag of the credentials when there are any, so
+    /// a connection opened (or a tunnel authorized) with one user's credentials is never
+    /// reused for another's. The tag is a keyed hash (a key made per process): the
+    /// credentials cannot be read back from it.
+    pub(crate) key: Arc<str>,
     /// `Proxy-Authorization` for an HTTP proxy.
     pub(crate) authorization: Option<HeaderValue>,
     /// User name and password for a SOCKS5 proxy.
@@ -308,6 +313,7 @@ impl Target {
             kind,
             host: host.to_owned(),
             port,
+            key: name.clone(),
             name,
             tls,
             authorization: None,
@@ -327,6 +333,7 @@ impl Target {
         let mut target = self.clone();
         target.authorization = Some(basic_auth_header(user, Some(password)));
         target.credentials = Some((user.to_owned(), password.to_owned()));
+        target.key = format!("{} #{:016x}", self.name, credentials_tag(user, password)).into();
         target
     }
 
@@ -335,6 +342,16 @@ impl Target {
     pub(crate) fn forwards(&self, url: &Url) -> bool {
         self.kind == Kind::Http && url.scheme() == "http"
     }
+}
+
+/// A tag for a user name and password: a hash keyed once per process.
+fn credentials_tag(user: &str, password: &str) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    let mut hasher = KEY.get_or_init(Default::default).build_hasher();
+    (user, password).hash(&mut hasher);
+    hasher.finish()
 }
 
 /// `text` with any userinfo cut out, for errors and logs.
@@ -492,6 +509,19 @@ mod tests {
             name("http://skip.test/").as_deref(),
             Some("http://h.test:1")
         );
+    }
+
+    #[test]
+    fn credentials_are_part_of_the_pool_key_without_being_readable_in_it() {
+        let a = Target::parse("http://u:one@p.test:1").unwrap();
+        let b = Target::parse("http://u:two@p.test:1").unwrap();
+        let none = Target::parse("http://p.test:1").unwrap();
+        let a2 = Target::parse("http://u:one@p.test:1").unwrap();
+        assert_eq!(a.key, a2.key);
+        assert_ne!(a.key, b.key);
+        assert_ne!(a.key, none.key);
+        assert_eq!(&*none.key, "http://p.test:1");
+        assert!(!a.key.contains("one") && a.key.starts_with("http://p.test:1 #"));
     }
 
     #[test]
