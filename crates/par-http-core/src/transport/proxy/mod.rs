@@ -346,12 +346,10 @@ impl Target {
 
 /// A tag for a user name and password: a hash keyed once per process.
 fn credentials_tag(user: &str, password: &str) -> u64 {
-    use std::hash::{BuildHasher, Hash, Hasher};
+    use std::hash::BuildHasher;
     static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> =
         std::sync::OnceLock::new();
-    let mut hasher = KEY.get_or_init(Default::default).build_hasher();
-    (user, password).hash(&mut hasher);
-    hasher.finish()
+    KEY.get_or_init(Default::default).hash_one((user, password))
 }
 
 /// `text` with any userinfo cut out, for errors and logs.
