@@ -12,7 +12,7 @@ use par_http::{NoProxy, Proxy, Url};
 
 use crate::rt;
 use crate::support::{
-    ForwardProxy, ProxyOptions, ScriptedServer, TestPki, TlsServer, ok, response,
+    ForwardProxy, ProxyOptions, ScriptedServer, TestPki, TlsForwardProxy, TlsServer, ok, response,
 };
 
 /// An origin that answers every request with its target, keeping connections open.
@@ -651,5 +651,101 @@ fn a_hostile_answer_to_connect_is_a_proxy_error_never_a_response() {
         let log = fake.request_log();
         assert_eq!(log[0].method, "CONNECT");
         assert_eq!(log[0].target, "origin.test:1");
+    }
+}
+
+#[test]
+fn an_https_proxy_is_reached_over_tls_for_http_and_https_origins() {
+    let pki = TestPki::new("par-http proxy test ca");
+    let proxy = TlsForwardProxy::start(
+        &pki.server_cert(&["localhost"]),
+        ProxyOptions {
+            auth: Some(("pu".into(), "pw".into())),
+            ..ProxyOptions::default()
+        },
+    );
+    let plain = echo_origin();
+    let secure = tls_origin(&pki);
+    let client = rt::builder()
+        .add_root_certificate_pem(pki.ca_pem().as_bytes())
+        .proxy(Proxy::all(&proxy.url("localhost", "pu:pw@")).unwrap())
+        .build()
+        .unwrap();
+    let http = format!("http://plain.test:{}/p", plain.addr().port());
+    assert_eq!(client.get(&http).send().unwrap().text().unwrap(), "/p");
+    let https = format!("https://origin.test:{}/s", secure.addr().port());
+    assert_eq!(client.get(&https).send().unwrap().text().unwrap(), "/s");
+    // TLS to the proxy under its name; TLS to the origin inside the tunnel under its own.
+    assert_eq!(
+        proxy.sni(),
+        [Some("localhost".to_owned()), Some("localhost".to_owned())]
+    );
+    assert_eq!(secure.stats().sni, [Some("origin.test".to_owned())]);
+    let log = proxy.log();
+    assert_eq!(log.requests.len(), 1);
+    assert_eq!(log.requests[0].target, http);
+    assert_eq!(log.tunnels.len(), 1);
+    assert_eq!(
+        log.tunnels[0].auth.as_deref(),
+        Some(basic("pu", "pw").as_str())
+    );
+
+    rt::block_on(async {
+        let client = rt::AsyncClient::builder()
+            .add_root_certificate_pem(pki.ca_pem().as_bytes())
+            .proxy(Proxy::all(&proxy.url("localhost", "pu:pw@")).unwrap())
+            .build()
+            .unwrap();
+        let response = client.get(&https).send().await.unwrap();
+        assert_eq!(response.text().await.unwrap(), "/s");
+    });
+
+    // A proxy whose certificate the client does not trust is a TLS error.
+    let untrusting = rt::builder()
+        .proxy(Proxy::all(&proxy.url("localhost", "")).unwrap())
+        .build()
+        .unwrap();
+    let err = untrusting.get(&http).send().unwrap_err();
+    assert!(err.is_tls(), "{err:?}");
+}
+
+#[test]
+fn connections_with_other_proxy_credentials_are_not_shared() {
+    let origin = echo_origin();
+    let proxy = ForwardProxy::start();
+    let (as_a, as_b) = (
+        Url::parse(&proxy.url("http", "ua:pa@")).unwrap(),
+        Url::parse(&proxy.url("http", "ub:pb@")).unwrap(),
+    );
+    let client = rt::builder()
+        .proxy(Proxy::custom(move |url: &Url| {
+            Some(if url.path().starts_with("/a") {
+                as_a.clone()
+            } else {
+                as_b.clone()
+            })
+        }))
+        .build()
+        .unwrap();
+    for path in ["/a1", "/b1", "/a2", "/b2"] {
+        assert_eq!(
+            client.get(origin.url(path)).send().unwrap().text().unwrap(),
+            path
+        );
+    }
+    let log = proxy.log();
+    assert_eq!(log.accepted, 2, "one connection per user");
+    for request in &log.requests {
+        let user = if request.target.contains("/a") {
+            ("ua", "pa")
+        } else {
+            ("ub", "pb")
+        };
+        assert_eq!(
+            request.header("proxy-authorization"),
+            Some(basic(user.0, user.1).as_str()),
+            "{}",
+            request.target
+        );
     }
 }

@@ -449,3 +449,164 @@ fn pipe(client: TcpStream, mut origin: TcpStream, pending: Vec<u8>) -> io::Resul
     let _ = up.join();
     Ok(())
 }
+
+/// A forward proxy reached over TLS (an `https://` proxy): a TLS front on its own port
+/// that relays the plaintext to a [`ForwardProxy`], which does the proxying and logging.
+pub struct TlsForwardProxy {
+    addr: SocketAddr,
+    inner: ForwardProxy,
+    front: Arc<Front>,
+    accept: Option<JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct Front {
+    stop: AtomicBool,
+    live: Mutex<Vec<TcpStream>>,
+    /// The server name each client asked for.
+    sni: Mutex<Vec<Option<String>>>,
+}
+
+impl TlsForwardProxy {
+    /// A TLS proxy presenting `leaf`, in front of a proxy configured by `options`.
+    pub fn start(leaf: &super::CertKey, options: ProxyOptions) -> Self {
+        let config = Arc::new(super::tls_server::server_config(leaf, None));
+        let inner = ForwardProxy::with_options(options);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let addr = listener.local_addr().expect("local addr");
+        let front = Arc::new(Front::default());
+        let (accept_front, behind) = (front.clone(), inner.addr());
+        let accept = thread::Builder::new()
+            .name(format!("tls-proxy-accept-{}", addr.port()))
+            .spawn(move || {
+                while !accept_front.stop.load(Ordering::SeqCst) {
+                    let Ok((stream, _)) = listener.accept() else {
+                        thread::sleep(Duration::from_millis(5));
+                        continue;
+                    };
+                    let _ = stream.set_nonblocking(false);
+                    if let Ok(clone) = stream.try_clone() {
+                        accept_front
+                            .live
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .push(clone);
+                    }
+                    let (config, front) = (config.clone(), accept_front.clone());
+                    let _ = thread::Builder::new()
+                        .name("tls-proxy-conn".into())
+                        .spawn(move || relay_tls(stream, config, behind, &front));
+                }
+            })
+            .expect("spawn tls proxy accept thread");
+        Self {
+            addr,
+            inner,
+            front,
+            accept: Some(accept),
+        }
+    }
+
+    /// `https://{userinfo}{host}:PORT`: the proxy's URL under the name `host`.
+    pub fn url(&self, host: &str, userinfo: &str) -> String {
+        format!("https://{userinfo}{host}:{}", self.addr.port())
+    }
+
+    /// What the proxy behind the front saw.
+    pub fn log(&self) -> ProxyLog {
+        self.inner.log()
+    }
+
+    /// The server names the TLS clients asked for, one per completed handshake.
+    pub fn sni(&self) -> Vec<Option<String>> {
+        self.front
+            .sni
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Drop for TlsForwardProxy {
+    fn drop(&mut self) {
+        let live = std::mem::take(
+            &mut *self
+                .front
+                .live
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        super::shut_down(&self.front.stop, live.iter(), self.accept.take());
+    }
+}
+
+/// Terminates TLS on `tcp` and relays the plaintext to `behind`, both ways, on one thread
+/// (short read timeouts take turns), until either side closes.
+fn relay_tls(
+    mut tcp: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    behind: SocketAddr,
+    front: &Front,
+) {
+    let Ok(mut tls) = rustls::ServerConnection::new(config) else {
+        return;
+    };
+    let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
+    while tls.is_handshaking() {
+        if tls.complete_io(&mut tcp).is_err() {
+            let _ = tcp.shutdown(Shutdown::Both);
+            return;
+        }
+    }
+    front
+        .sni
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(tls.server_name().map(str::to_owned));
+    let Ok(mut plain) = TcpStream::connect(behind) else {
+        return;
+    };
+    let tick = Some(Duration::from_millis(2));
+    let _ = tcp.set_read_timeout(tick);
+    let _ = plain.set_read_timeout(tick);
+    let mut stream = rustls::StreamOwned::new(tls, tcp);
+    let mut buf = vec![0u8; 16 * 1024];
+    let idle_limit = std::time::Instant::now() + Duration::from_secs(30);
+    let waiting = |err: &io::Error| {
+        matches!(
+            err.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        )
+    };
+    while !front.stop.load(Ordering::SeqCst) && std::time::Instant::now() < idle_limit {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if plain.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(err) if waiting(&err) => {}
+            Err(_) => break,
+        }
+        match plain.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if stream
+                    .write_all(&buf[..n])
+                    .and_then(|()| stream.flush())
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            Err(err) if waiting(&err) => {}
+            Err(_) => break,
+        }
+    }
+    stream.conn.send_close_notify();
+    let _ = stream.conn.complete_io(&mut stream.sock);
+    let _ = stream.sock.shutdown(Shutdown::Both);
+    let _ = plain.shutdown(Shutdown::Both);
+}

@@ -28,7 +28,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use bounded::{HANG_LIMIT, hang_limit, run_bounded};
-pub use forward_proxy::{ForwardProxy, ProxyLog, ProxyOptions, TunnelRecord};
+pub use forward_proxy::{ForwardProxy, ProxyLog, ProxyOptions, TlsForwardProxy, TunnelRecord};
 pub use h2_server::{Behaviour, H2Options, H2Server, H2Stats};
 pub use hyper_server::{HyperServer, HyperStats, pattern};
 pub use scripted::{ScriptedServer, ScriptedStats, ServerConn};

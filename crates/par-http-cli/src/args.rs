@@ -55,10 +55,10 @@ Request:
 
 Proxies and cookies:
   -x, --proxy URL         send every request through the proxy at URL: http://,
-                          socks5:// (names resolved here) or socks5h:// (resolved by
-                          the proxy), credentials as user:pass@. Without it, the
-                          environment's http_proxy, HTTPS_PROXY, ALL_PROXY and NO_PROXY
-                          are used, as curl reads them
+                          https://, socks5:// (names resolved here) or socks5h://
+                          (resolved by the proxy), credentials as user:pass@. Without
+                          it, the environment's http_proxy, HTTPS_PROXY, ALL_PROXY and
+                          NO_PROXY are used, as curl reads them
       --noproxy LIST      hosts that go direct (comma-separated names, .domains, IPs,
                           CIDR ranges, host:port, or *); replaces NO_PROXY
   -b, --cookie DATA       NAME=VALUE: send this cookie to every URL's host

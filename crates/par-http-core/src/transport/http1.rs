@@ -248,11 +248,17 @@ impl Inner {
         if url.scheme() != "https" {
             return Ok(None);
         }
+        self.tls_http1().map(Some)
+    }
+
+    /// The client's TLS connector offering HTTP/1.1 alone: for origins reached through a
+    /// proxy, and for `https://` proxies themselves.
+    fn tls_http1(&self) -> Result<&TlsConnector> {
         match self
             .tls_http1
             .get_or_init(|| TlsConnector::new(&self.config.tls, false))
         {
-            Ok(connector) => Ok(Some(connector)),
+            Ok(connector) => Ok(connector),
             Err(err) => Err(Error::new(ErrorKind::TlsConfig).with_source(err.clone())),
         }
     }
@@ -328,7 +334,7 @@ fn pool_key(url: &Url, proxy: Option<&Target>) -> PoolKey {
     let host = url.host_str().unwrap_or_default();
     match proxy {
         None => format!("{}://{}:{}", url.scheme(), host, port).into(),
-        Some(proxy) => format!("{}://{}:{} via {}", url.scheme(), host, port, proxy.name).into(),
+        Some(proxy) => format!("{}://{}:{} via {}", url.scheme(), host, port, proxy.key).into(),
     }
 }
 
@@ -514,12 +520,17 @@ async fn checkout(
                 Some(_) => inner.tls_http1_for(url)?,
                 None => inner.tls_for(url)?,
             };
+            let proxy_tls = match proxy {
+                Some(proxy) if proxy.tls => Some(inner.tls_http1()?),
+                _ => None,
+            };
             let io = Box::pin(crate::transport::proxy::tunnel::connect_via(
                 inner.runtime.as_ref(),
                 url,
                 inner.config.connect_timeout,
                 tls,
                 proxy,
+                proxy_tls,
             ))
             .await?;
             let forward = proxy

@@ -29,8 +29,9 @@ pub use env::NoProxy;
 /// A proxy rule for a client: which URLs it takes, and the proxy they go through.
 ///
 /// The proxy URL's scheme says what the proxy speaks: `http://` (forwarding for `http`
-/// URLs, a `CONNECT` tunnel for `https` ones), `socks5://` (the client resolves the
-/// origin's name) or `socks5h://` (the proxy resolves it). A URL without a scheme is an
+/// URLs, a `CONNECT` tunnel for `https` ones), `https://` (the same over TLS to the proxy,
+/// verified against the proxy's name with the client's TLS settings), `socks5://` (the
+/// client resolves the origin's name) or `socks5h://` (the proxy resolves it). A URL without a scheme is an
 /// `http://` proxy, as curl takes it. Credentials in the URL's userinfo (percent-decoded)
 /// or set with [`basic_auth`](Self::basic_auth) go to the proxy only.
 ///
@@ -250,6 +251,13 @@ pub(crate) struct Target {
     pub(crate) port: u16,
     /// The proxy as `scheme://host:port`, without credentials: for pool keys and errors.
     pub(crate) name: Arc<str>,
+    /// TLS to the proxy itself (an `https://` proxy).
+    pub(crate) tls: bool,
+    /// The pool key part: the name, and a tag of the credentials when there are any, so
+    /// a connection opened (or a tunnel authorized) with one user's credentials is never
+    /// reused for another's. The tag is a keyed hash (a key made per process): the
+    /// credentials cannot be read back from it.
+    pub(crate) key: Arc<str>,
     /// `Proxy-Authorization` for an HTTP proxy.
     pub(crate) authorization: Option<HeaderValue>,
     /// User name and password for a SOCKS5 proxy.
@@ -284,7 +292,7 @@ impl Target {
     /// A proxy from its URL.
     pub(crate) fn from_url(url: Url) -> Result<Self> {
         let kind = match url.scheme() {
-            "http" => Kind::Http,
+            "http" | "https" => Kind::Http,
             "socks5" => Kind::Socks5 { remote_dns: false },
             "socks5h" => Kind::Socks5 { remote_dns: true },
             _ => {
@@ -294,7 +302,9 @@ impl Target {
         let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
             return Err(ProxyError::new(redacted(url.as_str()), ProxyFailure::InvalidUrl).into());
         };
+        let tls = url.scheme() == "https";
         let port = url.port().unwrap_or(match kind {
+            Kind::Http if tls => 443,
             Kind::Http => 80,
             Kind::Socks5 { .. } => 1080,
         });
@@ -303,7 +313,9 @@ impl Target {
             kind,
             host: host.to_owned(),
             port,
+            key: name.clone(),
             name,
+            tls,
             authorization: None,
             credentials: None,
         };
@@ -321,6 +333,7 @@ impl Target {
         let mut target = self.clone();
         target.authorization = Some(basic_auth_header(user, Some(password)));
         target.credentials = Some((user.to_owned(), password.to_owned()));
+        target.key = format!("{} #{:016x}", self.name, credentials_tag(user, password)).into();
         target
     }
 
@@ -329,6 +342,14 @@ impl Target {
     pub(crate) fn forwards(&self, url: &Url) -> bool {
         self.kind == Kind::Http && url.scheme() == "http"
     }
+}
+
+/// A tag for a user name and password: a hash keyed once per process.
+fn credentials_tag(user: &str, password: &str) -> u64 {
+    use std::hash::BuildHasher;
+    static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    KEY.get_or_init(Default::default).hash_one((user, password))
 }
 
 /// `text` with any userinfo cut out, for errors and logs.
@@ -350,7 +371,7 @@ fn redacted(text: &str) -> String {
 /// let err = par_http_core::Proxy::http("ftp://proxy.test").unwrap_err();
 /// assert!(err.is_proxy());
 /// let proxy = err.proxy_error().unwrap();
-/// assert_eq!(proxy.proxy(), "ftp://proxy.test");
+/// assert_eq!(proxy.proxy(), "ftp://proxy.test/");
 /// assert_eq!(proxy.status(), None);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -447,7 +468,11 @@ mod tests {
         assert_eq!(t.kind, Kind::Socks5 { remote_dns: true });
         assert_eq!(&*t.name, "socks5h://10.0.0.1:1080");
         assert_eq!(t.credentials, Some(("us@er".to_owned(), "p:ss".to_owned())));
+        let t = Target::parse("https://proxy.test").unwrap();
+        assert!(t.tls);
+        assert_eq!((t.kind, t.port), (Kind::Http, 443));
         let t = Target::parse("http://u:p@proxy.test").unwrap();
+        assert!(!t.tls);
         assert_eq!(t.authorization, Some(basic_auth_header("u", Some("p"))));
         assert_eq!(t.port, 80);
         let err = Target::parse("ftp://u:secret@proxy.test").unwrap_err();
@@ -482,6 +507,19 @@ mod tests {
             name("http://skip.test/").as_deref(),
             Some("http://h.test:1")
         );
+    }
+
+    #[test]
+    fn credentials_are_part_of_the_pool_key_without_being_readable_in_it() {
+        let a = Target::parse("http://u:one@p.test:1").unwrap();
+        let b = Target::parse("http://u:two@p.test:1").unwrap();
+        let none = Target::parse("http://p.test:1").unwrap();
+        let a2 = Target::parse("http://u:one@p.test:1").unwrap();
+        assert_eq!(a.key, a2.key);
+        assert_ne!(a.key, b.key);
+        assert_ne!(a.key, none.key);
+        assert_eq!(&*none.key, "http://p.test:1");
+        assert!(!a.key.contains("one") && a.key.starts_with("http://p.test:1 #"));
     }
 
     #[test]

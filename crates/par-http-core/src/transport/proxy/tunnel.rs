@@ -1,5 +1,5 @@
-//! Opening a connection through a proxy: TCP to the proxy, then a `CONNECT` tunnel (HTTP
-//! proxy, `https` origin) or a SOCKS5 handshake, then TLS to the origin inside the tunnel
+//! Opening a connection through a proxy: TCP to the proxy (and TLS to it, for an
+//! `https://` proxy), then a `CONNECT` tunnel (HTTP proxy, `https` origin) or a SOCKS5 handshake, then TLS to the origin inside the tunnel
 //! for `https`. A forwarding HTTP proxy (`http` origin) needs only the TCP connection.
 //!
 //! Whatever the proxy answers instead of opening the tunnel (a 407 and its body, a
@@ -27,19 +27,31 @@ use crate::transport::tls::TlsConnector;
 const MAX_CONNECT_RESPONSE: usize = 16 * 1024;
 
 /// Opens a connection for `url`: through `proxy` when there is one, else directly. The
-/// connect timeout covers every step, the proxy's handshake included.
+/// connect timeout covers every step, the proxy's handshake included. `tls` is for an
+/// `https` origin, `proxy_tls` for an `https://` proxy.
 pub(crate) async fn connect_via(
     runtime: &dyn Runtime,
     url: &Url,
     timeout: Option<Duration>,
     tls: Option<&TlsConnector>,
     proxy: Option<&Target>,
+    proxy_tls: Option<&TlsConnector>,
 ) -> Result<BoxIo> {
     let Some(proxy) = proxy else {
         return connect(runtime, url, timeout, tls).await.map(|(io, _)| io);
     };
     let attempt = async {
         let io = tcp(runtime, &proxy.host, proxy.port).await?;
+        let io = match (proxy.tls, proxy_tls) {
+            (false, _) => io,
+            (true, Some(connector)) => {
+                let at = Url::parse(&format!("https://{}:{}/", proxy.host, proxy.port)).map_err(
+                    |_| Error::from(ProxyError::new(&*proxy.name, ProxyFailure::InvalidUrl)),
+                )?;
+                connector.handshake(&at, io).await?.0
+            }
+            (true, None) => return Err(Error::new(ErrorKind::TlsConfig)),
+        };
         let io = match proxy.kind {
             Kind::Http if url.scheme() == "http" => return Ok(io),
             Kind::Http => http_connect(io, url, proxy).await?,
