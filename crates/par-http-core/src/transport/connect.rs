@@ -6,6 +6,7 @@
 //! resolution, every attempt and the handshake together. The runtime only supplies the
 //! mechanism ([`Runtime::resolve`], [`Runtime::connect_tcp`]).
 
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -33,6 +34,16 @@ pub(crate) async fn connect(
             None => Ok((io, false)),
         }
     };
+    within_connect_timeout(runtime, timeout, attempt).await
+}
+
+/// Runs `attempt` (a connection being opened, directly or through a proxy), failing it
+/// with a connect timeout once `timeout` has passed.
+pub(crate) async fn within_connect_timeout<T>(
+    runtime: &dyn Runtime,
+    timeout: Option<Duration>,
+    attempt: impl Future<Output = Result<T>>,
+) -> Result<T> {
     match timeout {
         None => attempt.await,
         Some(limit) => {

@@ -12,15 +12,14 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use futures_lite::future;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use url::{Host, Url};
 
 use super::socks5::{Destination, Handshake, Step};
 use super::{Kind, ProxyError, ProxyFailure, Target};
-use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
+use crate::error::{Error, ErrorKind, Result};
 use crate::runtime::{BoxIo, Runtime};
-use crate::transport::connect::connect;
+use crate::transport::connect::{connect, within_connect_timeout};
 use crate::transport::tls::TlsConnector;
 
 /// The longest answer to `CONNECT` read before giving up on it.
@@ -62,17 +61,7 @@ pub(crate) async fn connect_via(
             None => Ok(io),
         }
     };
-    match timeout {
-        None => attempt.await,
-        Some(limit) => {
-            let sleep = runtime.sleep(limit);
-            future::or(attempt, async move {
-                sleep.await;
-                Err(Error::new(ErrorKind::Timeout(TimeoutPhase::Connect)))
-            })
-            .await
-        }
-    }
+    within_connect_timeout(runtime, timeout, attempt).await
 }
 
 /// TCP to `host:port`, each resolved address in turn.
