@@ -9,7 +9,7 @@
 //!
 //! Workloads: 5,000 GETs of `/small` (13 bytes) and 3,000 GETs of 16 KiB (`/bytes`).
 //! Each tool reads its URLs from a file: `par-http -j 16 -q -i FILE` and `curl --parallel
-//! --parallel-max 16 -s -S -K FILE` (the file may give every URL its `output`). Bodies
+//! --parallel-max 16 -s -S --no-progress-meter -K FILE` (the file may give every URL its `output`). Bodies
 //! are thrown away (par-http's default, which reads and counts them; curl's `-o
 //! /dev/null`, which opens /dev/null per URL), written to stdout, which is /dev/null
 //! (par-http's `--stdout`, curl's default), or saved to a fresh temporary directory, a
@@ -165,6 +165,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), BoxError> {
                                 &jobs.to_string(),
                                 "-s",
                                 "-S",
+                                // `-s` leaves curl's parallel progress meter on (7.88).
+                                "--no-progress-meter",
                                 "-K",
                             ]);
                             command.arg(&config);
