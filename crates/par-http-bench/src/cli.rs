@@ -9,10 +9,11 @@
 //!
 //! Workloads: 5,000 GETs of `/small` (13 bytes) and 3,000 GETs of 16 KiB (`/bytes`).
 //! Each tool reads its URLs from a file: `par-http -j 16 -q -i FILE` and `curl --parallel
-//! --parallel-max 16 -s -K FILE` (the file gives every URL its `output`). Bodies go to
-//! `/dev/null` (par-http's default, which reads and counts them; curl's `-o /dev/null`)
-//! or to a fresh temporary directory, a file per URL (`-o DIR` for par-http, an
-//! `output` in DIR per URL for curl). Every run is a new process, the two tools in turns;
+//! --parallel-max 16 -s -S --no-progress-meter -K FILE` (the file may give every URL its `output`). Bodies
+//! are thrown away (par-http's default, which reads and counts them; curl's `-o
+//! /dev/null`, which opens /dev/null per URL), written to stdout, which is /dev/null
+//! (par-http's `--stdout`, curl's default), or saved to a fresh temporary directory, a
+//! file per URL (`-o DIR` for par-http, an `output` in DIR per URL for curl). Every run is a new process, the two tools in turns;
 //! a figure is the median of the runs: wall time, and the child's user and system CPU
 //! time (`getrusage(RUSAGE_CHILDREN)` around the `wait` of that one child).
 
@@ -56,8 +57,12 @@ const WORKLOADS: [Workload; 2] = [
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Output {
-    /// Bodies thrown away: par-http's default, curl's `-o /dev/null`.
+    /// Bodies thrown away: par-http's default, curl's `-o /dev/null` (an open and a
+    /// close of /dev/null per URL).
     Null,
+    /// Bodies written to stdout, which is /dev/null: par-http's `--stdout`, curl's
+    /// default.
+    Stdout,
     /// A file per body in a fresh directory.
     Dir,
 }
@@ -120,7 +125,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), BoxError> {
             .collect();
         let url_file = work.path().join("urls.txt");
         std::fs::write(&url_file, urls.join("\n") + "\n")?;
-        for output in [Output::Null, Output::Dir] {
+        for output in [Output::Null, Output::Stdout, Output::Dir] {
             let mut costs: [Vec<Cost>; 2] = [Vec::new(), Vec::new()];
             for round in 0..runs {
                 let mut tools = vec![Tool::ParHttp];
@@ -139,8 +144,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), BoxError> {
                             let mut command = Command::new(&par_http);
                             command.args(["-j", &jobs.to_string(), "-q", "-i"]);
                             command.arg(&url_file);
-                            if output == Output::Dir {
-                                command.arg("-o").arg(&bodies);
+                            match output {
+                                Output::Null => {}
+                                Output::Stdout => {
+                                    command.arg("--stdout");
+                                }
+                                Output::Dir => {
+                                    command.arg("-o").arg(&bodies);
+                                }
                             }
                             command
                         }
@@ -154,6 +165,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), BoxError> {
                                 &jobs.to_string(),
                                 "-s",
                                 "-S",
+                                // `-s` leaves curl's parallel progress meter on (7.88).
+                                "--no-progress-meter",
                                 "-K",
                             ]);
                             command.arg(&config);
@@ -198,7 +211,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), BoxError> {
                 "| {} | {} | {} | {} | {ratio} | {} | {} | {} | {} |",
                 workload.label,
                 match output {
-                    Output::Null => "/dev/null",
+                    Output::Null => "discarded (curl: `-o /dev/null`)",
+                    Output::Stdout => "stdout, /dev/null",
                     Output::Dir => "a directory",
                 },
                 cell(par, |c| c.wall, 1e3, 1),
@@ -232,9 +246,13 @@ fn curl_config(urls: &[String], output: Output, dir: &Path) -> String {
     for (i, url) in urls.iter().enumerate() {
         let file = match output {
             Output::Null => "/dev/null".to_owned(),
+            Output::Stdout => String::new(),
             Output::Dir => dir.join(format!("body-{i}")).display().to_string(),
         };
-        let _ = writeln!(config, "url = \"{url}\"\noutput = \"{file}\"");
+        let _ = writeln!(config, "url = \"{url}\"");
+        if !file.is_empty() {
+            let _ = writeln!(config, "output = \"{file}\"");
+        }
     }
     config
 }

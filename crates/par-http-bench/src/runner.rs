@@ -127,6 +127,12 @@ fn parse_options(scenarios: &str, args: &[String]) -> Result<Options, BoxError> 
             "--clients" => {
                 let list = args.next().ok_or("--clients needs a list")?;
                 options.clients = list.split(',').map(str::parse).collect::<Result<_, _>>()?;
+                if let Some(peer) = options.clients.iter().find(|name| !name.is_built()) {
+                    return Err(format!(
+                        "{peer}: this build has no peers (build with the default features)"
+                    )
+                    .into());
+                }
             }
             _ => return Err(format!("unknown option `{arg}` (see --help)").into()),
         }
