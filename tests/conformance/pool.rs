@@ -132,6 +132,58 @@ fn an_idle_connection_past_idle_timeout_is_not_reused() {
     );
 }
 
+/// Like [`conn_echo_server`], saying `Keep-Alive: timeout=1` with each answer (and
+/// keeping every connection open whatever it says).
+fn keep_alive_one_second_server() -> ScriptedServer {
+    ScriptedServer::new(|conn| {
+        while let Some(request) = conn.read_request() {
+            let body = format!("conn {} {}", conn.index(), request.target);
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1, max=100\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            conn.write_all(reply.as_bytes());
+        }
+    })
+}
+
+#[test]
+fn a_server_keep_alive_timeout_retires_the_connection_before_the_server_would() {
+    let server = keep_alive_one_second_server();
+    let client = crate::rt::client();
+    let get = |path: &str| client.get(server.url(path)).send().unwrap().text().unwrap();
+    assert_eq!(get("/a"), "conn 0 /a");
+    // Within the server's second (less a margin), the connection is reused.
+    assert_eq!(get("/b"), "conn 0 /b");
+    // Not synchronisation: the point of the test is that the server's second passed.
+    std::thread::sleep(Duration::from_millis(1_100));
+    // The server still holds the first connection open, yet the client does not send
+    // into it: a server that keeps its word would be closing it right now.
+    assert_eq!(get("/c"), "conn 1 /c");
+    // And the client closes it itself, without waiting for the pool's 90 s.
+    assert!(
+        server.wait_until(|s| s.closed_by_peer >= 1, WAIT),
+        "{:?}",
+        server.stats()
+    );
+}
+
+#[test]
+fn a_parallel_scope_honours_the_server_keep_alive_timeout_too() {
+    let server = keep_alive_one_second_server();
+    let client = crate::rt::client();
+    let first = client
+        .parallel(|p| p.get(server.url("/a")).get_response()?.text())
+        .unwrap();
+    assert_eq!(first, "conn 0 /a");
+    // Not synchronisation: the point of the test is that the server's second passed.
+    std::thread::sleep(Duration::from_millis(1_100));
+    let second = client
+        .parallel(|p| p.get(server.url("/b")).get_response()?.text())
+        .unwrap();
+    assert_eq!(second, "conn 1 /b");
+}
+
 /// Answers one request per connection, then closes the idle connection (FIN), as a
 /// server with a short keep-alive timeout does.
 fn one_per_connection_server() -> ScriptedServer {

@@ -21,11 +21,13 @@ mod chunked;
 pub mod decode;
 pub mod encode;
 mod error;
+mod keep_alive;
 mod limits;
 
 pub use decode::{BodyKind, CloseReason, EndOfMessage, Event, ResponseDecoder, ResponseHead};
 pub use encode::{BodyFraming, encode_chunk, encode_last_chunk, encode_request_head};
 pub use error::ProtocolError;
+pub use keep_alive::keep_alive_timeout;
 pub use limits::{
     DEFAULT_MAX_CHUNK_LINE_BYTES, DEFAULT_MAX_HEAD_BYTES, DEFAULT_MAX_HEADERS,
     DEFAULT_MAX_TRAILER_BYTES, Limits,

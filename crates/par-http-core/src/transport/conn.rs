@@ -13,6 +13,7 @@ use std::fmt;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_lite::future::poll_fn;
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -75,6 +76,9 @@ pub(crate) struct Connection {
     end: usize,
     /// How many exchanges completed on this connection.
     pub(crate) completed: u32,
+    /// How long the server keeps this connection open while idle, as its last response
+    /// said (`Keep-Alive: timeout=N`).
+    pub(crate) server_idle_limit: Option<Duration>,
     /// The read timeout, if the client has one.
     idle: Option<IdleTimer>,
     /// Set on a connection to a forwarding HTTP proxy: requests go out with an
@@ -104,6 +108,7 @@ impl Connection {
             start: 0,
             end: 0,
             completed: 0,
+            server_idle_limit: None,
             idle: None,
             forward: None,
         }
@@ -443,6 +448,9 @@ impl Connection {
             match decoded {
                 Ok((used, Some(Event::Head(head)))) => {
                     self.consume(used);
+                    if let Some(limit) = h1::keep_alive_timeout(&head.headers) {
+                        self.server_idle_limit = Some(limit);
+                    }
                     return Ok(head);
                 }
                 Ok((used, Some(_))) => {

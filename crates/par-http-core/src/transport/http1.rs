@@ -21,7 +21,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures_lite::io::AsyncRead;
@@ -306,19 +306,31 @@ impl Inner {
         let runtime: Weak<dyn Runtime> = Arc::downgrade(&self.runtime);
         let flag = self.sweeping.clone();
         let period = self.config.idle_timeout.max(Duration::from_millis(10));
+        // Wakes at the first expiry (a server's `Keep-Alive: timeout` can come before the
+        // pool's own), at most every half period, at least 10 ms apart.
+        let next_look = move |now: Instant, earliest: Option<Instant>| {
+            let latest = now + period / 2;
+            earliest.map_or(latest, |at| {
+                at.clamp(now + Duration::from_millis(10), latest)
+            })
+        };
+        let first = next_look(self.runtime.now(), self.pool.next_expiry());
         let task = self.runtime.spawn(Box::pin(async move {
+            let mut at = first;
             loop {
-                let Some(sleep) = runtime.upgrade().map(|rt| rt.sleep(period / 2)) else {
+                let Some(sleep) = runtime.upgrade().map(|rt| rt.sleep_until(at)) else {
                     break;
                 };
                 sleep.await;
                 let (Some(pool), Some(runtime)) = (pool.upgrade(), runtime.upgrade()) else {
                     break;
                 };
-                pool.sweep(runtime.now());
+                let now = runtime.now();
+                pool.sweep(now);
                 if !pool.has_idle() {
                     break;
                 }
+                at = next_look(now, pool.next_expiry());
             }
             flag.store(false, Ordering::Release);
         }));

@@ -59,7 +59,24 @@ struct Host {
 
 struct Idle {
     conn: Connection,
-    since: Instant,
+    /// When it stops being usable: the pool's idle timeout, or earlier when the server
+    /// said it closes connections idle for less (`Keep-Alive: timeout=N`).
+    until: Instant,
+}
+
+/// When a connection that went idle at `since` stops being reused: after `idle_timeout`,
+/// or a little before the server's own limit (`server`), so that a request is never sent
+/// into a connection the server is closing. The margin (a second, or half a short limit)
+/// covers the time between the server's last byte and the connection's return.
+fn idle_until(since: Instant, idle_timeout: Duration, server: Option<Duration>) -> Instant {
+    let limit = match server {
+        Some(server) => {
+            let margin = Duration::from_secs(1).min(server / 2);
+            idle_timeout.min(server.saturating_sub(margin))
+        }
+        None => idle_timeout,
+    };
+    since.checked_add(limit).unwrap_or(since)
 }
 
 /// What a waiting request is given.
@@ -119,7 +136,7 @@ impl Pool {
                 let mut found = None;
                 if allow_idle {
                     while let Some(idle) = host.idle.pop() {
-                        if now.saturating_duration_since(idle.since) >= self.config.idle_timeout {
+                        if now >= idle.until {
                             host.open = host.open.saturating_sub(1);
                             expired.push(idle.conn);
                         } else {
@@ -181,8 +198,9 @@ impl Pool {
             return;
         };
         let mut surplus = None;
-        if host.idle.len() < self.config.max_idle_per_host {
-            host.idle.push(Idle { conn, since: now });
+        let until = idle_until(now, self.config.idle_timeout, conn.server_idle_limit);
+        if host.idle.len() < self.config.max_idle_per_host && until > now {
+            host.idle.push(Idle { conn, until });
         } else {
             host.open = host.open.saturating_sub(1);
             surplus = Some(conn);
@@ -222,17 +240,15 @@ impl Pool {
         })
     }
 
-    /// Closes every idle connection that has been idle for `idle_timeout` or more.
+    /// Closes every idle connection that has been idle for `idle_timeout` or more, or past
+    /// what its server allows.
     pub(crate) fn sweep(&self, now: Instant) {
         let mut closed = Vec::new();
         let mut hosts = self.lock();
         for host in hosts.values_mut() {
             let before = host.idle.len();
-            let timeout = self.config.idle_timeout;
-            let (keep, expired): (Vec<_>, Vec<_>) = host
-                .idle
-                .drain(..)
-                .partition(|idle| now.saturating_duration_since(idle.since) < timeout);
+            let (keep, expired): (Vec<_>, Vec<_>) =
+                host.idle.drain(..).partition(|idle| now < idle.until);
             host.idle = keep;
             host.open = host.open.saturating_sub(before - host.idle.len());
             closed.extend(expired);
@@ -240,6 +256,15 @@ impl Pool {
         hosts.retain(|_, host| host.open > 0 || !host.waiters.is_empty());
         drop(hosts);
         drop(closed);
+    }
+
+    /// When the first idle connection expires, if any sits idle.
+    pub(crate) fn next_expiry(&self) -> Option<Instant> {
+        let hosts = self.lock();
+        hosts
+            .values()
+            .flat_map(|host| host.idle.iter().map(|idle| idle.until))
+            .min()
     }
 
     /// True while any connection sits idle.
