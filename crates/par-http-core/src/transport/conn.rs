@@ -76,9 +76,10 @@ pub(crate) struct Connection {
     end: usize,
     /// How many exchanges completed on this connection.
     pub(crate) completed: u32,
-    /// How long the server keeps this connection open while idle, as its last response
-    /// said (`Keep-Alive: timeout=N`).
-    pub(crate) server_idle_limit: Option<Duration>,
+    /// How many seconds the server keeps this connection open while idle, as its last
+    /// response said (`Keep-Alive: timeout=N`; 18 hours at most, far above any pool's
+    /// idle timeout: kept small, as every pooled connection carries it).
+    server_idle_secs: Option<u16>,
     /// The read timeout, if the client has one.
     idle: Option<IdleTimer>,
     /// Set on a connection to a forwarding HTTP proxy: requests go out with an
@@ -108,10 +109,16 @@ impl Connection {
             start: 0,
             end: 0,
             completed: 0,
-            server_idle_limit: None,
+            server_idle_secs: None,
             idle: None,
             forward: None,
         }
+    }
+
+    /// How long the server keeps this connection open while idle, if it said so.
+    pub(crate) fn server_idle_limit(&self) -> Option<Duration> {
+        self.server_idle_secs
+            .map(|secs| Duration::from_secs(u64::from(secs)))
     }
 
     /// Limits the idle time between received bytes (the client's read timeout).
@@ -449,7 +456,8 @@ impl Connection {
                 Ok((used, Some(Event::Head(head)))) => {
                     self.consume(used);
                     if let Some(limit) = h1::keep_alive_timeout(&head.headers) {
-                        self.server_idle_limit = Some(limit);
+                        let secs = u16::try_from(limit.as_secs()).unwrap_or(u16::MAX);
+                        self.server_idle_secs = Some(secs);
                     }
                     return Ok(head);
                 }

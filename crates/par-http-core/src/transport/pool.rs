@@ -198,7 +198,7 @@ impl Pool {
             return;
         };
         let mut surplus = None;
-        let until = idle_until(now, self.config.idle_timeout, conn.server_idle_limit);
+        let until = idle_until(now, self.config.idle_timeout, conn.server_idle_limit());
         if host.idle.len() < self.config.max_idle_per_host && until > now {
             host.idle.push(Idle { conn, until });
         } else {
