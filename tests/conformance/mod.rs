@@ -25,6 +25,7 @@ mod no_hang;
 mod pool;
 mod proxy;
 mod redirect;
+mod retries;
 mod scope_cancel;
 mod scope_rules;
 mod stall;

@@ -138,6 +138,8 @@ struct Inner {
     /// The request's position in its scope, and the user's tag, when it was started in one.
     index: Option<usize>,
     tag: Option<Tag>,
+    /// Attempts made, the first included (1 unless a retry policy tried again).
+    attempts: u32,
 }
 
 impl Error {
@@ -151,6 +153,7 @@ impl Error {
                 source: None,
                 index: None,
                 tag: None,
+                attempts: 1,
             }),
         }
     }
@@ -185,6 +188,24 @@ impl Error {
     /// same number as its `Pending::index()`); `None` for a request sent outside a scope.
     pub fn index(&self) -> Option<usize> {
         self.inner.index
+    }
+
+    /// How many attempts the request took before this error, the first included: more
+    /// than 1 when its retry policy tried it again (see [`RetryPolicy`](crate::RetryPolicy)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = par_http_core::Error::new(par_http_core::ErrorKind::Connect);
+    /// assert_eq!(err.attempts(), 1);
+    /// ```
+    pub fn attempts(&self) -> u32 {
+        self.inner.attempts
+    }
+
+    pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
+        self.inner.attempts = attempts;
+        self
     }
 
     /// The value attached to the request when it was started in a scope (its tag), if it

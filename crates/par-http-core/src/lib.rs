@@ -86,6 +86,7 @@ pub use message::credentials::{basic_auth_header, bearer_auth_header};
 pub use message::dispatch::{ConnectionCounts, Dispatch};
 pub use message::request::{IntoUrl, Request, RequestBuilder};
 pub use message::response::{Response, ResponseBody};
+pub use message::retry_policy::RetryPolicy;
 pub use runtime::{
     BoxIo, Boxed, Io, Runtime, Spawn, Task, checking_staleness, is_checking_staleness,
     is_probing_idle, probing_idle,

@@ -602,6 +602,34 @@ impl<C: BuildClient> ClientBuilder<C> {
         }
     }
 
+    /// Retries failed requests under `policy` (default: no retries): connect errors,
+    /// timeouts before any response byte and 429/502/503/504 by default, with backoff
+    /// and `Retry-After`, within a budget shared by all the client's requests, for
+    /// idempotent requests whose body is in memory. A scope
+    /// ([`ParallelConfig::retry`](crate::ParallelConfig::retry)) or a request (`.retry(..)`)
+    /// may set its own. Responses and errors say how many attempts were made
+    /// (`attempts()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use par_http::RetryPolicy;
+    ///
+    /// let client = par_http::Client::builder()
+    ///     .retry(RetryPolicy::new().max_attempts(4).backoff(
+    ///         Duration::from_millis(200),
+    ///         Duration::from_secs(5),
+    ///     ))
+    ///     .build()?;
+    /// # drop(client);
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn retry(mut self, policy: crate::RetryPolicy) -> Self {
+        self.config.retry = Some(Arc::new(policy));
+        self
+    }
+
     /// Runs the client's requests on an application's own `runtime` instead of one of
     /// par-http's (see [`Runtime`] for the contract: spawned tasks cancelled on drop, IO
     /// and timers that make progress whichever thread polls them). Scopes, the pool, TLS

@@ -35,6 +35,13 @@ macro_rules! builder_options {
             self
         }
 
+        /// Retries this request under `policy` instead of its scope's or its client's
+        /// ([`RetryPolicy::none`](crate::RetryPolicy::none): no retries).
+        pub fn retry(mut self, policy: crate::RetryPolicy) -> Self {
+            self.builder = self.builder.retry(policy);
+            self
+        }
+
         /// Sets a time limit for this whole request, its body included (overrides the
         /// client's).
         pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {

@@ -74,6 +74,9 @@ pub struct Config {
     pub base_url: Option<url::Url>,
     /// How redirects are followed (default: up to 10, no https to http downgrade).
     pub redirect: RedirectPolicy,
+    /// How failed requests are retried (default: not at all); a scope or a request may
+    /// set its own.
+    pub retry: Option<std::sync::Arc<crate::RetryPolicy>>,
     /// TLS for `https` URLs: trusted roots, client identity, verification (default:
     /// built-in roots, full verification).
     pub tls: TlsConfig,
@@ -113,6 +116,7 @@ impl Default for Config {
             auth_hook: None,
             base_url: None,
             redirect: RedirectPolicy::default(),
+            retry: None,
             tls: TlsConfig::default(),
             proxies: Vec::new(),
             proxy_from_env: true,

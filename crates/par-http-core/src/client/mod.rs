@@ -22,6 +22,7 @@ pub(crate) mod cookies;
 pub(crate) mod deadline;
 pub(crate) mod decompress;
 pub(crate) mod redirect;
+pub(crate) mod retry;
 
 use config::Config;
 
@@ -34,6 +35,8 @@ pub struct Client {
     /// True when the dispatch is the client's own HTTP/1.1 connector, which hands each
     /// request back with its response (for the redirect policy).
     hands_back_requests: bool,
+    /// Bounds the retries of all the client's requests together.
+    retry_budget: Arc<retry::RetryBudget>,
 }
 
 impl Client {
@@ -49,6 +52,7 @@ impl Client {
             dispatch,
             config,
             hands_back_requests: true,
+            retry_budget: Arc::default(),
         }
     }
 
@@ -63,6 +67,7 @@ impl Client {
             dispatch,
             config: Arc::new(config),
             hands_back_requests: false,
+            retry_budget: Arc::default(),
         }
     }
 
@@ -136,29 +141,57 @@ impl Client {
     ///
     /// The total time limit (the request's own, else the client's) is one deadline for the
     /// whole exchange, every redirect hop and the body included, whatever the dispatch.
-    pub fn execute(&self, request: Request) -> Boxed<Result<Response>> {
+    pub fn execute(&self, mut request: Request) -> Boxed<Result<Response>> {
+        let policy = (request.retry.take())
+            .or_else(|| self.config.retry.clone())
+            .filter(|policy| policy.attempts() > 1);
         let timeout = request.timeout.or(self.config.timeout);
         // A limit too far away to represent is no limit.
         let deadline = timeout.and_then(|limit| self.runtime.now().checked_add(limit));
         let name = deadline.map(|_| (request.method.clone(), request.url.clone()));
-        // The layers (redirects, decoding) are one future in one box; the usual request,
-        // without a time limit, holds nothing else while it waits.
-        let redirected = redirect::follow(self, request);
-        let decoded = decompress::decoded(
-            self.config.decompress,
-            self.config.max_decompressed_bytes,
-            redirected,
-        );
-        let (Some(deadline), Some((method, url))) = (deadline, name) else {
-            return Box::pin(decoded);
-        };
         let runtime = self.runtime.clone();
+        let Some(policy) = policy else {
+            // The layers (redirects, decoding) are one future in one box; the usual
+            // request, without a time limit, holds nothing else while it waits.
+            let decoded = self.attempt(request);
+            let (Some(deadline), Some((method, url))) = (deadline, name) else {
+                return Box::pin(decoded);
+            };
+            return Box::pin(async move {
+                let sleep = runtime.sleep_until(deadline);
+                deadline::bounded(decoded, sleep, &runtime, deadline, TimeoutPhase::Total)
+                    .await
+                    .map_err(|err| err.with_request(&method, url.as_str()))
+            });
+        };
+        // Retries happen within the same total deadline.
+        let retried = retry::with_retries(self.clone(), request, policy);
+        let (Some(deadline), Some((method, url))) = (deadline, name) else {
+            return Box::pin(retried);
+        };
         Box::pin(async move {
             let sleep = runtime.sleep_until(deadline);
-            deadline::bounded(decoded, sleep, &runtime, deadline, TimeoutPhase::Total)
+            deadline::bounded(retried, sleep, &runtime, deadline, TimeoutPhase::Total)
                 .await
                 .map_err(|err| err.with_request(&method, url.as_str()))
         })
+    }
+
+    /// One attempt of `request`: its redirects, then its body's decoding.
+    pub(crate) fn attempt(
+        &self,
+        request: Request,
+    ) -> decompress::DecodedResponse<redirect::Follow> {
+        decompress::decoded(
+            self.config.decompress,
+            self.config.max_decompressed_bytes,
+            redirect::follow(self, request),
+        )
+    }
+
+    /// The retry budget shared by every request of this client and its clones.
+    pub(crate) fn retry_budget(&self) -> &retry::RetryBudget {
+        &self.retry_budget
     }
 }
 

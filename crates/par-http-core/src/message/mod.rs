@@ -11,3 +11,4 @@ pub(crate) mod credentials;
 pub(crate) mod dispatch;
 pub(crate) mod request;
 pub(crate) mod response;
+pub(crate) mod retry_policy;

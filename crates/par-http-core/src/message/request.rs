@@ -5,6 +5,7 @@
 //! collected). That is what lets `parallel.get(url)` return a `Pending` without a `Result`.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::Method;
@@ -13,6 +14,7 @@ use url::Url;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::body::Body;
+use crate::message::retry_policy::RetryPolicy;
 
 /// A request with a parsed URL, ready for a [`Dispatch`](crate::Dispatch).
 #[derive(Debug)]
@@ -28,6 +30,9 @@ pub struct Request {
     pub body: Body,
     /// A time limit for this request, overriding the client's.
     pub timeout: Option<Duration>,
+    /// How this request is retried, overriding its scope's and its client's policy
+    /// (read once, when the client starts executing it).
+    pub retry: Option<Arc<RetryPolicy>>,
 }
 
 impl Request {
@@ -39,6 +44,7 @@ impl Request {
             headers: HeaderMap::new(),
             body: Body::empty(),
             timeout: None,
+            retry: None,
         }
     }
 
@@ -50,6 +56,7 @@ impl Request {
             headers: self.headers.clone(),
             body: self.body.try_clone()?,
             timeout: self.timeout,
+            retry: self.retry.clone(),
         })
     }
 
@@ -243,6 +250,28 @@ impl RequestBuilder {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         if let Ok(request) = &mut self.state {
             request.timeout = Some(timeout);
+        }
+        self
+    }
+
+    /// Retries this request under `policy` instead of its scope's or its client's
+    /// ([`RetryPolicy::none`] for no retries).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use par_http_core::http::Method;
+    /// use par_http_core::{RequestBuilder, RetryPolicy};
+    ///
+    /// let request = RequestBuilder::new(Method::GET, "http://127.0.0.1:8080/", None)
+    ///     .retry(RetryPolicy::new().max_attempts(4))
+    ///     .build()?;
+    /// assert_eq!(request.retry.map(|p| p.attempts()), Some(4));
+    /// # Ok::<(), par_http_core::Error>(())
+    /// ```
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        if let Ok(request) = &mut self.state {
+            request.retry = Some(Arc::new(policy));
         }
         self
     }

@@ -39,6 +39,8 @@ pub struct Response {
     /// The request's position in its scope and the user's tag, set when it is delivered.
     index: Option<usize>,
     tag: Option<Tag>,
+    /// Attempts made for this outcome, the first included (see `RetryPolicy`).
+    attempts: u32,
 }
 
 /// What the HTTP/1.1 connector hands back of a request it sent, with its response: the
@@ -83,6 +85,7 @@ impl Response {
             sent: None,
             index: None,
             tag: None,
+            attempts: 1,
         }
     }
 
@@ -104,6 +107,16 @@ impl Response {
     /// has one of type `T`.
     pub fn tag<T: std::any::Any>(&self) -> Option<&T> {
         self.tag.as_ref()?.downcast_ref()
+    }
+
+    /// How many attempts the request took, the first included: more than 1 when its
+    /// retry policy tried it again (see [`RetryPolicy`](crate::RetryPolicy)).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    pub(crate) fn set_attempts(&mut self, attempts: u32) {
+        self.attempts = attempts;
     }
 
     /// Keeps what the connector hands back of the request (see [`Sent`]).

@@ -55,6 +55,7 @@ use crate::error::{Error, ErrorKind, Result, Tag, TimeoutPhase};
 use crate::message::body_buffer::{Budget, Claim, DEFAULT_BODY_BUDGET, DEFAULT_MAX_BODY_IN_MEMORY};
 use crate::message::request::{Request, RequestBuilder};
 use crate::message::response::Response;
+use crate::message::retry_policy::RetryPolicy;
 use crate::runtime::{Boxed, Runtime, Spawn, Task};
 use pending::{Delivery, FutureCell, Hold, Meta, Outcomes, Pending};
 use stall::StallWatch;
@@ -81,6 +82,7 @@ pub struct ScopeOptions {
     max_body_in_memory: usize,
     body_budget: usize,
     stream_bodies: bool,
+    retry: Option<Arc<RetryPolicy>>,
 }
 
 impl Default for ScopeOptions {
@@ -92,6 +94,7 @@ impl Default for ScopeOptions {
             max_body_in_memory: DEFAULT_MAX_BODY_IN_MEMORY,
             body_budget: DEFAULT_BODY_BUDGET,
             stream_bodies: false,
+            retry: None,
         }
     }
 }
@@ -186,6 +189,14 @@ impl ScopeOptions {
         self.stream_bodies = true;
         self
     }
+
+    /// Retries the scope's requests under `policy` instead of the client's (a request's
+    /// own policy still wins). Retries stay within the scope's deadline and its
+    /// `max_in_flight`: a request keeps its slot while it waits to try again.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(Arc::new(policy));
+        self
+    }
 }
 
 /// Settings of one request of a scope, beside the request itself.
@@ -253,6 +264,8 @@ pub struct Scope {
     /// Background body reading: per response (`None`: off) and for the whole scope.
     max_body_in_memory: Option<usize>,
     budget: Budget,
+    /// The retry policy of the scope's requests that have none of their own.
+    retry: Option<Arc<RetryPolicy>>,
     /// Cloned into every task; the scope's own copy goes at close.
     alive: Mutex<Option<async_channel::Sender<()>>>,
     all_gone: async_channel::Receiver<()>,
@@ -287,6 +300,7 @@ impl Scope {
             outcomes: Arc::new(Outcomes::new()),
             limit: options.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
             max_body_in_memory: (!options.stream_bodies).then_some(options.max_body_in_memory),
+            retry: options.retry,
             budget: Budget::new(options.body_budget),
             alive: Mutex::new(Some(alive)),
             all_gone,
@@ -314,7 +328,7 @@ impl Scope {
     /// waits: any error (an invalid URL included) is the outcome, reported when it is
     /// collected, and a request over the scope's limit waits in line in its task.
     pub fn start_with(&self, request: RequestBuilder, options: StartOptions) -> Pending {
-        let request = match self.client.prepare(request) {
+        let mut request = match self.client.prepare(request) {
             Ok(request) => request,
             Err(err) => {
                 let name = match (err.method(), err.url()) {
@@ -324,6 +338,9 @@ impl Scope {
                 return self.ready(Err(err), Meta::new(name, options.tag));
             }
         };
+        if request.retry.is_none() {
+            request.retry.clone_from(&self.retry);
+        }
         let meta = Meta::new(
             Some((request.method.clone(), request.url.as_str().to_owned())),
             options.tag,

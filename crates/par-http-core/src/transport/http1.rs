@@ -408,6 +408,7 @@ fn send(
                     headers,
                     body: sent_body,
                     timeout,
+                    ..
                 } = request;
                 let mut response = Response::new(method, url, head.status, head.headers, body);
                 response.set_version(head.version);

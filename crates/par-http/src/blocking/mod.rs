@@ -253,6 +253,12 @@ impl Response {
         self.inner.index()
     }
 
+    /// How many attempts the request took, the first included (more than 1 when its
+    /// [`RetryPolicy`](crate::RetryPolicy) tried it again).
+    pub fn attempts(&self) -> u32 {
+        self.inner.attempts()
+    }
+
     /// The tag attached to the request when it was started in a scope
     /// ([`ScopedRequest::tag`](crate::ScopedRequest::tag), [`Pending::tag`](crate::Pending::tag)),
     /// if it is of type `T`.

@@ -110,6 +110,23 @@ impl ParallelConfig {
         self
     }
 
+    /// Retries the scope's requests under `policy` instead of the client's (a request's
+    /// own [`retry`](ScopedRequest::retry) still wins), within the scope's deadline and
+    /// its `max_in_flight`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use par_http::{ParallelConfig, RetryPolicy};
+    ///
+    /// let config = ParallelConfig::new().retry(RetryPolicy::new().max_attempts(4));
+    /// # drop(config);
+    /// ```
+    pub fn retry(mut self, policy: crate::RetryPolicy) -> Self {
+        self.options = self.options.retry(policy);
+        self
+    }
+
     pub(crate) fn into_options(self) -> ScopeOptions {
         self.options
     }
