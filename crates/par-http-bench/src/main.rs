@@ -17,6 +17,7 @@
 mod clients;
 mod measure;
 mod runner;
+mod s5_h2;
 mod server;
 
 use std::io::Write;
@@ -33,6 +34,7 @@ usage: par-http-bench COMMAND [OPTIONS]
 commands:
   all                 every scenario (S1 to S5), then the table
   s1 | .. | s5        one scenario (several: s1,s3)
+  s5-h2 [--quick]     scenario S5-h2: HTTPS, HTTP/2 against HTTP/1.1 (s5_h2.rs)
   server [--port P]   the benchmark server alone (prints `listening PORT DISTANT_PORT`)
   clients             the client names
 
@@ -65,6 +67,8 @@ fn run() -> Result<(), BoxError> {
             server::serve(port)
         }
         "measure" => measure_child(rest),
+        "s5-h2" => s5_h2::run(rest),
+        "s5-h2-client" => s5_h2::child(rest),
         "clients" => {
             let mut out = std::io::stdout();
             for name in ClientName::ALL {
