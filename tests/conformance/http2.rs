@@ -488,3 +488,40 @@ fn an_idle_h2_connection_is_closed_after_the_idle_timeout() {
     );
     assert_eq!(server.stats().accepted, 2);
 }
+
+#[test]
+fn the_connection_outlives_scopes_and_their_cancellations() {
+    let server = HyperServer::start_h2c();
+    let client = h2c_client();
+    for round in 0..3 {
+        client
+            .parallel(|p| {
+                let quick: Vec<_> = (0..10).map(|_| p.get(server.url("/small"))).collect();
+                // Left pending: reset when the scope ends.
+                p.get(server.url("/never"));
+                for handle in quick {
+                    assert_eq!(handle.get_response()?.text()?, "hello, world!");
+                }
+                Ok(())
+            })
+            .unwrap();
+        let stats = server.stats();
+        assert_eq!(stats.accepted, 1, "round {round}: {stats:?}");
+        assert!(
+            server.wait_until(|s| s.in_flight == 0, WAIT),
+            "the held request was reset: {:?}",
+            server.stats()
+        );
+    }
+    let async_client = rt::AsyncClient::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let body = rt::block_on(async {
+        let response = async_client.get(server.url("/small")).send().await?;
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        response.text().await
+    })
+    .unwrap();
+    assert_eq!(body, "hello, world!");
+}
