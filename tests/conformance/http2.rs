@@ -525,3 +525,27 @@ fn the_connection_outlives_scopes_and_their_cancellations() {
     .unwrap();
     assert_eq!(body, "hello, world!");
 }
+
+#[test]
+fn a_body_nobody_reads_stalls_only_its_own_stream() {
+    let (server, builder) = tls_server(&["h2", "http/1.1"]);
+    let client = builder.build().unwrap();
+    let config = par_http::ParallelConfig::new().stream_bodies();
+    client
+        .parallel_with(config, |p| {
+            // 20 MB that nobody reads until the end: the server fills its stream's
+            // window, and the connection's other streams go on.
+            let big = p.get(server.https_url("/bytes?n=20000000"));
+            let big = big.get_response()?;
+            let others: Vec<_> = (0..10)
+                .map(|_| p.get(server.https_url("/bytes?n=500000")))
+                .collect();
+            for handle in others {
+                assert_eq!(handle.get_response()?.bytes()?.len(), 500_000);
+            }
+            assert_eq!(big.bytes()?.len(), 20_000_000);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(server.stats().accepted, 1);
+}
