@@ -549,3 +549,27 @@ fn a_body_nobody_reads_stalls_only_its_own_stream() {
         .unwrap();
     assert_eq!(server.stats().accepted, 1);
 }
+
+#[test]
+fn streams_a_goaway_left_unprocessed_are_retried_on_a_new_connection() {
+    let upstream = H2Server::start(H2Options::new(Behaviour::Echo));
+    let (addr, seen) = crate::support::goaway_refusing_server(&upstream);
+    let client = h2c_client();
+    let bodies = client
+        .parallel(|p| {
+            let handles: Vec<_> = (0..10)
+                .map(|i| p.get(crate::support::url_for(addr, &format!("/{i}"))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.get_response()?.text())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap();
+    assert_eq!(bodies, (0..10).map(|i| format!("/{i}")).collect::<Vec<_>>());
+    // Stream 1 was answered on the first connection; the nine the GOAWAY left
+    // unprocessed were sent again, once each, on a second connection.
+    assert_eq!(*seen.lock().unwrap(), 10);
+    let stats = upstream.stats();
+    assert_eq!((stats.accepted, stats.requests), (1, 9), "{stats:?}");
+}

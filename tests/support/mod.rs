@@ -24,7 +24,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use bounded::{HANG_LIMIT, hang_limit, run_bounded};
-pub use h2_server::{Behaviour, H2Options, H2Server, H2Stats};
+pub use h2_server::{Behaviour, H2Options, H2Server, H2Stats, goaway_refusing_server};
 pub use hyper_server::{HyperServer, HyperStats, pattern};
 pub use scripted::{ScriptedServer, ScriptedStats, ServerConn};
 pub use tls_server::{CertKey, TestPki, TlsServer, TlsStats};
