@@ -334,13 +334,24 @@ fn a_settings_change_mid_flight_is_followed() {
 
 #[test]
 fn a_header_list_over_the_limit_is_a_typed_error() {
+    // Over the field count: the client's own check.
     let server = H2Server::start(H2Options::new(Behaviour::ManyHeaders(300)));
     let client = h2c_client();
     let err = client.get(server.url("/many")).send().unwrap_err();
+    assert!(err.is_limit(), "{err:?}");
+    // Over the head size, announced to the server as SETTINGS_MAX_HEADER_LIST_SIZE.
+    let small_heads = rt::builder()
+        .http2_prior_knowledge()
+        .max_response_head_bytes(2000)
+        .max_response_headers(1000)
+        .build()
+        .unwrap();
+    let err = small_heads.get(server.url("/many")).send().unwrap_err();
     assert!(err.is_limit() || err.is_http2(), "{err:?}");
-    // A smaller list passes.
+    // A smaller list passes, on the same connection as the failures.
     let ok = H2Server::start(H2Options::new(Behaviour::ManyHeaders(10)));
     assert_eq!(client.get(ok.url("/few")).send().unwrap().status(), 200);
+    assert_eq!(small_heads.get(ok.url("/few")).send().unwrap().status(), 200);
 }
 
 #[test]
