@@ -334,13 +334,27 @@ fn a_settings_change_mid_flight_is_followed() {
 
 #[test]
 fn a_header_list_over_the_limit_is_a_typed_error() {
+    // Over the field count: the client's own check.
     let server = H2Server::start(H2Options::new(Behaviour::ManyHeaders(300)));
     let client = h2c_client();
     let err = client.get(server.url("/many")).send().unwrap_err();
+    assert!(err.is_limit(), "{err:?}");
+    // Over the head size, announced to the server as SETTINGS_MAX_HEADER_LIST_SIZE.
+    let small_heads = rt::builder()
+        .http2_prior_knowledge()
+        .max_response_head_bytes(2000)
+        .max_response_headers(1000)
+        .build()
+        .unwrap();
+    let err = small_heads.get(server.url("/many")).send().unwrap_err();
     assert!(err.is_limit() || err.is_http2(), "{err:?}");
-    // A smaller list passes.
+    // A smaller list passes, for both clients.
     let ok = H2Server::start(H2Options::new(Behaviour::ManyHeaders(10)));
     assert_eq!(client.get(ok.url("/few")).send().unwrap().status(), 200);
+    assert_eq!(
+        small_heads.get(ok.url("/few")).send().unwrap().status(),
+        200
+    );
 }
 
 #[test]
@@ -487,4 +501,89 @@ fn an_idle_h2_connection_is_closed_after_the_idle_timeout() {
         200
     );
     assert_eq!(server.stats().accepted, 2);
+}
+
+#[test]
+fn the_connection_outlives_scopes_and_their_cancellations() {
+    let server = HyperServer::start_h2c();
+    let client = h2c_client();
+    for round in 0..3 {
+        client
+            .parallel(|p| {
+                let quick: Vec<_> = (0..10).map(|_| p.get(server.url("/small"))).collect();
+                // Left pending: reset when the scope ends.
+                p.get(server.url("/never"));
+                for handle in quick {
+                    assert_eq!(handle.get_response()?.text()?, "hello, world!");
+                }
+                Ok(())
+            })
+            .unwrap();
+        let stats = server.stats();
+        assert_eq!(stats.accepted, 1, "round {round}: {stats:?}");
+        assert!(
+            server.wait_until(|s| s.in_flight == 0, WAIT),
+            "the held request was reset: {:?}",
+            server.stats()
+        );
+    }
+    let async_client = rt::AsyncClient::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let body = rt::block_on(async {
+        let response = async_client.get(server.url("/small")).send().await?;
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        response.text().await
+    })
+    .unwrap();
+    assert_eq!(body, "hello, world!");
+}
+
+#[test]
+fn a_body_nobody_reads_stalls_only_its_own_stream() {
+    let (server, builder) = tls_server(&["h2", "http/1.1"]);
+    let client = builder.build().unwrap();
+    let config = par_http::ParallelConfig::new().stream_bodies();
+    client
+        .parallel_with(config, |p| {
+            // 20 MB that nobody reads until the end: the server fills its stream's
+            // window, and the connection's other streams go on.
+            let big = p.get(server.https_url("/bytes?n=20000000"));
+            let big = big.get_response()?;
+            let others: Vec<_> = (0..10)
+                .map(|_| p.get(server.https_url("/bytes?n=500000")))
+                .collect();
+            for handle in others {
+                assert_eq!(handle.get_response()?.bytes()?.len(), 500_000);
+            }
+            assert_eq!(big.bytes()?.len(), 20_000_000);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(server.stats().accepted, 1);
+}
+
+#[test]
+fn streams_a_goaway_left_unprocessed_are_retried_on_a_new_connection() {
+    let upstream = H2Server::start(H2Options::new(Behaviour::Echo));
+    let (addr, seen) = crate::support::goaway_refusing_server(&upstream);
+    let client = h2c_client();
+    let bodies = client
+        .parallel(|p| {
+            let handles: Vec<_> = (0..10)
+                .map(|i| p.get(crate::support::url_for(addr, &format!("/{i}"))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.get_response()?.text())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap();
+    assert_eq!(bodies, (0..10).map(|i| format!("/{i}")).collect::<Vec<_>>());
+    // Stream 1 was answered on the first connection; the nine the GOAWAY left
+    // unprocessed were sent again, once each, on a second connection.
+    assert_eq!(*seen.lock().unwrap(), 10);
+    let stats = upstream.stats();
+    assert_eq!((stats.accepted, stats.requests), (1, 9), "{stats:?}");
 }

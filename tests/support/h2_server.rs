@@ -392,3 +392,97 @@ fn record_reset(state: &State, reason: Result<Reason, h2::Error>) {
         state.update(|s| s.resets.push(reason.into()));
     }
 }
+
+/// A server whose first connection is scripted frame by frame: it answers stream 1,
+/// then sends `GOAWAY(last stream 1, NO_ERROR)`, leaving the client's other streams
+/// unprocessed, and closes. Every later connection is relayed to `upstream` (an
+/// [`H2Server`]) as is. Returns its address, and a count of the streams it saw on the
+/// first connection.
+pub fn goaway_refusing_server(upstream: &H2Server) -> (SocketAddr, Arc<Mutex<usize>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    let upstream = upstream.addr;
+    let seen = Arc::new(Mutex::new(0_usize));
+    let count = Arc::clone(&seen);
+    thread::spawn(move || {
+        let mut first = true;
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            if first {
+                first = false;
+                let count = Arc::clone(&count);
+                thread::spawn(move || script_goaway(stream, &count));
+            } else {
+                thread::spawn(move || relay(stream, upstream));
+            }
+        }
+    });
+    (addr, seen)
+}
+
+/// Writes one HTTP/2 frame.
+fn frame(out: &mut impl std::io::Write, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
+    let len = payload.len() as u32;
+    let mut head = [0u8; 9];
+    head[..3].copy_from_slice(&len.to_be_bytes()[1..]);
+    head[3] = kind;
+    head[4] = flags;
+    head[5..].copy_from_slice(&stream.to_be_bytes());
+    let _ = out.write_all(&head);
+    let _ = out.write_all(payload);
+}
+
+fn script_goaway(mut stream: std::net::TcpStream, seen: &Mutex<usize>) {
+    use std::io::Read;
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(300)));
+    let mut preface = [0u8; 24];
+    if stream.read_exact(&mut preface).is_err() {
+        return;
+    }
+    frame(&mut stream, 0x4, 0, 0, &[]); // SETTINGS
+    // Read frames until the client pauses: its SETTINGS (acknowledged) and its HEADERS.
+    loop {
+        let mut head = [0u8; 9];
+        if stream.read_exact(&mut head).is_err() {
+            break;
+        }
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let mut payload = vec![0u8; len];
+        if stream.read_exact(&mut payload).is_err() {
+            break;
+        }
+        match head[3] {
+            0x4 if head[4] & 0x1 == 0 => frame(&mut stream, 0x4, 0x1, 0, &[]),
+            0x1 => *seen.lock().unwrap_or_else(PoisonError::into_inner) += 1,
+            _ => {}
+        }
+    }
+    // Stream 1: `:status: 200` (HPACK static index 8), then "/0"; then GOAWAY.
+    frame(&mut stream, 0x1, 0x4, 1, &[0x88]);
+    frame(&mut stream, 0x0, 0x1, 1, b"/0");
+    let mut goaway = Vec::new();
+    goaway.extend_from_slice(&1_u32.to_be_bytes());
+    goaway.extend_from_slice(&0_u32.to_be_bytes());
+    frame(&mut stream, 0x7, 0, 0, &goaway);
+    let _ = std::io::Write::flush(&mut stream);
+    thread::sleep(Duration::from_millis(200));
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+/// Copies bytes both ways between `client` and a new connection to `upstream`.
+fn relay(client: std::net::TcpStream, upstream: SocketAddr) {
+    let Ok(server) = std::net::TcpStream::connect(upstream) else {
+        return;
+    };
+    let (Ok(mut client_read), Ok(mut server_write)) = (client.try_clone(), server.try_clone())
+    else {
+        return;
+    };
+    let (mut server_read, mut client_write) = (server, client);
+    thread::spawn(move || {
+        let _ = std::io::copy(&mut client_read, &mut server_write);
+        let _ = server_write.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut server_read, &mut client_write);
+    let _ = client_write.shutdown(std::net::Shutdown::Write);
+}

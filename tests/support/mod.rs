@@ -29,7 +29,7 @@ use std::time::Duration;
 
 pub use bounded::{HANG_LIMIT, hang_limit, run_bounded};
 pub use forward_proxy::{ForwardProxy, ProxyLog, ProxyOptions, TlsForwardProxy, TunnelRecord};
-pub use h2_server::{Behaviour, H2Options, H2Server, H2Stats};
+pub use h2_server::{Behaviour, H2Options, H2Server, H2Stats, goaway_refusing_server};
 pub use hyper_server::{HyperServer, HyperStats, pattern};
 pub use scripted::{ScriptedServer, ScriptedStats, ServerConn};
 pub use thread_runtime::ThreadRuntime;

@@ -19,6 +19,8 @@ mod clients;
 mod instructions;
 mod measure;
 mod runner;
+#[cfg(feature = "peers")]
+mod s5_h2;
 mod server;
 
 use std::io::Write;
@@ -35,6 +37,8 @@ usage: par-http-bench COMMAND [OPTIONS]
 commands:
   all                 every scenario (S1 to S5), then the table
   s1 | .. | s5        one scenario (several: s1,s3)
+  s5-h2 [--quick]     scenario S5-h2: HTTPS, HTTP/2 against HTTP/1.1 (s5_h2.rs; needs
+                      the peers feature)
   server [--port P] [--extra-ports K]
                       the benchmark server alone (prints `listening PORT DISTANT_PORT`,
                       then the K extra ports serving the same as PORT)
@@ -81,6 +85,10 @@ fn run() -> Result<(), BoxError> {
         "measure" => measure_child(rest),
         "instructions" => instructions::run(rest),
         "cli" => cli::run(rest),
+        #[cfg(feature = "peers")]
+        "s5-h2" => s5_h2::run(rest),
+        #[cfg(feature = "peers")]
+        "s5-h2-client" => s5_h2::child(rest),
         "clients" => {
             let mut out = std::io::stdout();
             for name in ClientName::ALL {

@@ -75,8 +75,9 @@
 //!
 //! Each [`Client`] owns a small background executor (one thread); the blocking calls
 //! park the caller on channels, so no runtime is needed in the caller and calling from
-//! inside an async runtime does not panic. The HTTP/1.1 framing, pool and scope live in
-//! `par-http-core`; the executor comes from `par-http-smol` (the `smol` feature).
+//! inside an async runtime does not panic. The HTTP/1.1 framing, HTTP/2 (through the `h2`
+//! crate, the `http2` feature, on by default), pool and scope live in `par-http-core`; the
+//! executor comes from `par-http-smol` (the `smol` feature).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
