@@ -474,11 +474,13 @@ impl<C: BuildClient> ClientBuilder<C> {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "cookies")] {
     /// use std::sync::Arc;
     ///
     /// let jar = Arc::new(par_http::Jar::default());
     /// let one = par_http::Client::builder().cookie_provider(jar.clone()).build()?;
     /// let two = par_http::Client::builder().cookie_provider(jar.clone()).build()?;
+    /// # }
     /// # Ok::<(), par_http::Error>(())
     /// ```
     pub fn cookie_provider<S: CookieStore>(mut self, store: Arc<S>) -> Self {
