@@ -196,6 +196,51 @@ fn expired_and_deleted_cookies_are_not_sent() {
 }
 
 #[test]
+fn domain_secure_and_expiry_rules_from_an_async_scope() {
+    let origin = cookie_origin();
+    let proxy = ForwardProxy::start();
+    let port = origin.addr().port();
+    let at = |host: &str, path: &str| format!("http://{host}:{port}{path}");
+    rt::block_on(async {
+        let client = rt::AsyncClient::builder()
+            .proxy(Proxy::http(&proxy.url("http", "")).unwrap())
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        for cookie in [
+            "host=1%3B Path=/",
+            "dom=2%3B Domain=app.test%3B Path=/",
+            "other=3%3B Domain=other.test%3B Path=/",
+            "sec=4%3B Secure%3B Path=/",
+            "old=5%3B Path=/%3B Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+        ] {
+            let set = client
+                .get(at("app.test", &format!("/set?{cookie}")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(set.status(), 200);
+        }
+        let headers = client
+            .scope(async |p| {
+                let here = p.get(at("app.test", "/show")).await;
+                let sub = p.get(at("www.app.test", "/show")).await;
+                let other = p.get(at("other.test", "/show")).await;
+                let mut texts = Vec::new();
+                for pending in [here, sub, other] {
+                    texts.push(pending.get_response().await?.text().await?);
+                }
+                Ok::<_, par_http::Error>(texts)
+            })
+            .await
+            .unwrap();
+        assert_eq!(names(&headers[0]), ["dom", "host"]);
+        assert_eq!(names(&headers[1]), ["dom"]);
+        assert_eq!(names(&headers[2]), Vec::<String>::new());
+    });
+}
+
+#[test]
 fn a_cookie_header_of_the_request_is_kept() {
     let origin = cookie_origin();
     let client = rt::builder().cookie_store(true).build().unwrap();

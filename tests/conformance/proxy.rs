@@ -250,6 +250,17 @@ fn a_proxy_that_hangs_up_mid_handshake_is_a_proxy_error() {
         let err = client.get("https://origin.test:1/").send().unwrap_err();
         assert!(err.is_proxy(), "{scheme}: {err:?}");
         assert!(err.proxy_error().unwrap().status().is_none());
+        // The same through an async scope.
+        rt::block_on(async {
+            let client = rt::AsyncClient::builder()
+                .proxy(Proxy::all(&proxy.url(scheme, "")).unwrap())
+                .build()
+                .unwrap();
+            let parallel = client.parallel();
+            let pending = parallel.get("https://origin.test:1/").await;
+            let err = pending.get_response().await.unwrap_err();
+            assert!(err.is_proxy(), "{scheme} (async): {err:?}");
+        });
     }
 }
 
@@ -285,6 +296,18 @@ fn socks5_resolves_locally_and_socks5h_at_the_proxy() {
     assert!(err.is_connect(), "the client cannot resolve .test: {err:?}");
     let tunnels = proxy.log().tunnels;
     assert_eq!(tunnels.len(), 2, "{tunnels:?}");
+    // socks5h from an async scope too (a third tunnel, checked after the order above).
+    rt::block_on(async {
+        let client = rt::AsyncClient::builder()
+            .proxy(Proxy::all(&proxy.url("socks5h", "")).unwrap())
+            .build()
+            .unwrap();
+        let parallel = client.parallel();
+        let pending = parallel.get(format!("http://app.test:{port}/a")).await;
+        let response = pending.get_response().await.unwrap();
+        assert_eq!(response.text().await.unwrap(), "/a");
+    });
+    assert_eq!(proxy.log().tunnels.len(), 3);
     assert_eq!(tunnels[0].target, format!("app.test:{port}"));
     assert!(tunnels[0].by_name);
     assert!(!tunnels[1].by_name);
