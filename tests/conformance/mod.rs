@@ -27,6 +27,7 @@ mod proxy;
 mod redirect;
 mod retries;
 mod scope_cancel;
+mod scope_policies;
 mod scope_rules;
 mod stall;
 mod timeouts;

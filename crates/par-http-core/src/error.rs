@@ -109,7 +109,58 @@ pub enum ErrorKind {
     /// HTTP/2 error code (RFC 9113 §7: `0x8` is `CANCEL`, `0x7` `REFUSED_STREAM`, `0x1`
     /// `PROTOCOL_ERROR`...); [`Error::h2_reason`] gives it too.
     Http2(u32),
+    /// Every request of a race ([`Scope::race`](crate::Scope::race)) failed. The source is
+    /// an [`AllFailed`] holding each request's error, in the order they failed;
+    /// [`Error::all_failed`] gives them.
+    AllFailed,
 }
+
+/// The errors of a race in which every request failed, in the order they failed: the
+/// source of an [`ErrorKind::AllFailed`] error.
+///
+/// # Examples
+///
+/// ```
+/// use par_http_core::{AllFailed, Error, ErrorKind};
+///
+/// let all = AllFailed::new(vec![Error::new(ErrorKind::Connect), Error::new(ErrorKind::Io)]);
+/// let err = Error::new(ErrorKind::AllFailed).with_source(all);
+/// assert_eq!(err.all_failed().map(<[Error]>::len), Some(2));
+/// ```
+#[derive(Debug)]
+pub struct AllFailed {
+    errors: Vec<Error>,
+}
+
+impl AllFailed {
+    /// The failure of every request of a race, `errors` in the order they came.
+    pub fn new(errors: Vec<Error>) -> Self {
+        Self { errors }
+    }
+
+    /// Each request's error, in the order they failed.
+    pub fn errors(&self) -> &[Error] {
+        &self.errors
+    }
+
+    /// The errors, taken out.
+    pub fn into_errors(self) -> Vec<Error> {
+        self.errors
+    }
+}
+
+impl fmt::Display for AllFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} requests, all failed", self.errors.len())?;
+        for (i, err) in self.errors.iter().enumerate() {
+            let sep = if i == 0 { ": " } else { "; " };
+            write!(f, "{sep}{err}")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for AllFailed {}
 
 /// The error of every par-http operation.
 ///
@@ -369,6 +420,13 @@ impl Error {
         matches!(self.inner.kind, ErrorKind::Http2(_))
     }
 
+    /// The error of each request of a race that all failed ([`ErrorKind::AllFailed`]), in
+    /// the order they failed; `None` for any other error.
+    pub fn all_failed(&self) -> Option<&[Self]> {
+        let source = self.inner.source.as_ref()?;
+        source.downcast_ref::<AllFailed>().map(AllFailed::errors)
+    }
+
     /// The HTTP/2 error code of an [`ErrorKind::Http2`] error (RFC 9113 §7), else `None`.
     pub fn h2_reason(&self) -> Option<u32> {
         match self.inner.kind {
@@ -434,6 +492,7 @@ impl fmt::Display for Error {
             ErrorKind::Decompress => "error decompressing the response body",
             ErrorKind::Stalled => "stalled",
             ErrorKind::Proxy => "proxy failed",
+            ErrorKind::AllFailed => "every request of the race failed",
             ErrorKind::Http2(reason) => {
                 write!(f, "http/2 error (code {reason:#x})")?;
                 return self.fmt_request(f);

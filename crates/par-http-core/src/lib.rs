@@ -79,7 +79,7 @@ pub use client::cookies::CookieStore;
 pub use client::cookies::Jar;
 pub use client::decompress::{DEFAULT_MAX_DECOMPRESSED_BYTES, DecompressError, accept_encoding};
 pub use client::redirect::{DEFAULT_MAX_REDIRECTS, RedirectError, RedirectPolicy};
-pub use error::{Error, ErrorKind, Result, Tag, TimeoutPhase};
+pub use error::{AllFailed, Error, ErrorKind, Result, Tag, TimeoutPhase};
 pub use message::body::Body;
 pub use message::body_buffer::{DEFAULT_BODY_BUDGET, DEFAULT_MAX_BODY_IN_MEMORY};
 pub use message::credentials::{basic_auth_header, bearer_auth_header};
@@ -92,7 +92,10 @@ pub use runtime::{
     is_probing_idle, probing_idle,
 };
 pub use scope::pending::Pending;
-pub use scope::{Scope, ScopeOptions, StartOptions, live_request_tasks};
+pub use scope::{
+    Progress, ProgressEvent, ProgressFn, Scope, ScopeOptions, ScopeStats, StartOptions,
+    UncollectedFn, live_request_tasks,
+};
 pub use transport::http1::Http1Dispatch;
 pub use transport::pool::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_MAX_IDLE_PER_HOST,

@@ -336,6 +336,26 @@ impl AsyncParallel {
         self.scope.has_pending_responses()
     }
 
+    /// A race between the pending requests of the scope: the first response wins, and
+    /// every other request of the scope is cancelled before it returns. If all of them
+    /// fail, the error has kind [`AllFailed`](crate::ErrorKind::AllFailed) and
+    /// [`all_failed`](crate::Error::all_failed) gives each one's error. See
+    /// [`Parallel::race`](crate::Parallel::race).
+    ///
+    /// # Errors
+    ///
+    /// As above, or [`is_no_pending`](crate::Error::is_no_pending) when nothing was
+    /// started.
+    #[doc(alias = "select_ok")]
+    pub async fn race(&self) -> Result<Response> {
+        self.local.run(self.scope.race()).await
+    }
+
+    /// The scope's counters now (see [`Parallel::stats`](crate::Parallel::stats)).
+    pub fn stats(&self) -> crate::ScopeStats {
+        self.scope.stats()
+    }
+
     /// Ends the scope: cancels what is pending and waits until every task has stopped
     /// and its connection is closed.
     ///

@@ -135,6 +135,7 @@ pub mod tokio {
 }
 pub use http::{HeaderMap, Method, StatusCode};
 pub use par_http_core::DecompressError;
+pub use par_http_core::{AllFailed, Progress, ProgressEvent, ScopeStats};
 pub use par_http_core::{
     Body, Bytes, Dispatch, Error, ErrorKind, IntoUrl, Request, Result, TimeoutPhase, Url, http,
 };

@@ -346,6 +346,23 @@ impl ResponseBody {
         self.rest.is_none()
     }
 
+    /// How many bytes of the body are in memory.
+    pub(crate) fn in_memory_len(&self) -> usize {
+        self.received.len() + self.buffered.iter().map(Bytes::len).sum::<usize>()
+    }
+
+    /// Replaces the stream of the rest of the body (if any) by `wrap` of it.
+    pub(crate) fn map_rest(
+        &mut self,
+        wrap: impl FnOnce(
+            Pin<Box<dyn AsyncRead + Send + 'static>>,
+        ) -> Pin<Box<dyn AsyncRead + Send + 'static>>,
+    ) {
+        if let Some(rest) = self.rest.take() {
+            self.rest = Some(wrap(rest));
+        }
+    }
+
     /// Reads more of the body into memory (a scope's background reading), until it is
     /// complete, `limit` bytes are in memory, or `claim` gets no more of its budget.
     /// Returns true once the body is complete; its stream (and the connection it holds)
@@ -356,10 +373,10 @@ impl ResponseBody {
     /// (and faulted in page by page) for every body, and regrown along the way.
     pub(crate) async fn fill(&mut self, limit: usize, claim: &mut Claim) -> Result<bool> {
         const CHUNK: usize = 64 * 1024;
+        let mut held = self.in_memory_len();
         let Some(rest) = self.rest.as_mut() else {
             return Ok(true);
         };
-        let mut held = self.received.len() + self.buffered.iter().map(Bytes::len).sum::<usize>();
         loop {
             if held > limit {
                 return Ok(false);
@@ -442,7 +459,7 @@ impl ResponseBody {
             // All of it in one piece: no copy.
             return Ok(self.take_in_memory(usize::MAX).unwrap_or_default());
         }
-        let in_memory = self.received.len() + self.buffered.iter().map(Bytes::len).sum::<usize>();
+        let in_memory = self.in_memory_len();
         let reserve = hint
             .and_then(|len| usize::try_from(len).ok())
             .unwrap_or(0)

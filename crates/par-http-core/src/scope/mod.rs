@@ -59,9 +59,12 @@ use crate::message::retry_policy::RetryPolicy;
 use crate::runtime::{Boxed, Runtime, Spawn, Task};
 use pending::{Delivery, FutureCell, Hold, Meta, Outcomes, Pending};
 use stall::StallWatch;
+use watch::{Flight, Watch};
+pub use watch::{Progress, ProgressEvent, ProgressFn, ScopeStats, UncollectedFn};
 
 pub(crate) mod pending;
 mod stall;
+mod watch;
 
 /// Settings of one scope.
 ///
@@ -73,7 +76,7 @@ mod stall;
 /// let options = ScopeOptions::new().max_in_flight(8);
 /// assert_eq!(options.in_flight_limit(), Some(8));
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct ScopeOptions {
     max_in_flight: Option<usize>,
@@ -83,6 +86,27 @@ pub struct ScopeOptions {
     body_budget: usize,
     stream_bodies: bool,
     retry: Option<Arc<RetryPolicy>>,
+    fail_fast: bool,
+    error_for_status: bool,
+    progress: Option<ProgressFn>,
+    on_uncollected_error: Option<UncollectedFn>,
+}
+
+impl fmt::Debug for ScopeOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopeOptions")
+            .field("max_in_flight", &self.max_in_flight)
+            .field("deadline", &self.deadline)
+            .field("max_body_in_memory", &self.max_body_in_memory)
+            .field("body_budget", &self.body_budget)
+            .field("stream_bodies", &self.stream_bodies)
+            .field("retry", &self.retry)
+            .field("fail_fast", &self.fail_fast)
+            .field("error_for_status", &self.error_for_status)
+            .field("progress", &self.progress.is_some())
+            .field("on_uncollected_error", &self.on_uncollected_error.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ScopeOptions {
@@ -95,6 +119,10 @@ impl Default for ScopeOptions {
             body_budget: DEFAULT_BODY_BUDGET,
             stream_bodies: false,
             retry: None,
+            fail_fast: false,
+            error_for_status: false,
+            progress: None,
+            on_uncollected_error: None,
         }
     }
 }
@@ -197,6 +225,72 @@ impl ScopeOptions {
         self.retry = Some(Arc::new(policy));
         self
     }
+
+    /// Fail-fast: the first request that fails cancels every other request still running
+    /// (their outcomes become [`Cancelled`](ErrorKind::Cancelled) errors), and its error
+    /// is what the next collection returns, whichever request it asks for. Responses that
+    /// arrived before it stay in the scope. An error status is a failure only with
+    /// [`error_for_status`](Self::error_for_status).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use par_http_core::ScopeOptions;
+    ///
+    /// let options = ScopeOptions::new().fail_fast().error_for_status();
+    /// assert!(options.is_fail_fast());
+    /// ```
+    pub fn fail_fast(mut self) -> Self {
+        self.fail_fast = true;
+        self
+    }
+
+    /// True when the scope is [`fail_fast`](Self::fail_fast).
+    pub fn is_fail_fast(&self) -> bool {
+        self.fail_fast
+    }
+
+    /// Responses with a status of 400 or more are delivered as
+    /// [`Status`](ErrorKind::Status) errors (as [`Response::error_for_status`] makes them),
+    /// their connections closed unless their bodies were read.
+    pub fn error_for_status(mut self) -> Self {
+        self.error_for_status = true;
+        self
+    }
+
+    /// Calls `progress` with each step of each request of the scope: sent, head, body
+    /// bytes, done, failed (see [`ProgressEvent`]). It is called on the thread that made
+    /// the progress (a background task, or the caller reading a body), so it should be
+    /// quick: count, or send to a channel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use par_http_core::{ProgressEvent, ScopeOptions};
+    ///
+    /// let bytes = Arc::new(AtomicU64::new(0));
+    /// let seen = bytes.clone();
+    /// let options = ScopeOptions::new().on_progress(move |progress| {
+    ///     if let ProgressEvent::Done { received, .. } = progress.event {
+    ///         seen.fetch_add(received, Ordering::Relaxed);
+    ///     }
+    /// });
+    /// # let _ = options;
+    /// ```
+    pub fn on_progress(mut self, progress: impl Fn(&Progress<'_>) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(progress));
+        self
+    }
+
+    /// Calls `report` with each error nobody collected when the scope ends (cancellations
+    /// aside), named after its request. Without it such errors are only counted
+    /// ([`ScopeStats::uncollected_errors`]) and, with the `tracing` feature, logged.
+    pub fn on_uncollected_error(mut self, report: impl Fn(&Error) + Send + Sync + 'static) -> Self {
+        self.on_uncollected_error = Some(Arc::new(report));
+        self
+    }
 }
 
 /// Settings of one request of a scope, beside the request itself.
@@ -273,6 +367,12 @@ pub struct Scope {
     deadline: Option<(Arc<ScopeDeadline>, Task)>,
     /// Shared by the handles: how a waiting `get_response` tells a stalled request.
     watch: Arc<StallWatch>,
+    /// Counters and callbacks.
+    observed: Arc<Watch>,
+    /// This scope among the process's, for tracing.
+    #[cfg(feature = "tracing")]
+    id: u64,
+    error_for_status: bool,
 }
 
 impl Scope {
@@ -297,7 +397,7 @@ impl Scope {
         Self {
             client: client.clone(),
             spawner: options.spawner,
-            outcomes: Arc::new(Outcomes::new()),
+            outcomes: Arc::new(Outcomes::new().fail_fast(options.fail_fast)),
             limit: options.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
             max_body_in_memory: (!options.stream_bodies).then_some(options.max_body_in_memory),
             retry: options.retry,
@@ -309,7 +409,17 @@ impl Scope {
                 client: client.clone(),
                 max_in_flight: options.max_in_flight,
             }),
+            observed: Arc::new(Watch::new(options.progress, options.on_uncollected_error)),
+            #[cfg(feature = "tracing")]
+            id: NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed),
+            error_for_status: options.error_for_status,
         }
+    }
+
+    /// The scope's counters now: queued, in flight, done, failed, cancelled, bytes
+    /// received, retries, uncollected errors.
+    pub fn stats(&self) -> ScopeStats {
+        self.observed.stats(self.outcomes.queued())
     }
 
     /// The client this scope sends through.
@@ -328,6 +438,7 @@ impl Scope {
     /// waits: any error (an invalid URL included) is the outcome, reported when it is
     /// collected, and a request over the scope's limit waits in line in its task.
     pub fn start_with(&self, request: RequestBuilder, options: StartOptions) -> Pending {
+        self.observed.started();
         let mut request = match self.client.prepare(request) {
             Ok(request) => request,
             Err(err) => {
@@ -371,6 +482,7 @@ impl Scope {
             client: self.client.clone(),
             body_limit,
             budget: self.budget.clone(),
+            error_for_status: self.error_for_status,
             // Moved into the future: counted until it ends or is dropped, whichever comes
             // first.
             _live: LiveTask::new(),
@@ -384,8 +496,23 @@ impl Scope {
             id,
             meta: meta.clone(),
             reported: false,
+            observed: self.observed.clone(),
+            flight: FlightState::Unsent,
         };
+        #[cfg(feature = "tracing")]
+        let span = tracing::info_span!(
+            "par_http.request",
+            method = %request.method,
+            url = %request.url,
+            scope = self.id,
+            index = id,
+            status = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+            error = tracing::field::Empty,
+        );
         let future = work.run(request, report);
+        #[cfg(feature = "tracing")]
+        let future = tracing::Instrument::instrument(future, span);
         let future = FutureCell::new(Box::pin(future));
         let task = match &self.spawner {
             Some(spawner) => spawner.spawn(future.task()),
@@ -400,8 +527,25 @@ impl Scope {
         Pending::new(id, self.outcomes.clone(), meta, Some(self.watch.clone()))
     }
 
+    /// A request whose outcome is known at its start (an error).
     fn ready(&self, outcome: Result<Response>, meta: Arc<Meta>) -> Pending {
-        let id = self.outcomes.add_ready(outcome, meta.clone());
+        let outcome = outcome.map_err(|err| meta.name(err));
+        let id = match self.outcomes.add_running(meta.clone()) {
+            Some(id) => {
+                if let Err(err) = &outcome {
+                    self.observed.ended_unsent(id, meta.name.as_ref(), err);
+                }
+                let hold = Hold::default();
+                self.outcomes.complete(id, Delivery { outcome, hold });
+                id
+            }
+            None => {
+                if let Err(err) = &outcome {
+                    self.observed.ended_unsent(usize::MAX, None, err);
+                }
+                self.outcomes.add_ready(outcome, meta.clone())
+            }
+        };
         Pending::new(id, self.outcomes.clone(), meta, None)
     }
 
@@ -440,6 +584,47 @@ impl Scope {
         self.outcomes.try_next_now()
     }
 
+    /// A race between the scope's pending requests: waits for the first response among
+    /// them (in completion order; an error status is a response unless the scope has
+    /// [`error_for_status`](ScopeOptions::error_for_status)), then cancels every other
+    /// request of the scope, running or uncollected, before it returns. If every one of
+    /// them fails, the error is of kind [`AllFailed`](ErrorKind::AllFailed) and holds all
+    /// their errors ([`Error::all_failed`]), in the order they failed.
+    ///
+    /// The scope stays open: requests started afterwards run as usual.
+    ///
+    /// # Errors
+    ///
+    /// [`AllFailed`](ErrorKind::AllFailed) as above, or
+    /// [`NoPending`](ErrorKind::NoPending) when no request was pending.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes loses the errors collected so far (their
+    /// requests are ended) and cancels nothing else.
+    #[doc(alias = "select_ok")]
+    #[doc(alias = "first_success")]
+    pub async fn race(&self) -> Result<Response> {
+        let mut errors = Vec::new();
+        loop {
+            match self.outcomes.next().await {
+                Ok(response) => {
+                    self.outcomes.cancel_all();
+                    if let Some(flushed) = self.client.dispatch().flush() {
+                        flushed.await;
+                    }
+                    return Ok(response);
+                }
+                Err(err) if err.is_no_pending() && errors.is_empty() => return Err(err),
+                Err(err) if err.is_no_pending() => {
+                    let all = crate::error::AllFailed::new(errors);
+                    return Err(Error::new(ErrorKind::AllFailed).with_source(all));
+                }
+                Err(err) => errors.push(err),
+            }
+        }
+    }
+
     /// True while any request is running or has an outcome not yet collected.
     pub fn has_pending_responses(&self) -> bool {
         self.outcomes.has_pending()
@@ -475,6 +660,9 @@ impl Scope {
 
     fn close_now(&self) {
         let leftovers = self.outcomes.close();
+        for err in leftovers.uncollected_errors() {
+            self.observed.uncollected(err);
+        }
         drop(leftovers);
         let own = self.alive.lock().unwrap_or_else(|p| p.into_inner()).take();
         drop(own);
@@ -491,6 +679,8 @@ struct RequestWork {
     client: Client,
     body_limit: Option<usize>,
     budget: Budget,
+    /// Responses of status 400 or more become errors.
+    error_for_status: bool,
     /// Counts the task in [`live_request_tasks`] while its future exists.
     _live: LiveTask,
     /// The scope's close waits until every task's copy is gone.
@@ -520,6 +710,7 @@ impl RequestWork {
                     },
                 },
             };
+            report.sent();
             // Made only now: a dispatch's work starts when the request leaves the line.
             let send = self.client.execute(request);
             let send = match &self.deadline {
@@ -548,6 +739,15 @@ impl RequestWork {
         permit: Option<SemaphoreGuardArc>,
         mut report: ReportOnDrop,
     ) -> Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>>> {
+        let outcome = match outcome {
+            Ok(response) if self.error_for_status && response.status().as_u16() >= 400 => {
+                let attempts = response.attempts();
+                response
+                    .error_for_status()
+                    .map_err(|err| err.with_attempts(attempts))
+            }
+            outcome => outcome,
+        };
         let mut response = match outcome {
             Ok(response) => response,
             Err(err) => {
@@ -556,6 +756,7 @@ impl RequestWork {
                 return None;
             }
         };
+        report.head(&mut response);
         let hold = Hold {
             permit,
             ..Hold::default()
@@ -694,6 +895,10 @@ impl RequestWork {
     }
 }
 
+/// The id of the next scope opened in this process (for tracing).
+#[cfg(feature = "tracing")]
+static NEXT_SCOPE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// Request tasks of every scope in this process whose future still exists.
 static LIVE_REQUEST_TASKS: AtomicUsize = AtomicUsize::new(0);
 
@@ -801,18 +1006,64 @@ struct ReportOnDrop {
     id: usize,
     meta: Arc<Meta>,
     reported: bool,
+    observed: Arc<Watch>,
+    flight: FlightState,
+}
+
+/// Where a request's count in the scope's [`Watch`] is.
+enum FlightState {
+    /// Not sent yet: waiting in line.
+    Unsent,
+    /// Sent, its response not in yet.
+    Flying(Flight),
+    /// Its response is in; the flight ended with it, or went into its body's stream.
+    Landed,
 }
 
 impl ReportOnDrop {
+    /// The request leaves the line.
+    fn sent(&mut self) {
+        if let (FlightState::Unsent, Some((method, url))) = (&self.flight, &self.meta.name) {
+            let flight = Flight::sent(self.observed.clone(), self.id, method.clone(), url);
+            self.flight = FlightState::Flying(flight);
+        }
+    }
+
+    /// The response's head arrived.
+    fn head(&mut self, response: &mut Response) {
+        if let FlightState::Flying(flight) =
+            std::mem::replace(&mut self.flight, FlightState::Landed)
+        {
+            flight.head(response);
+        }
+    }
+
     fn complete(&mut self, outcome: Result<Response>, hold: Hold) {
         self.reported = true;
         let outcome = outcome.map_err(|err| self.meta.name(err));
+        if let Err(err) = &outcome {
+            match std::mem::replace(&mut self.flight, FlightState::Landed) {
+                FlightState::Flying(flight) => flight.failed(err),
+                FlightState::Unsent => {
+                    self.observed
+                        .ended_unsent(self.id, self.meta.name.as_ref(), err);
+                }
+                // The body's stream counted its own error.
+                FlightState::Landed => {}
+            }
+        }
         self.outcomes.complete(self.id, Delivery { outcome, hold });
     }
 }
 
 impl Drop for ReportOnDrop {
     fn drop(&mut self) {
+        if let FlightState::Unsent = self.flight {
+            if !self.reported {
+                let err = Error::new(ErrorKind::Cancelled);
+                self.observed.ended_unsent(self.id, None, &err);
+            }
+        }
         if !self.reported {
             let err = self.meta.name(Error::new(ErrorKind::Cancelled));
             self.outcomes.complete(

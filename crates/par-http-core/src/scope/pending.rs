@@ -52,6 +52,8 @@ pub(crate) struct Outcomes {
     blocked: AtomicUsize,
     /// Requests waiting for a slot under the scope's limit right now.
     slot_waiters: AtomicUsize,
+    /// The first error cancels the other running requests and is delivered first.
+    fail_fast: bool,
 }
 
 struct State {
@@ -61,6 +63,11 @@ struct State {
     running: usize,
     ready_count: usize,
     closed: bool,
+    /// Under fail-fast: the request whose error cancelled the others, until delivered.
+    first_error: Option<usize>,
+    /// Futures of requests cancelled by a fail-fast that were being polled elsewhere at
+    /// that moment: dropped by the next collection, or the scope's end.
+    deferred: Vec<Arc<FutureCell>>,
 }
 
 struct Slot {
@@ -160,6 +167,20 @@ impl FutureCell {
         let future = self.future.lock().unwrap_or_else(|p| p.into_inner()).take();
         drop(future);
     }
+
+    /// Drops the future unless a poll of it is under way (on another thread, or the
+    /// caller's own); false if it could not.
+    fn try_drop_future(&self) -> bool {
+        let mut guard = match self.future.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return false,
+        };
+        let future = guard.take();
+        drop(guard);
+        drop(future);
+        true
+    }
 }
 
 /// The spawned side of a [`FutureCell`]. An executor that drops the task (a runtime
@@ -202,6 +223,17 @@ pub(crate) struct Leftovers {
 }
 
 impl Leftovers {
+    /// The errors among the outcomes nobody collected (cancellations aside), each named
+    /// after its request.
+    pub(crate) fn uncollected_errors(&self) -> impl Iterator<Item = &Error> {
+        self.deliveries
+            .iter()
+            .filter_map(|delivery| match &delivery.outcome {
+                Err(err) if !err.is_cancelled() => Some(err),
+                _ => None,
+            })
+    }
+
     fn add(&mut self, slot: &mut Slot) {
         self.futures.extend(slot.future.take());
         self.tasks.extend(slot.task.take());
@@ -216,6 +248,13 @@ impl Drop for Leftovers {
         for cell in self.futures.drain(..) {
             cell.drop_future();
         }
+    }
+}
+
+/// Drops the futures of `cells` (each after any poll of it under way).
+fn drop_all(cells: Vec<Arc<FutureCell>>) {
+    for cell in cells {
+        cell.drop_future();
     }
 }
 
@@ -255,12 +294,22 @@ impl Outcomes {
                 running: 0,
                 ready_count: 0,
                 closed: false,
+                first_error: None,
+                deferred: Vec::new(),
             }),
             changed: Event::new(),
             pressure: Event::new(),
             blocked: AtomicUsize::new(0),
             slot_waiters: AtomicUsize::new(0),
+            fail_fast: false,
         }
+    }
+
+    /// A table whose first error cancels the other running requests and is delivered by
+    /// the next collection, whichever request it asks for.
+    pub(crate) fn fail_fast(mut self, on: bool) -> Self {
+        self.fail_fast = on;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -335,6 +384,9 @@ impl Outcomes {
     pub(crate) fn complete(&self, id: usize, delivery: Delivery) {
         let mut guard = self.lock();
         let state = &mut *guard;
+        let fails = self.fail_fast
+            && state.first_error.is_none()
+            && matches!(&delivery.outcome, Err(err) if !err.is_cancelled());
         let leftover = match state.slots.get_mut(id) {
             Some(slot) if !state.closed && matches!(slot.state, SlotState::Running) => {
                 slot.state = SlotState::Ready(Box::new(delivery));
@@ -345,9 +397,86 @@ impl Outcomes {
             }
             _ => Some(delivery),
         };
+        let cancelled = if fails && leftover.is_none() {
+            state.first_error = Some(id);
+            Self::cancel_others(state, id)
+        } else {
+            Vec::new()
+        };
         drop(guard);
         self.changed.notify(usize::MAX);
         drop(leftover);
+        // Dropped here unless a poll of them is under way (this task may be polled by the
+        // same thread's executor inside another cell's poll; waiting for that lock could
+        // deadlock two requests failing at once): those wait for the next collection.
+        let busy: Vec<_> = cancelled
+            .into_iter()
+            .filter(|cell| !cell.try_drop_future())
+            .collect();
+        if !busy.is_empty() {
+            self.lock().deferred.extend(busy);
+        }
+    }
+
+    /// Fail-fast: every running request but `id` gets a `Cancelled` outcome; their
+    /// futures are handed back to be dropped outside the lock.
+    fn cancel_others(state: &mut State, id: usize) -> Vec<Arc<FutureCell>> {
+        let mut futures = Vec::new();
+        for (other, slot) in state.slots.iter_mut().enumerate() {
+            if other == id || !matches!(slot.state, SlotState::Running) {
+                continue;
+            }
+            let err = slot.meta.name(Error::new(ErrorKind::Cancelled));
+            slot.state = SlotState::Ready(Box::new(Delivery {
+                outcome: Err(err),
+                hold: Hold::default(),
+            }));
+            futures.extend(slot.future.take());
+            state.running = state.running.saturating_sub(1);
+            state.ready_count += 1;
+            state.ready.push_back(other);
+        }
+        futures
+    }
+
+    /// Under fail-fast, the first error while it is not delivered: it goes before any
+    /// other outcome.
+    fn deliver_first_error(state: &mut State, hold: &mut Option<Hold>) -> Option<Result<Response>> {
+        let first = state.first_error?;
+        let slot = state.slots.get_mut(first)?;
+        let outcome = Self::deliver(slot, first, hold)?;
+        state.ready_count = state.ready_count.saturating_sub(1);
+        Some(outcome)
+    }
+
+    /// Takes the futures a fail-fast could not drop at once, to be dropped by the caller.
+    fn take_deferred(state: &mut State) -> Vec<Arc<FutureCell>> {
+        if state.deferred.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut state.deferred)
+        }
+    }
+
+    /// Ends every request still running or uncollected, without closing the scope: what
+    /// a race does once it has its winner. Returns when their futures are dropped.
+    pub(crate) fn cancel_all(&self) {
+        let mut leftovers = Leftovers::default();
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        for slot in &mut state.slots {
+            if !matches!(slot.state, SlotState::Taken) {
+                leftovers.add(slot);
+            }
+        }
+        leftovers.futures.append(&mut state.deferred);
+        state.ready.clear();
+        state.running = 0;
+        state.ready_count = 0;
+        drop(guard);
+        self.changed.notify(usize::MAX);
+        self.pressure.notify(usize::MAX);
+        drop(leftovers);
     }
 
     /// Takes back the ready, uncollected outcome of `id` (to finish reading its body);
@@ -433,8 +562,19 @@ impl Outcomes {
         let mut hold = None;
         let mut guard = self.lock();
         let state = &mut *guard;
+        let deferred = Self::take_deferred(state);
+        if state.first_error.is_some_and(|first| first != id) {
+            if let Some(first) = Self::deliver_first_error(state, &mut hold) {
+                drop(guard);
+                drop(hold);
+                drop_all(deferred);
+                return Some(first);
+            }
+        }
         let closed = state.closed;
         let Some(slot) = state.slots.get_mut(id) else {
+            drop(guard);
+            drop_all(deferred);
             return Some(Err(Error::new(ErrorKind::AlreadyCollected)));
         };
         let answer = match slot.state {
@@ -449,20 +589,31 @@ impl Outcomes {
         };
         drop(guard);
         drop(hold);
+        drop_all(deferred);
         answer
     }
 
     /// The first ready outcome in completion order, or `NoPending` when none can come.
     fn try_next(&self) -> Option<Result<Response>> {
         let mut hold = None;
-        let answer = self.try_next_locked(&mut hold);
+        let mut deferred = Vec::new();
+        let answer = self.try_next_locked(&mut hold, &mut deferred);
         drop(hold);
+        drop_all(deferred);
         answer
     }
 
-    fn try_next_locked(&self, hold: &mut Option<Hold>) -> Option<Result<Response>> {
+    fn try_next_locked(
+        &self,
+        hold: &mut Option<Hold>,
+        deferred: &mut Vec<Arc<FutureCell>>,
+    ) -> Option<Result<Response>> {
         let mut guard = self.lock();
         let state = &mut *guard;
+        *deferred = Self::take_deferred(state);
+        if let Some(first) = Self::deliver_first_error(state, hold) {
+            return Some(first);
+        }
         while let Some(id) = state.ready.pop_front() {
             if let Some(slot) = state.slots.get_mut(id) {
                 if let Some(outcome) = Self::deliver(slot, id, hold) {
@@ -550,6 +701,7 @@ impl Outcomes {
         for slot in &mut state.slots {
             leftovers.add(slot);
         }
+        leftovers.futures.append(&mut state.deferred);
         state.ready.clear();
         state.running = 0;
         state.ready_count = 0;
@@ -592,6 +744,11 @@ impl Outcomes {
             }
         }
         (connections, slots)
+    }
+
+    /// Requests waiting for a slot under the scope's limit right now.
+    pub(crate) fn queued(&self) -> usize {
+        self.slot_waiters.load(Ordering::Acquire)
     }
 
     /// Listens for a change in the pressure on the scope (see [`Outcomes::pressure`]).

@@ -28,13 +28,35 @@ pub(crate) async fn connect(
     tls: Option<&TlsConnector>,
 ) -> Result<(BoxIo, bool)> {
     let attempt = async {
+        #[cfg(feature = "tracing")]
+        let started = runtime.now();
         let io = connect_any(runtime, url).await?;
-        match tls {
-            Some(tls) => tls.handshake(url, io).await,
-            None => Ok((io, false)),
-        }
+        #[cfg(feature = "tracing")]
+        let connected = runtime.now();
+        #[cfg(feature = "tracing")]
+        tracing::debug!(
+            connect_us = micros(connected - started),
+            "par-http: connected"
+        );
+        let Some(tls) = tls else {
+            return Ok((io, false));
+        };
+        let secured = tls.handshake(url, io).await?;
+        #[cfg(feature = "tracing")]
+        tracing::debug!(
+            tls_us = micros(runtime.now() - connected),
+            h2 = secured.1,
+            "par-http: tls handshake done"
+        );
+        Ok(secured)
     };
     within_connect_timeout(runtime, timeout, attempt).await
+}
+
+/// A duration in whole microseconds, for a tracing field.
+#[cfg(feature = "tracing")]
+pub(crate) fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Runs `attempt` (a connection being opened, directly or through a proxy), failing it

@@ -127,6 +127,86 @@ impl ParallelConfig {
         self
     }
 
+    /// Fail-fast: the first request that fails cancels every other request of the scope
+    /// still running (their outcomes become errors with
+    /// [`is_cancelled`](crate::Error::is_cancelled)), and the next collection, whichever
+    /// request it asks for, returns that first error; a `?` then ends the scope. Responses
+    /// that arrived before it stay collectable. With
+    /// [`error_for_status`](Self::error_for_status), a 4xx or 5xx response is a failure
+    /// too.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use par_http::ParallelConfig;
+    ///
+    /// let client = par_http::Client::new();
+    /// let config = ParallelConfig::new().fail_fast().error_for_status();
+    /// let pages = client.parallel_with(config, |p| {
+    ///     let pending: Vec<_> = (1..=3)
+    ///         .map(|n| p.get(format!("http://127.0.0.1:8080/page/{n}")))
+    ///         .collect();
+    ///     // The first failure, whichever page it was, ends the loop and the scope.
+    ///     pending.into_iter().map(|page| page.get_response()?.text()).collect::<Result<Vec<_>, _>>()
+    /// })?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn fail_fast(mut self) -> Self {
+        self.options = self.options.fail_fast();
+        self
+    }
+
+    /// Delivers each response with a status of 400 or more as an error with
+    /// [`status`](crate::Error::status), as `Response::error_for_status` would.
+    pub fn error_for_status(mut self) -> Self {
+        self.options = self.options.error_for_status();
+        self
+    }
+
+    /// Calls `progress` with every step of every request of the scope: sent, response
+    /// head, body bytes, done, failed. Called on the thread that made the progress, so it
+    /// should be quick (count, or send to a channel). [`Parallel::stats`] reads the
+    /// totals at any time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use par_http::{ParallelConfig, ProgressEvent};
+    ///
+    /// let config = ParallelConfig::new().on_progress(|progress| {
+    ///     if let ProgressEvent::Body { received, total: Some(total) } = progress.event {
+    ///         eprintln!("#{}: {received}/{total} bytes", progress.index);
+    ///     }
+    /// });
+    /// # drop(config);
+    /// ```
+    pub fn on_progress(
+        mut self,
+        progress: impl Fn(&crate::Progress<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.options = self.options.on_progress(progress);
+        self
+    }
+
+    /// Calls `report` with each error that nobody collected before the scope ended
+    /// (cancellations aside); [`ScopeStats::uncollected_errors`](crate::ScopeStats)
+    /// counts them either way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = par_http::ParallelConfig::new()
+    ///     .on_uncollected_error(|err| eprintln!("nobody looked at: {err}"));
+    /// # drop(config);
+    /// ```
+    pub fn on_uncollected_error(
+        mut self,
+        report: impl Fn(&crate::Error) + Send + Sync + 'static,
+    ) -> Self {
+        self.options = self.options.on_uncollected_error(report);
+        self
+    }
+
     pub(crate) fn into_options(self) -> ScopeOptions {
         self.options
     }
@@ -372,6 +452,52 @@ impl<'scope> Parallel<'scope> {
     /// True while a request is running or has an outcome not yet collected.
     pub fn has_pending_responses(&self) -> bool {
         self.scope.has_pending_responses()
+    }
+
+    /// A race between the pending requests of the scope: the first response wins, and
+    /// every other request of the scope is cancelled (connections closed, HTTP/2 streams
+    /// reset) before it returns. If all of them fail, the error has kind
+    /// [`AllFailed`](crate::ErrorKind::AllFailed) and
+    /// [`all_failed`](crate::Error::all_failed) gives each one's error.
+    ///
+    /// # Errors
+    ///
+    /// As above, or [`is_no_pending`](crate::Error::is_no_pending) when nothing was
+    /// started.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let mirrors = ["http://127.0.0.1:8081/file", "http://127.0.0.1:8082/file"];
+    /// let fastest = par_http::parallel(|p| {
+    ///     for mirror in mirrors {
+    ///         p.get(mirror);
+    ///     }
+    ///     p.race()?.bytes()
+    /// })?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    #[doc(alias = "select_ok")]
+    pub fn race(&self) -> Result<Response> {
+        self.local
+            .wait(&self.client.inner.agent, self.scope.race())
+            .map(|r| Response::new(r, self.client.inner.clone()))
+    }
+
+    /// The scope's counters now: queued, in flight, done, failed, cancelled, bytes
+    /// received, retries and uncollected errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// par_http::parallel(|p| {
+    ///     assert_eq!(p.stats().started, 0);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn stats(&self) -> crate::ScopeStats {
+        self.scope.stats()
     }
 }
 
