@@ -61,11 +61,12 @@ Request:
                           (10% of the requests plus 10 a second). A body that breaks
                           off after the response began is not retried
       --retry-delay SECS  wait exactly SECS before each retry instead (fractions
-                          allowed; 0 retries at once)
+                          allowed; 0 keeps the backoff above, as with curl)
       --retry-max-time SECS
                           start no retry later than SECS after the URL's first attempt
                           began (its wait included); an attempt under way is not cut
-                          short: --timeout does that, and it covers the retries too
+                          short: --timeout does that, and it covers the retries too.
+                          0 sets no limit (the default), as with curl
       --max-redirects N   follow at most N redirects (default 10; 0 does not follow)
   -k, --insecure          accept any TLS certificate (DANGEROUS: testing only)
       --http1.1           HTTP/1.1 only (no HTTP/2, even where the server offers it)
@@ -261,12 +262,16 @@ pub(crate) fn parse(
             }
             Long("retries") => retries = parser.value()?.parse()?,
             Long("retry-delay") => {
+                // 0 is curl's "the default backoff".
                 let value = parser.value()?.string()?;
-                retry_delay = Some(parse_seconds("--retry-delay", &value, true)?);
+                retry_delay = Some(parse_seconds("--retry-delay", &value, true)?)
+                    .filter(|delay| !delay.is_zero());
             }
             Long("retry-max-time") => {
+                // 0 is curl's "no limit".
                 let value = parser.value()?.string()?;
-                retry_max_time = Some(parse_seconds("--retry-max-time", &value, true)?);
+                retry_max_time = Some(parse_seconds("--retry-max-time", &value, true)?)
+                    .filter(|limit| !limit.is_zero());
             }
             Short('f') | Long("fail") => fail = true,
             Long("max-redirects") => max_redirects = Some(parser.value()?.parse()?),
@@ -498,9 +503,18 @@ mod tests {
         assert_eq!(options.retry_delay, Some(Duration::from_millis(1500)));
         assert_eq!(options.retry_max_time, Some(Duration::from_secs(30)));
         assert!(options.fail);
-        // A delay of 0 retries at once; --fail has a long name too.
-        let options = run(&["--retry-delay", "0", "--fail", "http://a.test/"]).unwrap();
-        assert_eq!(options.retry_delay, Some(Duration::ZERO));
+        // 0 is curl's default backoff and no time limit; --fail has a long name too.
+        let options = run(&[
+            "--retry-delay",
+            "0",
+            "--retry-max-time",
+            "0.0",
+            "--fail",
+            "http://a.test/",
+        ])
+        .unwrap();
+        assert_eq!(options.retry_delay, None);
+        assert_eq!(options.retry_max_time, None);
         assert!(options.fail);
         for bad in ["-1", "soon", "inf", "NaN", ""] {
             assert!(

@@ -23,14 +23,19 @@
 //! its connection while it is written, and a slow one must hold up neither the other
 //! bodies nor the collecting thread. Writers are spawned when every writer is busy, up
 //! to one per slot. A writer makes the URL's [`Record`] and prints its line, then hands
-//! the record (or a retry) back through a second channel. That channel cannot wake the
+//! the record back through a second channel. That channel cannot wake the
 //! collecting thread while it waits for the scope, so while writers hold slots that work
 //! is waiting for, it waits for the scope at most [`SLOT_POLL`] at a time and then looks
 //! at the channel; with nothing in the scope to collect, it waits on the channel itself.
 //!
 //! With `--stdout`, each body is buffered by its writer (up to 8 MiB) and written whole
 //! under the stdout lock, as [`output::deliver`] describes: bodies arrive in the order
-//! they finish, never interleaved. Every URL ends as one [`Record`].
+//! they finish, never interleaved. With `-o`, each is written under a temporary name
+//! and renamed when whole. Every URL ends as one [`Record`].
+//!
+//! Ctrl-C ends the process from the handler's thread ([`on_interrupt`]): the temporary
+//! files go, the requests in flight are dropped with the process, and the exit status
+//! is 130.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -48,6 +48,8 @@ struct State {
     hits: Mutex<HashMap<String, usize>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// `/partial/N` connections the client closed while the server held the body.
+    partials_closed: AtomicUsize,
 }
 
 struct Server {
@@ -184,7 +186,9 @@ fn serve(stream: TcpStream, state: &State) -> std::io::Result<()> {
         if path.starts_with("/partial/") {
             // The rest never comes: held until the client goes (or 10 s).
             stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-            let _ = reader.read(&mut [0; 1]);
+            if let Ok(0) = reader.read(&mut [0; 1]) {
+                state.partials_closed.fetch_add(1, Ordering::SeqCst);
+            }
         }
         return Ok(()); // closed in the middle of the body
     } else {
@@ -1047,6 +1051,15 @@ fn ctrl_c_cancels_the_run_and_removes_the_temporaries() {
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("par-http: interrupted"), "{stderr}");
     assert_eq!(file_names(&dir), Vec::<String>::new());
+    // The request in flight was dropped: its connection is closed (5 s at most).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.state.partials_closed.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the held connection is still open"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }
 
