@@ -204,3 +204,51 @@ fn an_async_client_retries_the_same_way() {
         assert_eq!(attempts, 1, "the server has recovered");
     });
 }
+
+#[test]
+fn no_retry_starts_after_the_max_retry_time() {
+    // A fixed delay of an hour, beyond a limit of a second: the 503 stands, at once.
+    let hour = Duration::from_secs(3600);
+    let server = failing_server(1, 503, &[]);
+    let policy = RetryPolicy::new()
+        .max_attempts(3)
+        .backoff(hour, hour)
+        .jitter(false)
+        .max_retry_time(Duration::from_secs(1));
+    let client = crate::rt::builder().retry(policy).build().unwrap();
+    let response = client.get(server.url("/")).send().unwrap();
+    assert_eq!((response.status().as_u16(), response.attempts()), (503, 1));
+    // Within the limit, the retry is made.
+    let client = crate::rt::builder()
+        .retry(no_wait(3).max_retry_time(Duration::from_secs(60)))
+        .build()
+        .unwrap();
+    let response = client.get(server.url("/")).send().unwrap();
+    assert_eq!((response.status().as_u16(), response.attempts()), (200, 1));
+    assert_eq!(server.requests(), 2);
+}
+
+#[test]
+fn a_connection_closed_before_the_response_is_retried_when_the_policy_says_so() {
+    let closing_server = || {
+        let seen = Arc::new(AtomicUsize::new(0));
+        ScriptedServer::new(move |conn| {
+            if conn.read_request().is_some() && seen.fetch_add(1, Ordering::SeqCst) > 0 {
+                conn.write_all(&response(200, &[], b"ok"));
+            }
+            // The first request's connection closes without a byte of answer.
+        })
+    };
+    let server = closing_server();
+    let client = crate::rt::builder().retry(no_wait(3)).build().unwrap();
+    let err = client.get(server.url("/")).send().unwrap_err();
+    assert_eq!(err.attempts(), 1, "{err}");
+
+    let server = closing_server();
+    let client = crate::rt::builder()
+        .retry(no_wait(3).closed_connections(true))
+        .build()
+        .unwrap();
+    let response = client.get(server.url("/")).send().unwrap();
+    assert_eq!((response.status().as_u16(), response.attempts()), (200, 2));
+}

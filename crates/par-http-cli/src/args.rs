@@ -19,8 +19,9 @@ usage: par-http [OPTIONS] URL...
 
 Fetches every URL, N at a time, through one parallel scope of par-http.
 Prints a line per URL as it finishes: status (ERR if none), body size, time (from
-the request's start to the end of its body), URL, then `-> FILE` or `error: ...`;
-then a summary: counts by status, total bytes, wall time, p50/p90/p99 latency.
+the request's start, retries included, to the end of its body), URL, then
+`-> FILE` or `error: ...`; then a summary: counts by status, total bytes, wall
+time, p50/p90/p99 latency.
 On a terminal a progress bar shows done/total, bytes, rate and failures.
 
 Input and concurrency:
@@ -31,7 +32,9 @@ Input and concurrency:
 Output:
   -o, --output-dir DIR    save each body in DIR (created if needed), in a file named
                           from the URL's last path segment and query, sanitized; a
-                          repeated name gets -1, -2, ... A failed body leaves no file
+                          repeated name gets -1, -2, ... A body is written to a
+                          temporary .NAME.part-PID beside it and renamed when whole:
+                          a failed or interrupted body leaves no file
       --stdout            write each body whole to stdout, in completion order; the
                           report goes to stderr. Not with -o
   -q, --quiet             no line per URL and no progress bar: the summary only
@@ -43,9 +46,27 @@ Request:
   -H, --header 'N: V'     add a header to every request (repeatable)
       --bearer TOKEN      send `Authorization: Bearer TOKEN`
   -u, --user USER[:PASS]  send HTTP Basic auth
-      --timeout SECS      time limit for each request, body included (fractions allowed)
-      --retries N         retry a request that failed to connect, timed out, broke off
-                          or got a 5xx, up to N times (default 0)
+      --timeout SECS      time limit for each request, body and retries included
+                          (fractions allowed)
+  -f, --fail              the body of a 4xx or 5xx response is neither saved nor
+                          written (as with curl -f); its line says `error: HTTP ...`.
+                          Such a response is a failure (exit status 1) either way
+      --retries N         try a request again, up to N times, when it fails to connect,
+                          times out before any response byte, is closed before any
+                          answer, or gets 408, 429, 500, 502, 503 or 504 (default 0).
+                          Waits 100 ms before the first retry, doubling up to 2 s,
+                          each wait drawn at random below that; a Retry-After of up to
+                          30 s is honoured. Every method is retried (as curl does),
+                          but retries across the run stay within the client's budget
+                          (10% of the requests plus 10 a second). A body that breaks
+                          off after the response began is not retried
+      --retry-delay SECS  wait exactly SECS before each retry instead (fractions
+                          allowed; 0 keeps the backoff above, as with curl)
+      --retry-max-time SECS
+                          start no retry later than SECS after the URL's first attempt
+                          began (its wait included); an attempt under way is not cut
+                          short: --timeout does that, and it covers the retries too.
+                          0 sets no limit (the default), as with curl
       --max-redirects N   follow at most N redirects (default 10; 0 does not follow)
   -k, --insecure          accept any TLS certificate (DANGEROUS: testing only)
       --http1.1           HTTP/1.1 only (no HTTP/2, even where the server offers it)
@@ -70,8 +91,12 @@ Proxies and cookies:
   -h, --help              this text
   -V, --version           the version
 
+Ctrl-C stops the run at once: the requests in flight are dropped, the temporary
+files removed, and par-http exits with status 130.
+
 Exit status: 0 if every request got a 2xx or 3xx response and its body was read
-(and saved), 1 if any failed, 2 for a usage error or a run that cannot start.
+(and saved), 1 if any failed, 2 for a usage error or a run that cannot start,
+130 when interrupted.
 ";
 
 /// Where the bodies go.
@@ -100,6 +125,12 @@ pub(crate) struct Options {
     pub(crate) user: Option<(String, Option<String>)>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) retries: u32,
+    /// `--retry-delay`: a fixed wait before each retry.
+    pub(crate) retry_delay: Option<Duration>,
+    /// `--retry-max-time`: no retry starts later than this after the first attempt.
+    pub(crate) retry_max_time: Option<Duration>,
+    /// `--fail`: a 4xx or 5xx response is a failure whose body is not delivered.
+    pub(crate) fail: bool,
     pub(crate) max_redirects: Option<usize>,
     pub(crate) insecure: bool,
     pub(crate) proxy: Option<String>,
@@ -182,6 +213,9 @@ pub(crate) fn parse(
     let mut user = None;
     let mut timeout = None;
     let mut retries = 0u32;
+    let mut retry_delay = None;
+    let mut retry_max_time = None;
+    let mut fail = false;
     let mut max_redirects = None;
     let mut insecure = false;
     let mut proxy = None;
@@ -224,9 +258,22 @@ pub(crate) fn parse(
             }
             Long("timeout") => {
                 let value = parser.value()?.string()?;
-                timeout = Some(parse_seconds(&value)?);
+                timeout = Some(parse_seconds("--timeout", &value, false)?);
             }
             Long("retries") => retries = parser.value()?.parse()?,
+            Long("retry-delay") => {
+                // 0 is curl's "the default backoff".
+                let value = parser.value()?.string()?;
+                retry_delay = Some(parse_seconds("--retry-delay", &value, true)?)
+                    .filter(|delay| !delay.is_zero());
+            }
+            Long("retry-max-time") => {
+                // 0 is curl's "no limit".
+                let value = parser.value()?.string()?;
+                retry_max_time = Some(parse_seconds("--retry-max-time", &value, true)?)
+                    .filter(|limit| !limit.is_zero());
+            }
+            Short('f') | Long("fail") => fail = true,
             Long("max-redirects") => max_redirects = Some(parser.value()?.parse()?),
             Short('k') | Long("insecure") => insecure = true,
             Short('x') | Long("proxy") => {
@@ -320,6 +367,9 @@ pub(crate) fn parse(
         user,
         timeout,
         retries,
+        retry_delay,
+        retry_max_time,
+        fail,
         max_redirects,
         insecure,
         proxy,
@@ -351,15 +401,16 @@ fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), UsageError> {
     Ok((name, value))
 }
 
-/// A positive, finite number of seconds, fractions allowed.
-fn parse_seconds(text: &str) -> Result<Duration, UsageError> {
+/// A finite number of seconds for `option`, fractions allowed: positive, or also zero
+/// when `zero_ok`.
+fn parse_seconds(option: &str, text: &str, zero_ok: bool) -> Result<Duration, UsageError> {
     let bad = || {
         usage(format!(
-            "invalid --timeout {text:?}: give seconds, like 10 or 0.5"
+            "invalid {option} {text:?}: give seconds, like 10 or 0.5"
         ))
     };
     let seconds: f64 = text.parse().map_err(|_| bad())?;
-    if !seconds.is_finite() || seconds <= 0.0 {
+    if !seconds.is_finite() || seconds < 0.0 || (seconds == 0.0 && !zero_ok) {
         return Err(bad());
     }
     Duration::try_from_secs_f64(seconds).map_err(|_| bad())
@@ -384,6 +435,8 @@ mod tests {
         assert_eq!(options.method, Method::GET);
         assert_eq!(options.output, BodyOutput::Discard);
         assert_eq!(options.retries, 0);
+        assert!(options.retry_delay.is_none() && options.retry_max_time.is_none());
+        assert!(!options.fail);
         assert!(options.body.is_none() && options.timeout.is_none() && !options.insecure);
         assert_eq!(options.http, HttpVersion::Negotiate);
     }
@@ -432,6 +485,48 @@ mod tests {
         );
         assert_eq!(options.retries, 3);
         assert_eq!(options.output, BodyOutput::Dir("out".into()));
+    }
+
+    #[test]
+    fn retry_and_fail_options() {
+        let options = run(&[
+            "--retries",
+            "4",
+            "--retry-delay",
+            "1.5",
+            "--retry-max-time=30",
+            "-f",
+            "http://a.test/",
+        ])
+        .unwrap();
+        assert_eq!(options.retries, 4);
+        assert_eq!(options.retry_delay, Some(Duration::from_millis(1500)));
+        assert_eq!(options.retry_max_time, Some(Duration::from_secs(30)));
+        assert!(options.fail);
+        // 0 is curl's default backoff and no time limit; --fail has a long name too.
+        let options = run(&[
+            "--retry-delay",
+            "0",
+            "--retry-max-time",
+            "0.0",
+            "--fail",
+            "http://a.test/",
+        ])
+        .unwrap();
+        assert_eq!(options.retry_delay, None);
+        assert_eq!(options.retry_max_time, None);
+        assert!(options.fail);
+        for bad in ["-1", "soon", "inf", "NaN", ""] {
+            assert!(
+                run(&["--retry-delay", bad, "http://a.test/"]).is_err(),
+                "{bad}"
+            );
+            assert!(
+                run(&["--retry-max-time", bad, "http://a.test/"]).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(run(&["--timeout", "0", "http://a.test/"]).is_err());
     }
 
     #[test]

@@ -2,12 +2,22 @@
 //! output directory (`-o DIR`, named from the URL), or written whole to stdout
 //! (`--stdout`). Also the file names: [`file_names`] makes a safe, unique name for every
 //! URL of the run before anything is fetched.
+//!
+//! A file is written under a temporary name beside its own (`.NAME.part-PID`, see
+//! [`part_path`]) and renamed when the body is whole, so a final name never holds a
+//! partial body. Every temporary is listed in [`PARTS`] while it exists: on Ctrl-C,
+//! [`interrupt`] removes them all and stops any new one from being made or renamed.
+//!
+//! Bodies written to stdout are watched for their last byte ([`stdout_at_line_start`]),
+//! so that a report sharing the terminal with them can start its lines on a line of
+//! their own.
 
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use par_http::Url;
 
@@ -33,50 +43,118 @@ pub(crate) enum Destination {
 /// Why a body was not delivered.
 #[derive(Debug)]
 pub(crate) enum BodyError {
-    /// Reading the response failed. `committed` is true when part of the body already
-    /// went to stdout, so a retry would write it twice.
-    Read { error: io::Error, committed: bool },
-    /// Writing the body (file or stdout) failed: a local problem, never retried.
+    /// Reading the response failed.
+    Read(io::Error),
+    /// Writing the body (file or stdout) failed: a local problem.
     Write(io::Error),
+    /// The run was interrupted (Ctrl-C): the body's file is not kept.
+    Interrupted,
+}
+
+/// The temporary files being written, and whether the run was interrupted.
+#[derive(Debug)]
+struct Parts {
+    interrupted: bool,
+    paths: Vec<PathBuf>,
+}
+
+/// Every temporary file of the run that exists now. Each is made, renamed and removed
+/// under this lock, so that [`interrupt`] leaves none behind.
+static PARTS: Mutex<Parts> = Mutex::new(Parts {
+    interrupted: false,
+    paths: Vec::new(),
+});
+
+fn parts() -> MutexGuard<'static, Parts> {
+    PARTS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Ctrl-C: removes every temporary file and makes [`deliver`] refuse to make or rename
+/// any other from now on. Returns how many were removed.
+pub(crate) fn interrupt() -> usize {
+    let mut parts = parts();
+    parts.interrupted = true;
+    let paths = std::mem::take(&mut parts.paths);
+    for path in &paths {
+        let _ = std::fs::remove_file(path);
+    }
+    paths.len()
+}
+
+/// The temporary name a body for `path` is written under: `.NAME.part-PID` in the same
+/// directory (so the rename cannot cross file systems). A final name never starts with
+/// a dot (see `sanitize`), so it cannot be another URL's file.
+pub(crate) fn part_path(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!(".{name}.part-{}", std::process::id()))
+}
+
+/// Makes the temporary file `part`, listed in [`PARTS`] (not once interrupted).
+fn create_part(part: &Path) -> Result<File, BodyError> {
+    let mut parts = parts();
+    if parts.interrupted {
+        return Err(BodyError::Interrupted);
+    }
+    let file = File::create(part).map_err(BodyError::Write)?;
+    parts.paths.push(part.to_owned());
+    Ok(file)
+}
+
+/// Takes `part` off the list; renames it to `path` if `path` is given and the run was
+/// not interrupted, else removes it.
+fn finish_part(part: &Path, path: Option<&Path>) -> Result<(), BodyError> {
+    let mut parts = parts();
+    parts.paths.retain(|listed| listed != part);
+    match path {
+        Some(_) if parts.interrupted => {
+            let _ = std::fs::remove_file(part);
+            Err(BodyError::Interrupted)
+        }
+        Some(path) => std::fs::rename(part, path).map_err(|err| {
+            let _ = std::fs::remove_file(part);
+            BodyError::Write(err)
+        }),
+        None => {
+            let _ = std::fs::remove_file(part);
+            Ok(())
+        }
+    }
 }
 
 /// Reads the whole of `body` into `destination`, adding every byte read to `live`, and
-/// returns the body's length. A file is removed when the body fails.
+/// returns the body's length. A file is written under its [`part_path`] and renamed
+/// when whole; a body that fails leaves no file.
 pub(crate) fn deliver(
     body: &mut impl Read,
     destination: &Destination,
     live: &AtomicU64,
 ) -> Result<u64, BodyError> {
-    // Only stdout cannot take a body back: a file is written anew by a retry.
-    let retry_safe = |err| match err {
-        BodyError::Read { error, .. } => BodyError::Read {
-            error,
-            committed: false,
-        },
-        other => other,
-    };
     match destination {
-        Destination::Discard => copy(body, &mut io::sink(), live).map_err(retry_safe),
+        Destination::Discard => copy(body, &mut io::sink(), live),
         Destination::File(path) => {
-            let result = File::create(path)
-                .map_err(BodyError::Write)
-                .and_then(|file| {
-                    let mut file = BufWriter::with_capacity(CHUNK, file);
-                    let n = copy(body, &mut file, live)?;
-                    file.into_inner()
-                        .map_err(|err| BodyError::Write(err.into_error()))?;
-                    Ok(n)
-                });
-            if result.is_err() {
-                let _ = std::fs::remove_file(path);
+            let part = part_path(path);
+            let file = create_part(&part)?;
+            let mut file = BufWriter::with_capacity(CHUNK, file);
+            let written = copy(body, &mut file, live).and_then(|n| {
+                let file = file
+                    .into_inner()
+                    .map_err(|err| BodyError::Write(err.into_error()))?;
+                drop(file);
+                Ok(n)
+            });
+            match written {
+                Ok(n) => finish_part(&part, Some(path)).map(|()| n),
+                Err(err) => {
+                    let _ = finish_part(&part, None);
+                    Err(err)
+                }
             }
-            result.map_err(retry_safe)
         }
         Destination::Stdout => to_stdout(body, live),
     }
 }
 
-/// Copies `body` to `out`; a failed read is uncommitted only if nothing was written.
+/// Copies `body` to `out`.
 fn copy(body: &mut impl Read, out: &mut impl Write, live: &AtomicU64) -> Result<u64, BodyError> {
     let mut buf = vec![0; CHUNK];
     let mut total = 0u64;
@@ -85,12 +163,7 @@ fn copy(body: &mut impl Read, out: &mut impl Write, live: &AtomicU64) -> Result<
             Ok(0) => break,
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => {
-                return Err(BodyError::Read {
-                    error,
-                    committed: true,
-                });
-            }
+            Err(error) => return Err(BodyError::Read(error)),
         };
         live.fetch_add(n as u64, Ordering::Relaxed);
         out.write_all(&buf[..n]).map_err(BodyError::Write)?;
@@ -98,6 +171,38 @@ fn copy(body: &mut impl Read, out: &mut impl Write, live: &AtomicU64) -> Result<
     }
     out.flush().map_err(BodyError::Write)?;
     Ok(total)
+}
+
+/// False while the last byte written to stdout by a body is not a newline.
+static STDOUT_AT_LINE_START: AtomicBool = AtomicBool::new(true);
+
+/// True unless the last byte a body wrote to stdout is other than a newline.
+pub(crate) fn stdout_at_line_start() -> bool {
+    STDOUT_AT_LINE_START.load(Ordering::SeqCst)
+}
+
+/// Notes that stdout's last line was ended (by the report writing a newline).
+pub(crate) fn set_stdout_at_line_start() {
+    STDOUT_AT_LINE_START.store(true, Ordering::SeqCst);
+}
+
+/// A writer that notes whether the last byte it wrote was a newline.
+struct LastByte<W> {
+    out: W,
+}
+
+impl<W: Write> Write for LastByte<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        if let Some(&last) = buf[..n].last() {
+            STDOUT_AT_LINE_START.store(last == b'\n', Ordering::SeqCst);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// Buffers up to [`STDOUT_BUFFER`] of `body`, then writes it to stdout holding the stdout
@@ -116,15 +221,12 @@ fn to_stdout(body: &mut impl Read, live: &AtomicU64) -> Result<u64, BodyError> {
                 }
             }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => {
-                return Err(BodyError::Read {
-                    error,
-                    committed: false,
-                });
-            }
+            Err(error) => return Err(BodyError::Read(error)),
         }
     };
-    let mut out = io::stdout().lock();
+    let mut out = LastByte {
+        out: io::stdout().lock(),
+    };
     out.write_all(&buffered).map_err(BodyError::Write)?;
     let rest = if complete {
         out.flush().map_err(BodyError::Write)?;
@@ -320,8 +422,10 @@ mod tests {
         let path = dir.join("broken.bin");
         let live = AtomicU64::new(0);
         let result = deliver(&mut Broken(3), &Destination::File(path.clone()), &live);
-        assert!(matches!(result, Err(BodyError::Read { .. })));
+        assert!(matches!(result, Err(BodyError::Read(_))));
         assert!(!path.exists());
+        assert!(!part_path(&path).exists());
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

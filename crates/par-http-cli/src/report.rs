@@ -1,7 +1,10 @@
 //! What the user sees while a run goes: a line per finished URL (status, size, time,
 //! file or error) and, when the report goes to a terminal, a live progress bar on stderr
 //! (done/total, bytes, rate, failures) drawn with indicatif. The report goes to stdout,
-//! or to stderr when `--stdout` gives stdout to the bodies.
+//! or to stderr when `--stdout` gives stdout to the bodies. When stderr is then the same
+//! file as stdout (one terminal, or `2>&1`), each report line waits for the stdout lock,
+//! so it never lands inside a body, and starts with a newline when the last body written
+//! did not end with one.
 
 use std::io::{self, IsTerminal, Write};
 use std::sync::Arc;
@@ -10,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
+use crate::output;
 use crate::summary::{self, Outcome, Record};
 
 /// Counters shared by the run (its collecting and writer threads) and the progress bar.
@@ -25,6 +29,8 @@ pub(crate) struct Live {
 #[derive(Debug)]
 pub(crate) struct Reporter {
     to_stderr: bool,
+    /// The report goes to stderr and stderr is the same file as stdout.
+    shares_stdout: bool,
     lines: bool,
     bar: Option<ProgressBar>,
     live: Arc<Live>,
@@ -49,10 +55,16 @@ impl Reporter {
         let bar = (progress && on_terminal).then(|| progress_bar(total as u64, &live));
         Self {
             to_stderr,
+            shares_stdout: to_stderr && stdout_is_stderr(),
             lines,
             bar,
             live,
         }
+    }
+
+    /// The progress bar, if one is drawn (for the Ctrl-C handler to leave it as it is).
+    pub(crate) fn bar(&self) -> Option<ProgressBar> {
+        self.bar.clone()
     }
 
     /// The counters the run adds to.
@@ -84,7 +96,16 @@ impl Reporter {
     fn print(&self, lines: &[String]) {
         let write = || {
             // A closed report stream (`| head`) must not stop the downloads.
-            let _ = if self.to_stderr {
+            let _ = if self.shares_stdout {
+                // Holding stdout, so that no body is written meanwhile.
+                let _stdout = io::stdout().lock();
+                let mut err = io::stderr().lock();
+                if !output::stdout_at_line_start() {
+                    let _ = err.write_all(b"\n");
+                    output::set_stdout_at_line_start();
+                }
+                write_lines(&mut err, lines)
+            } else if self.to_stderr {
                 write_lines(&mut io::stderr().lock(), lines)
             } else {
                 write_lines(&mut io::stdout().lock(), lines)
@@ -97,6 +118,32 @@ impl Reporter {
     }
 }
 
+/// True when stdout and stderr are the same file (the same terminal, or `2>&1`).
+#[cfg(unix)]
+fn stdout_is_stderr() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+
+    let identity = |fd: std::os::fd::BorrowedFd<'_>| {
+        let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
+        let meta = file.metadata().ok()?;
+        Some((meta.dev(), meta.ino()))
+    };
+    match (
+        identity(io::stdout().as_fd()),
+        identity(io::stderr().as_fd()),
+    ) {
+        (Some(out), Some(err)) => out == err,
+        _ => false,
+    }
+}
+
+/// True when stdout and stderr are both terminals (taken to be the same one).
+#[cfg(not(unix))]
+fn stdout_is_stderr() -> bool {
+    io::stdout().is_terminal() && io::stderr().is_terminal()
+}
+
 fn write_lines(out: &mut impl Write, lines: &[String]) -> io::Result<()> {
     for line in lines {
         writeln!(out, "{line}")?;
@@ -106,8 +153,18 @@ fn write_lines(out: &mut impl Write, lines: &[String]) -> io::Result<()> {
 
 /// `200    1.5 KiB     12.3 ms  URL  -> FILE` or `ERR  -  1.0 ms  URL  error: ...`.
 pub(crate) fn line(record: &Record) -> String {
+    let rejected;
     let (status, error) = match &record.outcome {
         Outcome::Response(status) => (status.as_u16().to_string(), None),
+        Outcome::Rejected(status) => {
+            rejected = format!(
+                "HTTP {} {} (--fail: body not saved)",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            )
+            .replace("  (", " (");
+            (status.as_u16().to_string(), Some(&rejected))
+        }
         Outcome::Failed {
             status, message, ..
         } => (
@@ -116,7 +173,7 @@ pub(crate) fn line(record: &Record) -> String {
         ),
     };
     let size = match &record.outcome {
-        Outcome::Failed { status: None, .. } => "-".to_owned(),
+        Outcome::Failed { status: None, .. } | Outcome::Rejected(_) => "-".to_owned(),
         _ => summary::size(record.bytes),
     };
     let mut text = format!(
@@ -216,6 +273,12 @@ mod tests {
         assert_eq!(
             line(&failed),
             "ERR          -    12.3 ms  http://a.test/x  error: connection failed"
+        );
+        let rejected = record(Outcome::Rejected(StatusCode::NOT_FOUND));
+        assert_eq!(
+            line(&rejected),
+            "404          -    12.3 ms  http://a.test/x  error: HTTP 404 Not Found \
+             (--fail: body not saved)"
         );
     }
 }

@@ -1,19 +1,18 @@
 //! The run: one client, one parallel scope, and one thread (the one inside the scope's
-//! closure) that starts every request, collects every outcome and schedules every retry.
+//! closure) that starts every request and collects every outcome.
 //!
-//! The collecting thread keeps at most `-j N` attempts open, an attempt being open from
+//! The collecting thread keeps at most `-j N` requests open, a request being open from
 //! its start until its body is delivered or it failed, so that the time of a URL (from
 //! its start to the end of its body) never includes a wait for a free slot; the scope's
 //! own `max_in_flight(N)` is the same limit, kept as a guarantee. Each request is tagged
-//! with its URL's position in the list and its attempt ([`Tag`]), so an outcome taken with
-//! `next_response` in completion order names its URL, its start time, its file and its
-//! retry count, whatever its final URL (a redirect) or however often the URL is listed.
+//! with its URL's position in the list ([`Tag`]), so an outcome taken with
+//! `next_response` in completion order names its URL, its start time and its file,
+//! whatever its final URL (a redirect) or however often the URL is listed.
 //!
-//! A failure that may be retried (connect, timeout, broken connection, 5xx, see
-//! [`retryable`]) goes into a small queue ordered by due time, `backoff(n)` after the
-//! failure; due retries start before fresh URLs. No thread sleeps for a retry: the
-//! collecting thread waits with `next_response_timeout` until the earliest due one (or,
-//! with nothing in the scope, on the writers' channel below, with the same timeout).
+//! Retries are the library's: the client carries the [`RetryPolicy`] that `--retries`,
+//! `--retry-delay` and `--retry-max-time` make ([`retry_policy`]), so a request's outcome
+//! comes once its last attempt is done, and says how many attempts it took. With
+//! `--fail`, a 4xx or 5xx response ends its URL as [`Outcome::Rejected`], its body unread.
 //!
 //! Bodies are delivered (discarded, saved, written to stdout) where they cannot hold up
 //! the run. A body the scope has surely read into memory already (a `Content-Length` up
@@ -24,29 +23,31 @@
 //! its connection while it is written, and a slow one must hold up neither the other
 //! bodies nor the collecting thread. Writers are spawned when every writer is busy, up
 //! to one per slot. A writer makes the URL's [`Record`] and prints its line, then hands
-//! the record (or a retry) back through a second channel. That channel cannot wake the
+//! the record back through a second channel. That channel cannot wake the
 //! collecting thread while it waits for the scope, so while writers hold slots that work
 //! is waiting for, it waits for the scope at most [`SLOT_POLL`] at a time and then looks
 //! at the channel; with nothing in the scope to collect, it waits on the channel itself.
 //!
 //! With `--stdout`, each body is buffered by its writer (up to 8 MiB) and written whole
 //! under the stdout lock, as [`output::deliver`] describes: bodies arrive in the order
-//! they finish, never interleaved. Every URL ends as one [`Record`].
+//! they finish, never interleaved. With `-o`, each is written under a temporary name
+//! and renamed when whole. Every URL ends as one [`Record`].
+//!
+//! Ctrl-C ends the process from the handler's thread ([`on_interrupt`]): the temporary
+//! files go, the requests in flight are dropped with the process, and the exit status
+//! is 130.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicU64;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use par_http::core::h1::ProtocolError;
 use par_http::{
     Client, Error, ErrorKind, Jar, NoProxy, Parallel, ParallelConfig, Proxy, RedirectPolicy,
-    Response, StatusCode, TimeoutPhase, Url,
+    Response, RetryPolicy, StatusCode, Url,
 };
 
 use crate::args::{BodyOutput, HttpVersion, Options};
@@ -57,8 +58,15 @@ use crate::summary::{self, Outcome, Record};
 /// Stack of a writer thread: it only blocks on channels and copies through a heap buffer.
 const WRITER_STACK: usize = 256 * 1024;
 
-/// The longest pause before a retry.
+/// The first pause before a retry (`--retries`), doubled at each one up to
+/// [`MAX_BACKOFF`]; each pause is drawn at random below its bound.
+const BASE_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The longest pause before a retry, unless `--retry-delay` says otherwise.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// The statuses `--retries` tries again: curl's "transient" HTTP errors.
+const RETRIED_STATUSES: [u16; 6] = [408, 429, 500, 502, 503, 504];
 
 /// The part of each body the scope reads into memory before the response is delivered
 /// (the library's default, named here because the run relies on it).
@@ -118,6 +126,8 @@ pub(crate) fn run(options: &Options) -> ExitCode {
         options.progress,
     );
 
+    on_interrupt(reporter.bar());
+
     let started = Instant::now();
     let records = match fetch_all(&client, options, &destinations, &reporter) {
         Ok(records) => records,
@@ -142,6 +152,31 @@ pub(crate) fn run(options: &Options) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// Ctrl-C ends the run at once, from the handler's thread: the temporary files are
+/// removed (and no other is made or renamed from then on, see [`output::interrupt`]),
+/// the bar is left as it stands, and the process exits with 130 (128 + SIGINT), as a
+/// shell reports a command killed by Ctrl-C. The scope is not unwound: the exit drops
+/// every request in flight at once, and the system closes their connections, where an
+/// orderly end would first wait for the body reads of the writer threads under way.
+fn on_interrupt(bar: Option<indicatif::ProgressBar>) {
+    let handler = move || {
+        output::interrupt();
+        if let Some(bar) = &bar {
+            bar.abandon();
+        }
+        let newline = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            "\n"
+        } else {
+            ""
+        };
+        eprintln!("{newline}par-http: interrupted");
+        std::process::exit(130);
+    };
+    if let Err(err) = ctrlc::set_handler(handler) {
+        eprintln!("par-http: cannot handle Ctrl-C: {err}");
     }
 }
 
@@ -254,6 +289,7 @@ fn build_client(options: &Options, jar: Option<Arc<Jar>>) -> par_http::Result<Cl
     if options.insecure {
         builder = builder.danger_accept_invalid_certs(true);
     }
+    builder = builder.retry(retry_policy(options));
     builder = match options.http {
         HttpVersion::Negotiate => builder,
         HttpVersion::Http1Only => builder.http1_only(),
@@ -262,31 +298,46 @@ fn build_client(options: &Options, jar: Option<Arc<Jar>>) -> par_http::Result<Cl
     builder.build()
 }
 
-/// The tag of every request: which URL of the list, and which attempt (0 for the first,
-/// then the number of retries so far).
+/// The retry policy of `options`: `--retries N` makes N+1 attempts in all, for connect
+/// errors, timeouts before any response byte, connections closed before any answer and
+/// [`RETRIED_STATUSES`], whatever the method (as curl does); the pauses are the
+/// library's exponential backoff with full jitter from [`BASE_BACKOFF`] up to
+/// [`MAX_BACKOFF`], or `--retry-delay` exactly; `--retry-max-time` bounds when a retry
+/// may start. The client's retry budget stays the library's default.
+fn retry_policy(options: &Options) -> RetryPolicy {
+    if options.retries == 0 {
+        return RetryPolicy::none();
+    }
+    let mut policy = RetryPolicy::new()
+        .max_attempts(options.retries.saturating_add(1))
+        .statuses(RETRIED_STATUSES)
+        .closed_connections(true)
+        .non_idempotent(true)
+        .backoff(BASE_BACKOFF, MAX_BACKOFF);
+    if let Some(delay) = options.retry_delay {
+        policy = policy.backoff(delay, delay).jitter(false);
+    }
+    if let Some(limit) = options.retry_max_time {
+        policy = policy.max_retry_time(limit);
+    }
+    policy
+}
+
+/// The tag of every request: which URL of the list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Tag {
     url: usize,
-    attempt: u32,
 }
 
-/// A retry waiting for its time. Ordered by due time first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Retry {
-    due: Instant,
-    url: usize,
-    attempt: u32,
-}
-
-/// How one attempt ended.
-enum Attempt {
-    Retry,
-    Done { outcome: Outcome, bytes: u64 },
+/// How a URL's request ended: its outcome and the body bytes delivered.
+struct Attempt {
+    outcome: Outcome,
+    bytes: u64,
 }
 
 impl Attempt {
     fn failed(status: Option<StatusCode>, err: &Error) -> Self {
-        Self::Done {
+        Self {
             outcome: Outcome::Failed {
                 status,
                 kind: kind_name(err),
@@ -304,70 +355,51 @@ struct Delivery<'a> {
     destination: &'a Destination,
     response: Response,
     started: Instant,
-    may_retry: bool,
+    /// Attempts after the first, made by the retry policy.
+    retries: u32,
 }
 
 /// How a delivery ended, sent back to the collecting thread.
 enum Delivered {
     /// The URL is done; its line is printed.
     Done(Record),
-    /// The body failed in a way worth another attempt; `at` is when.
-    Retry { tag: Tag, at: Instant },
     /// The writer panicked while delivering it.
     Lost(Tag),
 }
 
 impl Delivery<'_> {
-    /// Delivers the body, makes the record (and prints its line) unless it is retried.
+    /// Delivers the body, makes the record and prints its line.
     fn run(mut self, reporter: &Reporter) -> Delivered {
-        match deliver(
-            &mut self.response,
+        let Attempt { outcome, bytes } =
+            deliver(&mut self.response, self.destination, &reporter.live().bytes);
+        let record = record(
+            self.url,
             self.destination,
-            &reporter.live().bytes,
-            self.may_retry,
-        ) {
-            Attempt::Retry => Delivered::Retry {
-                tag: self.tag,
-                at: Instant::now(),
-            },
-            Attempt::Done { outcome, bytes } => {
-                let record = record(
-                    self.url,
-                    self.destination,
-                    outcome,
-                    bytes,
-                    self.started.elapsed(),
-                    self.tag.attempt,
-                );
-                reporter.finished(&record);
-                Delivered::Done(record)
-            }
-        }
+            outcome,
+            bytes,
+            self.started.elapsed(),
+            self.retries,
+        );
+        reporter.finished(&record);
+        Delivered::Done(record)
     }
 }
 
-/// Reads `response`'s body into `destination` and says how the attempt ended.
-fn deliver(
-    response: &mut Response,
-    destination: &Destination,
-    live: &AtomicU64,
-    may_retry: bool,
-) -> Attempt {
+/// Reads `response`'s body into `destination` and says how the request ended.
+fn deliver(response: &mut Response, destination: &Destination, live: &AtomicU64) -> Attempt {
     let status = response.status();
     match output::deliver(response, destination, live) {
-        Ok(bytes) => Attempt::Done {
+        Ok(bytes) => Attempt {
             outcome: Outcome::Response(status),
             bytes,
         },
-        Err(BodyError::Read { error, committed }) => {
+        Err(BodyError::Read(error)) => {
             let inner = error
                 .get_ref()
                 .and_then(|inner| inner.downcast_ref::<Error>());
             match inner {
-                Some(err) if may_retry && !committed && retryable(err) => Attempt::Retry,
                 Some(err) => Attempt::failed(Some(status), err),
-                None if may_retry && !committed => Attempt::Retry,
-                None => Attempt::Done {
+                None => Attempt {
                     outcome: Outcome::Failed {
                         status: Some(status),
                         kind: "body",
@@ -382,7 +414,7 @@ fn deliver(
                 Destination::File(path) => path.display().to_string(),
                 _ => "stdout".to_owned(),
             };
-            Attempt::Done {
+            Attempt {
                 outcome: Outcome::Failed {
                     status: Some(status),
                     kind: "write",
@@ -391,6 +423,14 @@ fn deliver(
                 bytes: 0,
             }
         }
+        Err(BodyError::Interrupted) => Attempt {
+            outcome: Outcome::Failed {
+                status: Some(status),
+                kind: "interrupted",
+                message: "interrupted".to_owned(),
+            },
+            bytes: 0,
+        },
     }
 }
 
@@ -495,12 +535,11 @@ struct Collector<'a> {
     options: &'a Options,
     destinations: &'a [Destination],
     reporter: &'a Reporter,
-    /// Per URL: the start of its attempt waiting in the scope, if one is.
-    requested: Vec<Option<(Tag, Instant)>>,
+    /// Per URL: the start of its request waiting in the scope, if one is.
+    requested: Vec<Option<Instant>>,
     /// The next URL never started.
     fresh: usize,
-    retries: BinaryHeap<Reverse<Retry>>,
-    /// Attempts started whose outcome the scope has not given yet.
+    /// Requests started whose outcome the scope has not given yet.
     uncollected: usize,
     /// Bodies handed to a writer and not yet delivered.
     delivering: usize,
@@ -515,14 +554,13 @@ impl<'a> Collector<'a> {
             reporter,
             requested: vec![None; options.urls.len()],
             fresh: 0,
-            retries: BinaryHeap::new(),
             uncollected: 0,
             delivering: 0,
             records: Vec::with_capacity(options.urls.len()),
         }
     }
 
-    /// Attempts started and not yet ended.
+    /// Requests started and not yet ended.
     fn open(&self) -> usize {
         self.uncollected + self.delivering
     }
@@ -538,27 +576,14 @@ impl<'a> Collector<'a> {
             while let Ok(done) = delivered.try_recv() {
                 self.delivered(done);
             }
-            self.start_due(parallel);
-            let now = Instant::now();
-            // When the next waiting attempt may start, if a slot is free by then.
-            let work_at = if self.fresh < self.options.urls.len() {
-                Some(now)
-            } else {
-                self.retries.peek().map(|Reverse(retry)| retry.due)
-            };
-            if work_at.is_none() && self.open() == 0 {
+            self.start_fresh(parallel);
+            let waiting = self.fresh < self.options.urls.len();
+            if !waiting && self.open() == 0 {
                 return;
             }
-            let wake = work_at.and_then(|at| {
-                let wait = at.saturating_duration_since(now);
-                if self.open() < self.options.jobs {
-                    Some(wait)
-                } else if self.delivering > 0 {
-                    Some(wait.max(SLOT_POLL))
-                } else {
-                    None // only an outcome from the scope frees a slot
-                }
-            });
+            // URLs wait for a slot (all are taken, or `start_fresh` would have used it):
+            // a writer's end frees one too, and cannot wake a wait for the scope.
+            let wake = (waiting && self.delivering > 0).then_some(SLOT_POLL);
             if self.uncollected > 0 {
                 let outcome = match wake {
                     Some(wait) => parallel.next_response_timeout(wait),
@@ -568,48 +593,30 @@ impl<'a> Collector<'a> {
                     self.collected(outcome, writers);
                 }
             } else {
-                // Nothing in the scope: wait for a writer, or for the next retry.
-                let done = match wake {
-                    Some(wait) => delivered.recv_timeout(wait),
-                    None => delivered.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                };
-                match done {
+                // Nothing in the scope: wait for a writer.
+                match delivered.recv() {
                     Ok(done) => self.delivered(done),
-                    Err(RecvTimeoutError::Timeout) => {}
                     // Unreachable (`writers` holds a sender): end instead of spinning.
-                    Err(RecvTimeoutError::Disconnected) => return,
+                    Err(_) => return,
                 }
             }
         }
     }
 
-    /// Starts due retries, then fresh URLs, while slots are free.
-    fn start_due(&mut self, parallel: &Parallel<'_>) {
-        while self.open() < self.options.jobs {
-            let due =
-                matches!(self.retries.peek(), Some(Reverse(retry)) if retry.due <= Instant::now());
-            let tag = if due {
-                match self.retries.pop() {
-                    Some(Reverse(retry)) => Tag {
-                        url: retry.url,
-                        attempt: retry.attempt,
-                    },
-                    None => return,
-                }
-            } else if self.fresh < self.options.urls.len() {
-                self.fresh += 1;
+    /// Starts fresh URLs while slots are free.
+    fn start_fresh(&mut self, parallel: &Parallel<'_>) {
+        while self.open() < self.options.jobs && self.fresh < self.options.urls.len() {
+            self.fresh += 1;
+            self.start(
+                parallel,
                 Tag {
                     url: self.fresh - 1,
-                    attempt: 0,
-                }
-            } else {
-                return;
-            };
-            self.start(parallel, tag);
+                },
+            );
         }
     }
 
-    /// Starts one attempt; its outcome comes from `next_response`.
+    /// Starts one request; its outcome comes from `next_response`.
     fn start(&mut self, parallel: &Parallel<'_>, tag: Tag) {
         let options = self.options;
         let mut request = parallel.request(options.method.clone(), options.urls[tag.url].as_str());
@@ -619,13 +626,14 @@ impl<'a> Collector<'a> {
         if let Some(body) = &options.body {
             request = request.body(body.clone());
         }
-        self.requested[tag.url] = Some((tag, Instant::now()));
+        self.requested[tag.url] = Some(Instant::now());
         self.uncollected += 1;
         // The handle is not needed: dropping it leaves the outcome to `next_response`.
         drop(request.tag(tag).send());
     }
 
-    /// Takes an outcome from the scope: a retry, a failure, or a body to deliver.
+    /// Takes an outcome from the scope: a failure, a response `--fail` rejects, or a
+    /// body to deliver.
     fn collected(
         &mut self,
         outcome: par_http::Result<Response>,
@@ -635,10 +643,7 @@ impl<'a> Collector<'a> {
             Ok(response) => response.tag::<Tag>().copied(),
             Err(err) => err.tag::<Tag>().copied(),
         };
-        let started = tag.and_then(|tag| match self.requested.get(tag.url) {
-            Some(&Some((waiting, started))) if waiting == tag => Some(started),
-            _ => None,
-        });
+        let started = tag.and_then(|tag| self.requested.get(tag.url).copied().flatten());
         let (Some(tag), Some(started)) = (tag, started) else {
             if let Err(err) = &outcome {
                 if err.is_no_pending() {
@@ -649,15 +654,23 @@ impl<'a> Collector<'a> {
         };
         self.requested[tag.url] = None;
         self.uncollected -= 1;
-        let may_retry = tag.attempt < self.options.retries;
         let response = match outcome {
             Ok(response) => response,
-            Err(err) if may_retry && retryable(&err) => return self.retry(tag, Instant::now()),
-            Err(err) => return self.settle(tag, Attempt::failed(None, &err), started),
+            Err(err) => {
+                let retries = err.attempts().saturating_sub(1);
+                return self.settle(tag, Attempt::failed(None, &err), started, retries);
+            }
         };
-        if response.status().is_server_error() && may_retry {
-            // Dropped: a body not yet read to its end closes its connection.
-            return self.retry(tag, Instant::now());
+        let retries = response.attempts().saturating_sub(1);
+        let status = response.status();
+        if self.options.fail && (status.is_client_error() || status.is_server_error()) {
+            // Dropped unread: a body not read to its end closes its connection.
+            drop(response);
+            let attempt = Attempt {
+                outcome: Outcome::Rejected(status),
+                bytes: 0,
+            };
+            return self.settle(tag, attempt, started, retries);
         }
         let delivery = Delivery {
             tag,
@@ -665,7 +678,7 @@ impl<'a> Collector<'a> {
             destination: &self.destinations[tag.url],
             response,
             started,
-            may_retry,
+            retries,
         };
         self.delivering += 1;
         if is_in_memory(&delivery) {
@@ -685,53 +698,39 @@ impl<'a> Collector<'a> {
         self.delivering -= 1;
         match done {
             Delivered::Done(record) => self.records.push(record),
-            Delivered::Retry { tag, at } => self.retry(tag, at),
             Delivered::Lost(tag) => {
                 let outcome = Outcome::Failed {
                     status: None,
                     kind: "other",
                     message: "the thread writing the body panicked".to_owned(),
                 };
-                let attempt = Attempt::Done { outcome, bytes: 0 };
-                self.settle(tag, attempt, Instant::now());
+                let attempt = Attempt { outcome, bytes: 0 };
+                self.settle(tag, attempt, Instant::now(), 0);
             }
         }
     }
 
-    /// Queues the next attempt of `tag`'s URL, due `backoff` after `failed_at`.
-    fn retry(&mut self, tag: Tag, failed_at: Instant) {
-        let attempt = tag.attempt + 1;
-        self.retries.push(Reverse(Retry {
-            due: failed_at + backoff(attempt),
-            url: tag.url,
-            attempt,
-        }));
-    }
-
-    /// Ends `tag`'s URL with `attempt` (not a retry) and prints its line.
-    fn settle(&mut self, tag: Tag, attempt: Attempt, started: Instant) {
-        let Attempt::Done { outcome, bytes } = attempt else {
-            return self.retry(tag, Instant::now());
-        };
+    /// Ends `tag`'s URL with `attempt`, made after `retries` others, and prints its line.
+    fn settle(&mut self, tag: Tag, attempt: Attempt, started: Instant, retries: u32) {
         let record = record(
             &self.options.urls[tag.url],
             &self.destinations[tag.url],
-            outcome,
-            bytes,
+            attempt.outcome,
+            attempt.bytes,
             started.elapsed(),
-            tag.attempt,
+            retries,
         );
         self.reporter.finished(&record);
         self.records.push(record);
     }
 
-    /// The scope has nothing left while attempts wait for it (cannot happen): they fail
+    /// The scope has nothing left while requests wait for it (cannot happen): they fail
     /// with its error rather than wait forever.
     fn lost(&mut self, err: &Error) {
         for url in 0..self.requested.len() {
-            if let Some((tag, started)) = self.requested[url].take() {
+            if let Some(started) = self.requested[url].take() {
                 self.uncollected -= 1;
-                self.settle(tag, Attempt::failed(None, err), started);
+                self.settle(Tag { url }, Attempt::failed(None, err), started, 0);
             }
         }
     }
@@ -783,30 +782,6 @@ fn is_in_memory(delivery: &Delivery<'_>) -> bool {
             .is_some_and(|length| length <= BODY_IN_MEMORY as u64)
 }
 
-/// Connect failures, timeouts (but the scope's deadline) and broken connections: an IO
-/// error, or a connection closed before or during the response.
-fn retryable(err: &Error) -> bool {
-    match err.kind() {
-        ErrorKind::Connect | ErrorKind::Io | ErrorKind::Body => true,
-        ErrorKind::Timeout(phase) => *phase != TimeoutPhase::ScopeDeadline,
-        ErrorKind::Protocol => matches!(
-            err.protocol_error(),
-            Some(
-                ProtocolError::ClosedBeforeResponse
-                    | ProtocolError::TruncatedHead
-                    | ProtocolError::TruncatedBody
-            )
-        ),
-        _ => false,
-    }
-}
-
-/// The pause before retry number `n` (from 1): 100 ms, doubling, at most [`MAX_BACKOFF`].
-fn backoff(n: u32) -> Duration {
-    let exponent = n.saturating_sub(1).min(10);
-    (Duration::from_millis(100) * 2u32.pow(exponent)).min(MAX_BACKOFF)
-}
-
 /// The short name an error is counted under in the summary.
 fn kind_name(err: &Error) -> &'static str {
     match err.kind() {
@@ -840,30 +815,52 @@ fn message(err: &Error) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        assert_eq!(backoff(1), Duration::from_millis(100));
-        assert_eq!(backoff(2), Duration::from_millis(200));
-        assert_eq!(backoff(5), Duration::from_millis(1600));
-        assert_eq!(backoff(6), MAX_BACKOFF);
-        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    fn options(args: &[&str]) -> Options {
+        match crate::args::parse(args.iter().copied(), &mut std::io::empty()) {
+            Ok(crate::args::Command::Run(options)) => *options,
+            other => panic!("not a run: {other:?}"),
+        }
     }
 
     #[test]
-    fn what_is_retried() {
-        assert!(retryable(&Error::new(ErrorKind::Connect)));
-        assert!(retryable(&Error::new(ErrorKind::Timeout(
-            TimeoutPhase::Head
-        ))));
-        assert!(!retryable(&Error::new(ErrorKind::Timeout(
-            TimeoutPhase::ScopeDeadline
-        ))));
-        assert!(!retryable(&Error::new(ErrorKind::InvalidUrl)));
-        let closed =
-            Error::new(ErrorKind::Protocol).with_source(ProtocolError::ClosedBeforeResponse);
-        assert!(retryable(&closed));
-        assert!(!retryable(&Error::new(ErrorKind::Protocol)));
-        assert!(!retryable(&Error::new(ErrorKind::Tls)));
+    fn the_retry_policy_follows_the_options() {
+        let url = "http://a.test/";
+        assert_eq!(retry_policy(&options(&[url])), RetryPolicy::none());
+        let policy = retry_policy(&options(&["--retries", "3", url]));
+        assert_eq!(policy.attempts(), 4);
+        assert_eq!(
+            policy,
+            RetryPolicy::new()
+                .max_attempts(4)
+                .statuses(RETRIED_STATUSES)
+                .closed_connections(true)
+                .non_idempotent(true)
+                .backoff(BASE_BACKOFF, MAX_BACKOFF)
+        );
+        let policy = retry_policy(&options(&[
+            "--retries",
+            "2",
+            "--retry-delay",
+            "0.25",
+            "--retry-max-time",
+            "9",
+            url,
+        ]));
+        let quarter = Duration::from_millis(250);
+        assert_eq!(
+            policy,
+            RetryPolicy::new()
+                .max_attempts(3)
+                .statuses(RETRIED_STATUSES)
+                .closed_connections(true)
+                .non_idempotent(true)
+                .backoff(quarter, quarter)
+                .jitter(false)
+                .max_retry_time(Duration::from_secs(9))
+        );
+        // Without --retries, the delay options change nothing.
+        let policy = retry_policy(&options(&["--retry-delay", "1", url]));
+        assert_eq!(policy, RetryPolicy::none());
     }
 
     #[test]

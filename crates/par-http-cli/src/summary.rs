@@ -29,6 +29,8 @@ pub(crate) struct Record {
 pub(crate) enum Outcome {
     /// A response whose body was read to its end (and saved, if asked).
     Response(StatusCode),
+    /// A 4xx or 5xx response that `--fail` refused: its body was not read.
+    Rejected(StatusCode),
     /// An error: before the response (`status` is `None`), or while reading or saving its body.
     Failed {
         status: Option<StatusCode>,
@@ -47,7 +49,7 @@ impl Record {
     /// The label this record is counted under in the summary: its status, or `error(kind)`.
     fn label(&self) -> Label {
         match &self.outcome {
-            Outcome::Response(status) => Label::Status(status.as_u16()),
+            Outcome::Response(status) | Outcome::Rejected(status) => Label::Status(status.as_u16()),
             Outcome::Failed { kind, .. } => Label::Error(kind),
         }
     }
@@ -210,6 +212,18 @@ mod tests {
         assert_eq!(lines[1], "status: 200 x2, 404 x1, error(connect) x1");
         assert_eq!(lines[2], "bytes: 1.0 KiB (1024 B) in 1.00 s, 1.0 KiB/s");
         assert!(lines[3].starts_with("latency: p50 10.0 ms, p90 30.0 ms, p99 30.0 ms"));
+    }
+
+    #[test]
+    fn a_rejected_response_is_a_failure_counted_under_its_status() {
+        let records = [
+            record(Outcome::Response(StatusCode::OK), 10, 100),
+            record(Outcome::Rejected(StatusCode::NOT_FOUND), 20, 0),
+        ];
+        assert!(!records[1].succeeded());
+        let lines = summary_lines(&records, Duration::from_secs(1));
+        assert_eq!(lines[0], "requests: 2 total, 1 succeeded, 1 failed");
+        assert_eq!(lines[1], "status: 200 x1, 404 x1");
     }
 
     #[test]

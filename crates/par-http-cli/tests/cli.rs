@@ -5,7 +5,9 @@
 //! Routes: `/hold/*` waits until `?n=N` requests have been in flight together (at most
 //! 5 s) then answers; `/status/CODE`; `/flaky/KEY` answers 500 the first time, then 200;
 //! `/drop/KEY` closes the first connection without an answer; `/echo` returns the request
-//! body; `/big/N` returns N bytes; `/slow` answers after 3 s; anything else
+//! body; `/big/N` returns N bytes; `/slow` answers after 3 s; `/sleep/MS` after MS
+//! milliseconds; `/cut/N` announces 2N bytes, sends N and closes; `/partial/N` announces
+//! 2N bytes, sends N and holds the rest back (10 s at most); anything else
 //! `body of PATH`.
 
 // The helpers below are test code too: a failed unwrap is a failed test.
@@ -46,6 +48,8 @@ struct State {
     hits: Mutex<HashMap<String, usize>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// `/partial/N` connections the client closed while the server held the body.
+    partials_closed: AtomicUsize,
 }
 
 struct Server {
@@ -166,6 +170,27 @@ fn serve(stream: TcpStream, state: &State) -> std::io::Result<()> {
     } else if path == "/slow" {
         thread::sleep(Duration::from_secs(3));
         (200, b"late".to_vec())
+    } else if let Some(ms) = path.strip_prefix("/sleep/") {
+        thread::sleep(Duration::from_millis(ms.parse().unwrap()));
+        (200, format!("body of {path}").into_bytes())
+    } else if let Some(n) = path
+        .strip_prefix("/cut/")
+        .or_else(|| path.strip_prefix("/partial/"))
+    {
+        state.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let n: usize = n.parse().unwrap();
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", 2 * n);
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(&vec![b'p'; n])?;
+        stream.flush()?;
+        if path.starts_with("/partial/") {
+            // The rest never comes: held until the client goes (or 10 s).
+            stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+            if let Ok(0) = reader.read(&mut [0; 1]) {
+                state.partials_closed.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        return Ok(()); // closed in the middle of the body
     } else {
         (200, format!("body of {path}").into_bytes())
     };
@@ -216,14 +241,8 @@ fn par_http(args: &[&str]) -> Run {
     par_http_with_stdin(args, b"")
 }
 
-/// Runs the binary with `stdin`; killed after 60 s so a hang fails the test.
-fn par_http_with_stdin(args: &[&str], stdin: &[u8]) -> Run {
-    par_http_in_env(args, stdin, &[])
-}
-
-/// Runs the binary with `stdin` and the environment variables `env` (the proxy variables
-/// of the test's own environment removed first).
-fn par_http_in_env(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Run {
+/// The binary with `args`, the proxy variables of the test's own environment removed.
+fn command(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_par-http"));
     for name in [
         "http_proxy",
@@ -237,9 +256,36 @@ fn par_http_in_env(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Run {
     ] {
         command.env_remove(name);
     }
+    command.args(args);
+    command
+}
+
+/// Waits for `child` at most `limit`; kills it and fails the test past that.
+fn wait_bounded(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("par-http did not finish in {limit:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs the binary with `stdin`; killed after 60 s so a hang fails the test.
+fn par_http_with_stdin(args: &[&str], stdin: &[u8]) -> Run {
+    par_http_in_env(args, stdin, &[])
+}
+
+/// Runs the binary with `stdin` and the environment variables `env` (the proxy variables
+/// of the test's own environment removed first).
+fn par_http_in_env(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Run {
+    let mut command = command(args);
     command.envs(env.iter().copied());
     let mut child = command
-        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -262,17 +308,7 @@ fn par_http_in_env(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Run {
         err.read_to_end(&mut buf).unwrap();
         buf
     });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("par-http {args:?} did not finish in 60 s");
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
+    let status = wait_bounded(&mut child, Duration::from_secs(60));
     writer.join().unwrap();
     let raw_stdout = out.join().unwrap();
     let stderr = String::from_utf8_lossy(&err.join().unwrap()).into_owned();
@@ -619,6 +655,8 @@ fn exit_code_is_2_on_bad_usage() {
         &["-o", "/tmp", "--stdout", url],
         &["--timeout", "soon", url],
         &["--retries", "-1", url],
+        &["--retry-delay", "soon", url],
+        &["--retry-max-time", "-3", url],
         &["-d", "@/nonexistent/par-http-body", url],
         &["-i", "/nonexistent/par-http-list"],
         &["-j"],
@@ -791,6 +829,9 @@ fn help_and_version() {
         "-o, --output-dir",
         "--stdout",
         "--retries",
+        "--retry-delay",
+        "--retry-max-time",
+        "-f, --fail",
         "--insecure",
         "--http1.1",
         "--http2",
@@ -847,4 +888,295 @@ fn cookies_from_the_command_line_and_a_jar_file() {
     let mut cookies: Vec<&str> = again.header("cookie").unwrap().split("; ").collect();
     cookies.sort_unstable();
     assert_eq!(cookies, ["a=1", "from=server"]);
+}
+
+#[test]
+fn retries_use_the_policy_and_count_the_attempts() {
+    let server = Server::start();
+    // The server fails each URL's first attempt (500, or a connection closed without
+    // an answer) and counts the attempts it sees.
+    let flaky = server.url("/flaky/policy");
+    let dropped = server.url("/drop/policy");
+    let run = par_http(&["--retries", "3", "--retry-delay", "0.05", &flaky, &dropped]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(server.requests_to("/flaky/policy"), 2);
+    assert_eq!(server.requests_to("/drop/policy"), 2);
+    for url in [&flaky, &dropped] {
+        let line = run.line_for(url);
+        assert!(
+            line.starts_with("200 ") && line.ends_with("(1 retry)"),
+            "{line}"
+        );
+    }
+    assert!(
+        run.stdout.contains("retries: 2 (of 2 urls)\n"),
+        "{}",
+        run.stdout
+    );
+    // A POST (-d) is retried too, as curl does.
+    let run = par_http(&["--retries", "1", "-d", "x", &server.url("/flaky/post")]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(server.requests_to("/flaky/post"), 2);
+}
+
+#[test]
+fn retry_max_time_stops_retries_that_would_start_too_late() {
+    let server = Server::start();
+    // Each retry would wait 30 s, past the 0.5 s allowed: the first 503 stands. (Were the
+    // limit ignored, the run would take 90 s and the helper would fail it at 60 s.)
+    let url = server.url("/status/503");
+    let run = par_http(&[
+        "--retries",
+        "3",
+        "--retry-delay",
+        "30",
+        "--retry-max-time",
+        "0.5",
+        &url,
+    ]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert_eq!(server.requests_to("/status/503"), 1);
+    assert!(!run.line_for(&url).contains("retr"), "{}", run.stdout);
+}
+
+#[test]
+fn fail_makes_an_error_status_a_failure_without_a_file() {
+    let server = Server::start();
+    let dir = temp_dir("fail");
+    let missing = server.url("/status/404");
+    let broken = server.url("/status/500");
+    let run = par_http(&[
+        "-f",
+        "-o",
+        dir.to_str().unwrap(),
+        &server.url("/ok.txt"),
+        &missing,
+        &broken,
+    ]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert_eq!(file_names(&dir), ["ok.txt"]);
+    let line = run.line_for(&missing);
+    assert!(line.starts_with("404 "), "{line}");
+    assert!(line.contains("error: HTTP 404 Not Found"), "{line}");
+    assert!(!line.contains("->"), "{line}");
+    assert!(
+        run.stdout
+            .contains("requests: 3 total, 1 succeeded, 2 failed\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("status: 200 x1, 404 x1, 500 x1\n"),
+        "{}",
+        run.stdout
+    );
+    // Without --fail the body of the 404 is saved, and still fails the run.
+    let run = par_http(&["-o", dir.to_str().unwrap(), &missing]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert_eq!(file_names(&dir), ["404", "ok.txt"]);
+    // Nor is the body written to stdout.
+    let run = par_http(&["--fail", "--stdout", &missing, &server.url("/fine")]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.stdout, "body of /fine");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_body_broken_off_leaves_neither_its_file_nor_a_temporary() {
+    let server = Server::start();
+    let dir = temp_dir("cut");
+    // 100 KB of a 200 KB body, then the connection closes: a file streamed by a writer.
+    let cut = server.url("/cut/100000");
+    let small_cut = server.url("/cut/10");
+    let run = par_http(&[
+        "-o",
+        dir.to_str().unwrap(),
+        &cut,
+        &small_cut,
+        &server.url("/whole.txt"),
+    ]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.line_for(&cut).contains("error: "), "{}", run.stdout);
+    assert!(
+        run.line_for(&small_cut).contains("error: "),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(file_names(&dir), ["whole.txt"]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_cancels_the_run_and_removes_the_temporaries() {
+    let server = Server::start();
+    let dir = temp_dir("ctrl-c");
+    // 1.5 MB of a 3 MB body arrive, then the server holds the rest; another URL is never
+    // answered before the run ends.
+    let mut child = command(&[
+        "-o",
+        dir.to_str().unwrap(),
+        &server.url("/partial/1500000"),
+        &server.url("/hold/never?n=99"),
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let pid = child.id();
+    let part = dir.join(format!(".1500000.part-{pid}"));
+    // The body is being written under its temporary name (10 s at most).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !part.exists() {
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!("no {} appeared: {:?}", part.display(), file_names(&dir));
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = wait_bounded(&mut child, Duration::from_secs(20));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("par-http: interrupted"), "{stderr}");
+    assert_eq!(file_names(&dir), Vec::<String>::new());
+    // The request in flight was dropped: its connection is closed (5 s at most).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.state.partials_closed.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the held connection is still open"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Runs the binary with stdout and stderr in one file, as a terminal shows them or as
+/// `> FILE 2>&1` writes them; returns the file's text and the exit code.
+fn par_http_one_stream(args: &[&str], name: &str) -> (String, i32) {
+    let dir = temp_dir(name);
+    let path = dir.join("out.txt");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut child = command(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(file.try_clone().unwrap()))
+        .stderr(Stdio::from(file))
+        .spawn()
+        .unwrap();
+    let status = wait_bounded(&mut child, Duration::from_secs(60));
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+    (text, status.code().unwrap_or(-1))
+}
+
+#[test]
+fn stdout_bodies_without_a_newline_do_not_swallow_the_report() {
+    let server = Server::start();
+    let urls = [server.url("/n1"), server.url("/n2"), server.url("/n3")];
+    let (text, code) = par_http_one_stream(
+        &["--stdout", "-j", "1", &urls[0], &urls[1], &urls[2]],
+        "one-stream",
+    );
+    assert_eq!(code, 0, "{text}");
+    // Each body, which has no newline of its own, is followed by a line break before
+    // the report's line; the summary starts a line too.
+    for url in &urls {
+        let path = url.rsplit('/').next().unwrap();
+        let line = text
+            .lines()
+            .find(|line| line.contains(&format!("  {url}")))
+            .unwrap_or_else(|| panic!("no line for {url} in:\n{text}"));
+        assert!(line.starts_with("200 "), "{line:?} in:\n{text}");
+        assert!(text.contains(&format!("body of /{path}\n200 ")), "{text}");
+    }
+    assert!(
+        text.lines()
+            .any(|line| line.starts_with("requests: 3 total, 3 succeeded")),
+        "{text}"
+    );
+}
+
+/// The progress bar as a terminal sees it: the binary runs with stdout and stderr on a
+/// pseudo-terminal (rustix), and what it draws is read from the other end.
+#[cfg(unix)]
+#[test]
+fn the_progress_bar_draws_on_a_terminal() {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+
+    let open = || -> std::io::Result<(std::fs::File, std::fs::File)> {
+        let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+        let master = openpt(flags)?;
+        grantpt(&master)?;
+        unlockpt(&master)?;
+        let name = ptsname(&master, Vec::new())?;
+        let size = rustix::termios::Winsize {
+            ws_row: 40,
+            ws_col: 160,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        rustix::termios::tcsetwinsize(&master, size)?;
+        let slave = rustix::fs::open(
+            name.as_c_str(),
+            rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
+        Ok((std::fs::File::from(master), std::fs::File::from(slave)))
+    };
+    let (mut master, slave) = match open() {
+        Ok(pair) => pair,
+        Err(err) => {
+            eprintln!("skipped: no pseudo-terminal on this machine ({err})");
+            return;
+        }
+    };
+
+    let server = Server::start();
+    // Two bodies of 10 bytes at once, then one that takes a second: the bar has time
+    // to show 2 of 3 done and 20 B.
+    let urls = [
+        server.url("/a"),
+        server.url("/b"),
+        server.url("/sleep/1000"),
+    ];
+    let mut child = {
+        let mut command = command(&[&urls[0], &urls[1], &urls[2]]);
+        command
+            .env("TERM", "xterm-256color")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        command.spawn().unwrap()
+        // `command` goes here with its ends of the terminal: the child holds the last.
+    };
+    let (sender, received) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Ends with EIO (Linux) or 0 once the child's ends are closed.
+        while let Ok(n @ 1..) = master.read(&mut buf) {
+            seen.extend_from_slice(&buf[..n]);
+        }
+        let _ = sender.send(seen);
+    });
+    let status = wait_bounded(&mut child, Duration::from_secs(60));
+    let seen = received.recv_timeout(Duration::from_secs(10)).unwrap();
+    let text = String::from_utf8_lossy(&seen);
+    assert_eq!(status.code(), Some(0), "{text}");
+    // The bar: done/total and bytes, then its line cleared for the report.
+    assert!(text.contains("2/3  20 B"), "no bar in {text:?}");
+    assert!(text.contains("failed"), "{text:?}");
+    assert!(text.contains("requests: 3 total, 3 succeeded"), "{text:?}");
 }

@@ -33,6 +33,7 @@ pub(crate) async fn with_retries(
     let budget = client.retry_budget();
     budget.deposit(runtime.now());
     let method_allowed = policy.allows_method(&request.method);
+    let first_start = runtime.now();
     let mut attempt = 1;
     loop {
         // A copy for the next attempt, if there may be one (a streamed body has none).
@@ -59,6 +60,13 @@ pub(crate) async fn with_retries(
             }
             _ => return finish(outcome, attempt),
         };
+        // A retry must start within the policy's time limit, its delay included.
+        if let Some(limit) = policy.retry_time_limit() {
+            let starts_at = (runtime.now() + wait).saturating_duration_since(first_start);
+            if starts_at > limit {
+                return finish(outcome, attempt);
+            }
+        }
         if !budget.try_withdraw(runtime.now(), &policy) {
             return finish(outcome, attempt);
         }

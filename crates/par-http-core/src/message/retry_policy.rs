@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 use http::{Method, StatusCode, header};
 
 use crate::error::{Error, ErrorKind, TimeoutPhase};
+use crate::h1::ProtocolError;
 use crate::message::response::Response;
 
 /// Which failed attempts a client tries again, how many times, and when.
@@ -47,6 +48,9 @@ pub struct RetryPolicy {
     non_idempotent: bool,
     budget_ratio: f64,
     budget_per_second: u32,
+    jitter: bool,
+    closed_connections: bool,
+    max_retry_time: Option<Duration>,
 }
 
 impl Default for RetryPolicy {
@@ -69,6 +73,9 @@ impl RetryPolicy {
             non_idempotent: false,
             budget_ratio: 0.1,
             budget_per_second: 10,
+            jitter: true,
+            closed_connections: false,
+            max_retry_time: None,
         }
     }
 
@@ -108,6 +115,36 @@ impl RetryPolicy {
         self.base_delay = base;
         self.max_delay = max.max(base);
         self
+    }
+
+    /// Whether each delay is drawn at random below its bound (full jitter, the default)
+    /// or is the whole bound. Without jitter, `backoff(d, d)` waits exactly `d` before
+    /// every retry, as curl's `--retry-delay` does.
+    pub fn jitter(mut self, jitter: bool) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// Whether a connection the server closed before sending any byte of the response
+    /// is tried again (default false). The server may have processed the request, so
+    /// only methods this policy allows are retried (idempotent ones unless told).
+    pub fn closed_connections(mut self, retry: bool) -> Self {
+        self.closed_connections = retry;
+        self
+    }
+
+    /// Retries start only within `limit` of the first attempt's start, as with curl's
+    /// `--retry-max-time`: a retry that would start later (its delay included) is not
+    /// made, and the last outcome stands. An attempt under way is not cut short (the
+    /// request's total timeout does that). Default: no limit.
+    pub fn max_retry_time(mut self, limit: Duration) -> Self {
+        self.max_retry_time = Some(limit);
+        self
+    }
+
+    /// The time from the first attempt's start within which retries may start, if limited.
+    pub(crate) fn retry_time_limit(&self) -> Option<Duration> {
+        self.max_retry_time
     }
 
     /// The longest `Retry-After` honoured (default 30 s): a server asking for more is
@@ -173,12 +210,20 @@ impl RetryPolicy {
             ErrorKind::Timeout(TimeoutPhase::Head) => self.timeouts,
             // REFUSED_STREAM (RFC 9113 §8.7): the server did not process the request.
             ErrorKind::Http2(0x7) => true,
+            ErrorKind::Protocol => {
+                self.closed_connections
+                    && matches!(
+                        error.protocol_error(),
+                        Some(ProtocolError::ClosedBeforeResponse)
+                    )
+            }
             _ => false,
         }
     }
 
     /// The delay before attempt `attempt + 1` (attempts count from 1), drawn with full
-    /// jitter below the exponential bound, with `random` in 0..=u64::MAX.
+    /// jitter below the exponential bound, with `random` in 0..=u64::MAX (the bound
+    /// itself without jitter).
     pub(crate) fn backoff_delay(&self, attempt: u32, random: u64) -> Duration {
         let doublings = attempt.saturating_sub(1).min(30);
         let bound = self
@@ -186,8 +231,8 @@ impl RetryPolicy {
             .saturating_mul(1 << doublings)
             .min(self.max_delay);
         let nanos = u64::try_from(bound.as_nanos()).unwrap_or(u64::MAX);
-        if nanos == 0 {
-            return Duration::ZERO;
+        if nanos == 0 || !self.jitter {
+            return bound;
         }
         Duration::from_nanos(random % (nanos + 1))
     }
@@ -245,6 +290,28 @@ mod tests {
             }
         }
         assert_eq!(policy.backoff_delay(1, 0), Duration::ZERO);
+    }
+
+    #[test]
+    fn without_jitter_a_fixed_backoff_is_a_fixed_delay() {
+        let second = Duration::from_secs(1);
+        let policy = RetryPolicy::new().backoff(second, second).jitter(false);
+        for attempt in 1..10 {
+            for random in [0, 12_345, u64::MAX] {
+                assert_eq!(policy.backoff_delay(attempt, random), second);
+            }
+        }
+    }
+
+    #[test]
+    fn closed_connections_are_retried_only_when_asked() {
+        let closed =
+            Error::new(ErrorKind::Protocol).with_source(ProtocolError::ClosedBeforeResponse);
+        let truncated = Error::new(ErrorKind::Protocol).with_source(ProtocolError::TruncatedBody);
+        assert!(!RetryPolicy::new().retries_error(&closed));
+        let policy = RetryPolicy::new().closed_connections(true);
+        assert!(policy.retries_error(&closed));
+        assert!(!policy.retries_error(&truncated));
     }
 
     #[test]
