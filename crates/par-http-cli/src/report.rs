@@ -19,7 +19,7 @@ use crate::summary::{self, Outcome, Record};
 /// Counters shared by the run (its collecting and writer threads) and the progress bar.
 #[derive(Debug)]
 pub(crate) struct Live {
-    /// Body bytes read so far, every attempt included.
+    /// Body bytes received so far (the last attempt of each request).
     pub(crate) bytes: AtomicU64,
     failed: AtomicU64,
     started: Instant,
@@ -68,7 +68,7 @@ impl Reporter {
     }
 
     /// The counters the run adds to.
-    pub(crate) fn live(&self) -> &Live {
+    pub(crate) fn live(&self) -> &Arc<Live> {
         &self.live
     }
 

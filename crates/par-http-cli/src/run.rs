@@ -39,15 +39,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use par_http::{
-    Client, Error, ErrorKind, Jar, NoProxy, Parallel, ParallelConfig, Proxy, RedirectPolicy,
-    Response, RetryPolicy, StatusCode, Url,
+    Client, Error, ErrorKind, Jar, NoProxy, Parallel, ParallelConfig, ProgressEvent, Proxy,
+    RedirectPolicy, Response, RetryPolicy, StatusCode, Url,
 };
 
 use crate::args::{BodyOutput, HttpVersion, Options};
@@ -370,8 +370,7 @@ enum Delivered {
 impl Delivery<'_> {
     /// Delivers the body, makes the record and prints its line.
     fn run(mut self, reporter: &Reporter) -> Delivered {
-        let Attempt { outcome, bytes } =
-            deliver(&mut self.response, self.destination, &reporter.live().bytes);
+        let Attempt { outcome, bytes } = deliver(&mut self.response, self.destination);
         let record = record(
             self.url,
             self.destination,
@@ -386,9 +385,9 @@ impl Delivery<'_> {
 }
 
 /// Reads `response`'s body into `destination` and says how the request ended.
-fn deliver(response: &mut Response, destination: &Destination, live: &AtomicU64) -> Attempt {
+fn deliver(response: &mut Response, destination: &Destination) -> Attempt {
     let status = response.status();
-    match output::deliver(response, destination, live) {
+    match output::deliver(response, destination) {
         Ok(bytes) => Attempt {
             outcome: Outcome::Response(status),
             bytes,
@@ -747,7 +746,14 @@ fn fetch_all(
     let queue = Mutex::new(queue);
     let (delivered_tx, delivered) = mpsc::channel();
     let mut collector = Collector::new(options, destinations, reporter);
+    // The bar counts body bytes as the scope receives them, from its progress events.
+    let live = reporter.live().clone();
     let config = ParallelConfig::new()
+        .on_progress(move |progress| {
+            if let ProgressEvent::Body { chunk, .. } = progress.event {
+                live.bytes.fetch_add(chunk, Ordering::Relaxed);
+            }
+        })
         .max_in_flight(options.jobs)
         .max_body_in_memory(BODY_IN_MEMORY)
         .body_budget(options.jobs.saturating_mul(BODY_IN_MEMORY).max(BODY_BUDGET));

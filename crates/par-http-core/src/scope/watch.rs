@@ -78,7 +78,7 @@ pub struct ScopeStats {
 /// use par_http_core::{Progress, ProgressEvent};
 ///
 /// fn show(progress: &Progress<'_>) {
-///     if let ProgressEvent::Body { received, total } = progress.event {
+///     if let ProgressEvent::Body { received, total, .. } = progress.event {
 ///         println!("#{} {}: {received} of {total:?} bytes", progress.index, progress.url);
 ///     }
 /// }
@@ -113,6 +113,8 @@ pub enum ProgressEvent<'a> {
     },
     /// More of the body arrived.
     Body {
+        /// The bytes that arrived with this event.
+        chunk: u64,
         /// Body bytes received so far.
         received: u64,
         /// The announced body length, if any.
@@ -332,7 +334,11 @@ impl Flight {
         let received = body.in_memory_len() as u64;
         if received > 0 {
             self.watch.bytes.fetch_add(received, Ordering::Relaxed);
-            self.emit(ProgressEvent::Body { received, total });
+            self.emit(ProgressEvent::Body {
+                chunk: received,
+                received,
+                total,
+            });
         }
         if body.is_complete() {
             self.done(status, received);
@@ -388,6 +394,7 @@ impl AsyncRead for WatchedBody {
                     .bytes
                     .fetch_add(*n as u64, Ordering::Relaxed);
                 this.flight.emit(ProgressEvent::Body {
+                    chunk: *n as u64,
                     received: this.received,
                     total: this.total,
                 });

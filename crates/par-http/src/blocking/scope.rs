@@ -174,7 +174,7 @@ impl ParallelConfig {
     /// use par_http::{ParallelConfig, ProgressEvent};
     ///
     /// let config = ParallelConfig::new().on_progress(|progress| {
-    ///     if let ProgressEvent::Body { received, total: Some(total) } = progress.event {
+    ///     if let ProgressEvent::Body { received, total: Some(total), .. } = progress.event {
     ///         eprintln!("#{}: {received}/{total} bytes", progress.index);
     ///     }
     /// });
