@@ -1023,8 +1023,8 @@ enum FlightState {
 impl ReportOnDrop {
     /// The request leaves the line.
     fn sent(&mut self) {
-        if let (FlightState::Unsent, Some((method, url))) = (&self.flight, &self.meta.name) {
-            let flight = Flight::sent(self.observed.clone(), self.id, method.clone(), url);
+        if let FlightState::Unsent = self.flight {
+            let flight = Flight::sent(self.observed.clone(), self.id, self.meta.clone());
             self.flight = FlightState::Flying(flight);
         }
     }

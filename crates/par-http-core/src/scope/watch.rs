@@ -22,6 +22,7 @@ use http::{Method, StatusCode};
 
 use crate::error::{Error, ErrorKind};
 use crate::message::response::Response;
+use crate::scope::pending::Meta;
 
 /// A progress callback: called with every [`Progress`] event of a scope's requests.
 pub type ProgressFn = Arc<dyn Fn(&Progress<'_>) + Send + Sync + 'static>;
@@ -233,8 +234,8 @@ impl fmt::Debug for Watch {
 pub(crate) struct Flight {
     watch: Arc<Watch>,
     index: usize,
-    method: Method,
-    url: Arc<str>,
+    /// The request's name (method and URL), kept by the scope's table anyway.
+    meta: Arc<Meta>,
     ended: bool,
     /// The request's span (made around its task by the scope) and when it was sent.
     #[cfg(feature = "tracing")]
@@ -245,13 +246,12 @@ pub(crate) struct Flight {
 
 impl Flight {
     /// The request `index` leaves the line.
-    pub(crate) fn sent(watch: Arc<Watch>, index: usize, method: Method, url: &str) -> Self {
+    pub(crate) fn sent(watch: Arc<Watch>, index: usize, meta: Arc<Meta>) -> Self {
         watch.in_flight.fetch_add(1, Ordering::Relaxed);
         let flight = Self {
             watch,
             index,
-            method,
-            url: Arc::from(url),
+            meta,
             ended: false,
             #[cfg(feature = "tracing")]
             span: tracing::Span::current(),
@@ -265,7 +265,9 @@ impl Flight {
     }
 
     fn emit(&self, event: ProgressEvent<'_>) {
-        self.watch.emit(self.index, &self.method, &self.url, event);
+        if let Some((method, url)) = &self.meta.name {
+            self.watch.emit(self.index, method, url, event);
+        }
     }
 
     fn end(&mut self) {
@@ -400,9 +402,10 @@ impl AsyncRead for WatchedBody {
                 });
             }
             Poll::Ready(Err(err)) => {
-                let error = Error::new(ErrorKind::Body)
-                    .with_source(err.to_string())
-                    .with_request(&this.flight.method, &this.flight.url);
+                let error = this
+                    .flight
+                    .meta
+                    .name(Error::new(ErrorKind::Body).with_source(err.to_string()));
                 this.flight.fail(&error);
             }
             Poll::Pending => {}
