@@ -32,6 +32,8 @@ mod scope_rules;
 mod stall;
 mod timeouts;
 mod tls;
+#[cfg(feature = "tracing")]
+mod tracing_spans;
 
 /// Polls `cond` on fresh `stats()` until it holds or `WAIT` passes, sleeping on the
 /// runtime's own timer: async tests never block a runtime thread (a current-thread

@@ -452,9 +452,23 @@ impl Scope {
         if request.retry.is_none() {
             request.retry.clone_from(&self.retry);
         }
-        let meta = Meta::new(
-            Some((request.method.clone(), request.url.as_str().to_owned())),
+        let name = Some((request.method.clone(), request.url.as_str().to_owned()));
+        #[cfg(not(feature = "tracing"))]
+        let meta = Meta::new(name, options.tag);
+        #[cfg(feature = "tracing")]
+        let meta = Meta::with_span(
+            name,
             options.tag,
+            tracing::info_span!(
+                "par_http.request",
+                method = %request.method,
+                url = %request.url,
+                scope = self.id,
+                index = tracing::field::Empty,
+                status = tracing::field::Empty,
+                attempts = tracing::field::Empty,
+                error = tracing::field::Empty,
+            ),
         );
         let deadline = self.deadline.as_ref().map(|(signal, _)| signal.clone());
         if deadline
@@ -500,19 +514,10 @@ impl Scope {
             flight: FlightState::Unsent,
         };
         #[cfg(feature = "tracing")]
-        let span = tracing::info_span!(
-            "par_http.request",
-            method = %request.method,
-            url = %request.url,
-            scope = self.id,
-            index = id,
-            status = tracing::field::Empty,
-            attempts = tracing::field::Empty,
-            error = tracing::field::Empty,
-        );
+        meta.span.record("index", id);
         let future = work.run(request, report);
         #[cfg(feature = "tracing")]
-        let future = tracing::Instrument::instrument(future, span);
+        let future = tracing::Instrument::instrument(future, meta.span.clone());
         let future = FutureCell::new(Box::pin(future));
         let task = match &self.spawner {
             Some(spawner) => spawner.spawn(future.task()),

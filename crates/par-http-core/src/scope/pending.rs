@@ -104,10 +104,13 @@ pub(crate) struct Hold {
 }
 
 /// Who a request is: its method and URL (for errors) and the user's tag.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Meta {
     pub(crate) name: Option<(Method, String)>,
     pub(crate) tag: Mutex<Option<Tag>>,
+    /// The request's span (`tracing` feature), made when it starts.
+    #[cfg(feature = "tracing")]
+    pub(crate) span: tracing::Span,
 }
 
 impl Meta {
@@ -115,6 +118,22 @@ impl Meta {
         Arc::new(Self {
             name,
             tag: Mutex::new(tag),
+            #[cfg(feature = "tracing")]
+            span: tracing::Span::none(),
+        })
+    }
+
+    /// This request's name and tag, and `span` as its span.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn with_span(
+        name: Option<(Method, String)>,
+        tag: Option<Tag>,
+        span: tracing::Span,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            name,
+            tag: Mutex::new(tag),
+            span,
         })
     }
 

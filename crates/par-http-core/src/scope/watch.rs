@@ -251,10 +251,10 @@ impl Flight {
         let flight = Self {
             watch,
             index,
+            #[cfg(feature = "tracing")]
+            span: meta.span.clone(),
             meta,
             ended: false,
-            #[cfg(feature = "tracing")]
-            span: tracing::Span::current(),
             #[cfg(feature = "tracing")]
             sent_at: std::time::Instant::now(),
         };
