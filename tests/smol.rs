@@ -26,6 +26,11 @@ mod rt {
     /// The async client on smol.
     pub type AsyncClient = par_http::smol::AsyncClient;
 
+    /// smol's runtime (the one the async client uses), for a client built around it.
+    pub fn runtime() -> std::sync::Arc<dyn par_http::Runtime> {
+        <par_http::Smol as par_http::AsyncRuntime>::runtime().expect("smol's runtime")
+    }
+
     /// Runs `future` to completion (smol needs no runtime in the caller).
     pub fn block_on<T>(future: impl Future<Output = T>) -> T {
         futures_lite::future::block_on(future)

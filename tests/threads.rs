@@ -43,6 +43,11 @@ mod rt {
     /// The async client on the thread-per-task runtime.
     pub type AsyncClient = par_http::AsyncClientOn<Threads>;
 
+    /// The thread-per-task runtime, for a client built around it.
+    pub fn runtime() -> Arc<dyn par_http::Runtime> {
+        ThreadRuntime::shared()
+    }
+
     /// Runs `future` on the calling thread (the runtime needs no driver).
     pub fn block_on<T>(future: impl Future<Output = T>) -> T {
         async_io::block_on(future)

@@ -26,6 +26,21 @@ mod rt {
     /// The async client on tokio: it spawns onto the runtime it is created in.
     pub type AsyncClient = par_http::tokio::AsyncClient;
 
+    /// tokio's runtime adapter on a multi-thread runtime of the suite's (running for the
+    /// rest of the process), for a client built around it.
+    pub fn runtime() -> std::sync::Arc<dyn par_http::Runtime> {
+        static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+        let runtime = RUNTIME.get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a multi-thread runtime")
+        });
+        let _inside = runtime.enter();
+        <par_http::Tokio as par_http::AsyncRuntime>::runtime().expect("tokio's runtime")
+    }
+
     /// Runs `future` on a current-thread tokio runtime, as `#[tokio::main(flavor =
     /// "current_thread")]` would.
     pub fn block_on<T>(future: impl Future<Output = T>) -> T {

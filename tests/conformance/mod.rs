@@ -34,6 +34,7 @@ mod timeouts;
 mod tls;
 #[cfg(feature = "tracing")]
 mod tracing_spans;
+mod virtual_time;
 
 /// Polls `cond` on fresh `stats()` until it holds or `WAIT` passes, sleeping on the
 /// runtime's own timer: async tests never block a runtime thread (a current-thread

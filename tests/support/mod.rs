@@ -20,6 +20,7 @@ mod hyper_server;
 mod scripted;
 mod thread_runtime;
 mod tls_server;
+mod virtual_clock;
 mod wire;
 
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -34,6 +35,7 @@ pub use hyper_server::{HyperServer, HyperStats, pattern};
 pub use scripted::{ScriptedServer, ScriptedStats, ServerConn};
 pub use thread_runtime::ThreadRuntime;
 pub use tls_server::{CertKey, TestPki, TlsServer, TlsStats};
+pub use virtual_clock::VirtualClock;
 pub use wire::{RawRequest, RawResponse, ok, read_request, read_response, response};
 
 /// The bound for every "wait until the server saw X" in the tests: generous, because it

@@ -85,11 +85,14 @@ struct Origin {
 impl Http1Dispatch {
     /// A connector that opens connections through `runtime`, configured by `config`.
     pub fn new(runtime: Arc<dyn Runtime>, config: ConnectorConfig) -> Self {
-        let pool = Arc::new(Pool::new(PoolConfig {
-            max_connections_per_host: config.max_connections_per_host,
-            max_idle_per_host: config.max_idle_per_host,
-            idle_timeout: config.idle_timeout,
-        }));
+        let pool = Arc::new(
+            Pool::new(PoolConfig {
+                max_connections_per_host: config.max_connections_per_host,
+                max_idle_per_host: config.max_idle_per_host,
+                idle_timeout: config.idle_timeout,
+            })
+            .with_clock(&runtime),
+        );
         let proxies = Proxies::new(&config.proxies, config.proxy_from_env);
         Self {
             inner: Arc::new(Inner {

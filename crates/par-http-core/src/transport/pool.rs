@@ -45,6 +45,9 @@ pub(crate) struct Pool {
     hosts: Mutex<HashMap<PoolKey, Host>>,
     /// Notified whenever a request starts waiting for a connection (see [`Pool::wanted`]).
     waiting: event_listener::Event,
+    /// The runtime whose clock stamps returned connections (a test's virtual clock, say);
+    /// the system's clock without one.
+    clock: Option<std::sync::Weak<dyn crate::runtime::Runtime>>,
 }
 
 #[derive(Default)]
@@ -96,6 +99,22 @@ impl Pool {
             },
             hosts: Mutex::new(HashMap::new()),
             waiting: event_listener::Event::new(),
+            clock: None,
+        }
+    }
+
+    /// Stamps returned connections with `runtime`'s clock, the one the sweeper and
+    /// checkouts read.
+    pub(crate) fn with_clock(mut self, runtime: &Arc<dyn crate::runtime::Runtime>) -> Self {
+        self.clock = Some(Arc::downgrade(runtime));
+        self
+    }
+
+    /// The time now, on the pool's clock.
+    fn now(&self) -> Instant {
+        match self.clock.as_ref().and_then(std::sync::Weak::upgrade) {
+            Some(runtime) => runtime.now(),
+            None => Instant::now(),
         }
     }
 
@@ -378,7 +397,8 @@ impl Drop for Pooled {
             Some(mut conn) if usable => {
                 conn.release_buffer();
                 conn.completed = conn.completed.saturating_add(1);
-                pool.put_back(self.key.clone(), conn, Instant::now());
+                let now = pool.now();
+                pool.put_back(self.key.clone(), conn, now);
             }
             conn => {
                 drop(conn);
