@@ -53,6 +53,7 @@ use crate::client::Client;
 use crate::client::deadline;
 use crate::error::{Error, ErrorKind, Result, Tag, TimeoutPhase};
 use crate::message::body_buffer::{Budget, Claim, DEFAULT_BODY_BUDGET, DEFAULT_MAX_BODY_IN_MEMORY};
+use crate::message::hedge_policy::HedgePolicy;
 use crate::message::request::{Request, RequestBuilder};
 use crate::message::response::Response;
 use crate::message::retry_policy::RetryPolicy;
@@ -83,6 +84,7 @@ pub struct ScopeOptions {
     body_budget: usize,
     stream_bodies: bool,
     retry: Option<Arc<RetryPolicy>>,
+    hedge: Option<Arc<HedgePolicy>>,
 }
 
 impl Default for ScopeOptions {
@@ -95,6 +97,7 @@ impl Default for ScopeOptions {
             body_budget: DEFAULT_BODY_BUDGET,
             stream_bodies: false,
             retry: None,
+            hedge: None,
         }
     }
 }
@@ -197,6 +200,24 @@ impl ScopeOptions {
         self.retry = Some(Arc::new(policy));
         self
     }
+
+    /// Hedges the scope's requests under `policy` instead of the client's (a request's
+    /// own policy still wins). A [`HedgePolicy::p95`] set here observes the latencies of
+    /// this scope's requests. Hedges run in their request's task: they stay within the
+    /// scope's deadline and take no `max_in_flight` slot of their own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use par_http_core::{HedgePolicy, ScopeOptions};
+    ///
+    /// let options = ScopeOptions::new().max_in_flight(8).hedge(HedgePolicy::p95());
+    /// # drop(options);
+    /// ```
+    pub fn hedge(mut self, policy: HedgePolicy) -> Self {
+        self.hedge = Some(Arc::new(policy));
+        self
+    }
 }
 
 /// Settings of one request of a scope, beside the request itself.
@@ -266,6 +287,8 @@ pub struct Scope {
     budget: Budget,
     /// The retry policy of the scope's requests that have none of their own.
     retry: Option<Arc<RetryPolicy>>,
+    /// The hedge policy of the scope's requests that have none of their own.
+    hedge: Option<Arc<HedgePolicy>>,
     /// Cloned into every task; the scope's own copy goes at close.
     alive: Mutex<Option<async_channel::Sender<()>>>,
     all_gone: async_channel::Receiver<()>,
@@ -301,6 +324,7 @@ impl Scope {
             limit: options.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
             max_body_in_memory: (!options.stream_bodies).then_some(options.max_body_in_memory),
             retry: options.retry,
+            hedge: options.hedge,
             budget: Budget::new(options.body_budget),
             alive: Mutex::new(Some(alive)),
             all_gone,
@@ -340,6 +364,9 @@ impl Scope {
         };
         if request.retry.is_none() {
             request.retry.clone_from(&self.retry);
+        }
+        if request.hedge.is_none() {
+            request.hedge.clone_from(&self.hedge);
         }
         let meta = Meta::new(
             Some((request.method.clone(), request.url.as_str().to_owned())),
