@@ -84,7 +84,7 @@ pub use message::body::Body;
 pub use message::body_buffer::{DEFAULT_BODY_BUDGET, DEFAULT_MAX_BODY_IN_MEMORY};
 pub use message::credentials::{basic_auth_header, bearer_auth_header};
 pub use message::dispatch::{ConnectionCounts, Dispatch};
-pub use message::hedge_policy::{HedgePolicy, MIN_SAMPLES as HEDGE_MIN_SAMPLES};
+pub use message::hedge_policy::HedgePolicy;
 pub use message::request::{IntoUrl, Request, RequestBuilder};
 pub use message::response::{Response, ResponseBody};
 pub use message::retry_policy::RetryPolicy;

@@ -17,9 +17,8 @@ use http::Method;
 /// Latencies a policy remembers: the most recent ones, the older forgotten.
 const WINDOW: usize = 128;
 
-/// Latencies observed before the 95th percentile is trusted; until then the policy waits
-/// its [`min_delay`](HedgePolicy::min_delay).
-pub const MIN_SAMPLES: usize = 20;
+/// See [`HedgePolicy::MIN_SAMPLES`].
+const MIN_SAMPLES: usize = 20;
 
 /// The default floor (and fallback) delay of [`HedgePolicy::p95`].
 const DEFAULT_MIN_DELAY: Duration = Duration::from_millis(10);
@@ -38,7 +37,7 @@ const DEFAULT_MIN_DELAY: Duration = Duration::from_millis(10);
 /// The delay is fixed ([`after`](Self::after)) or the 95th percentile of the latencies
 /// (request sent to response head) this policy observed ([`p95`](Self::p95)), never less
 /// than [`min_delay`](Self::min_delay), which is also the delay used until
-/// [`MIN_SAMPLES`] latencies have been observed. The latencies are kept in the policy's
+/// [`MIN_SAMPLES`](Self::MIN_SAMPLES) latencies have been observed. The latencies are kept in the policy's
 /// shared state: **clones share it**, so give each scope (or client) a policy of its own
 /// when their servers differ.
 ///
@@ -81,6 +80,10 @@ struct Latencies {
 }
 
 impl HedgePolicy {
+    /// Latencies a [`p95`](Self::p95) policy observes before it trusts their 95th
+    /// percentile; until then it waits its [`min_delay`](Self::min_delay).
+    pub const MIN_SAMPLES: usize = MIN_SAMPLES;
+
     /// Hedges after a fixed `delay` without a response head, with one extra copy.
     ///
     /// # Examples
@@ -96,7 +99,7 @@ impl HedgePolicy {
 
     /// Hedges after the 95th percentile of the latencies this policy observed (request
     /// sent to response head, of the copies that won), with one extra copy. Until
-    /// [`MIN_SAMPLES`] latencies are known, and whenever the percentile is lower, the
+    /// [`MIN_SAMPLES`](Self::MIN_SAMPLES) latencies are known, and whenever the percentile is lower, the
     /// delay is [`min_delay`](Self::min_delay) (10 ms unless set).
     ///
     /// # Examples
@@ -134,7 +137,7 @@ impl HedgePolicy {
     }
 
     /// The least delay of a [`p95`](Self::p95) policy, and its delay until
-    /// [`MIN_SAMPLES`] latencies are observed (default 10 ms). A fixed policy ignores it.
+    /// [`MIN_SAMPLES`](Self::MIN_SAMPLES) latencies are observed (default 10 ms). A fixed policy ignores it.
     ///
     /// # Examples
     ///
@@ -169,7 +172,7 @@ impl HedgePolicy {
 
     /// The delay a request started now would wait before its next copy: the fixed delay,
     /// or the observed 95th percentile (at least [`min_delay`](Self::min_delay)), or
-    /// `min_delay` while fewer than [`MIN_SAMPLES`] latencies are known.
+    /// `min_delay` while fewer than [`MIN_SAMPLES`](Self::MIN_SAMPLES) latencies are known.
     pub fn delay(&self) -> Duration {
         match self.mode {
             Mode::Fixed(delay) => delay,
