@@ -339,3 +339,29 @@ fn an_async_client_hedges_and_retries_together() {
     });
     assert!(losers_closed(&seen, 2));
 }
+
+#[cfg(feature = "http2")]
+#[test]
+fn over_http2_the_hedge_is_another_stream_and_the_loser_is_reset() {
+    use crate::support::{Behaviour, H2Options, H2Server};
+
+    let server = H2Server::start(H2Options::new(Behaviour::HoldFirst));
+    let client = crate::rt::builder()
+        .http2_prior_knowledge()
+        .hedge(HedgePolicy::after(DELAY))
+        .timeout(WAIT)
+        .build()
+        .unwrap();
+    let response = client.get(server.url("/h2")).send().unwrap();
+    assert_eq!(response.hedges(), 1);
+    assert_eq!(response.text().unwrap(), "/h2");
+    // The loser's stream was reset (CANCEL); both streams shared one connection.
+    assert!(
+        server.wait_until(|s| !s.resets.is_empty(), WAIT),
+        "{:?}",
+        server.stats()
+    );
+    let stats = server.stats();
+    assert_eq!((stats.accepted, stats.requests), (1, 2), "{stats:?}");
+    assert_eq!(stats.resets, vec![0x8], "{stats:?}");
+}

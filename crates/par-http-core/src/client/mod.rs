@@ -142,6 +142,9 @@ impl Client {
     ///
     /// The total time limit (the request's own, else the client's) is one deadline for the
     /// whole exchange, every redirect hop and the body included, whatever the dispatch.
+    /// Retries (the request's [`RetryPolicy`](crate::RetryPolicy), else the client's) and
+    /// hedges (its [`HedgePolicy`](crate::HedgePolicy), else the client's) happen inside
+    /// it; each attempt may be hedged.
     pub fn execute(&self, mut request: Request) -> Boxed<Result<Response>> {
         let retry = (request.retry.take()).or_else(|| self.config.retry.clone());
         let hedge = (request.hedge.take())

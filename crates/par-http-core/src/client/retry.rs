@@ -7,7 +7,8 @@
 //! can be sent again are retried: a method the policy allows and a body held in memory.
 //! The budget, as Finagle's and the gRPC retry throttle's, lets retries be at most a share
 //! of the requests of the last ten seconds plus a small floor per second: a failing server
-//! cannot turn a scope into a storm.
+//! cannot turn a scope into a storm. Hedges (`hedge.rs`) spend from the same budget, and
+//! each attempt of the loop may be hedged.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
