@@ -76,7 +76,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), BoxError> {
     let value = |flag: &str| -> Result<Option<usize>, BoxError> {
         match args.iter().position(|arg| arg == flag) {
             Some(at) => {
-                let value = args.get(at + 1).ok_or(format!("{flag} needs a value"))?;
+                let value = args
+                    .get(at + 1)
+                    .ok_or_else(|| format!("{flag} needs a value"))?;
                 Ok(Some(value.parse()?))
             }
             None => Ok(None),

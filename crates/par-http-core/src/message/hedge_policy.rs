@@ -276,7 +276,8 @@ mod tests {
         // A floor above the percentile wins; clones share the samples.
         let floored = policy.clone().min_delay(Duration::from_secs(1));
         assert_eq!(floored.delay(), Duration::from_secs(1));
-        assert_eq!(floored.observed(), MIN_SAMPLES);
+        floored.record(Duration::from_millis(1));
+        assert_eq!(policy.observed(), MIN_SAMPLES + 1);
     }
 
     #[test]
