@@ -281,6 +281,51 @@ fn the_p95_delay_falls_back_to_its_minimum_until_enough_latencies_are_known() {
 }
 
 #[test]
+fn the_total_timeout_and_the_scope_deadline_bound_every_copy() {
+    let server = crate::support::holding_server();
+    let client = crate::rt::builder()
+        .hedge(HedgePolicy::after(DELAY))
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let err = client.get(server.url("/held")).send().unwrap_err();
+    assert_eq!(
+        err.timeout_phase(),
+        Some(par_http::TimeoutPhase::Total),
+        "{err}"
+    );
+    // Both copies went out, and both connections were closed when the time ran out.
+    assert!(
+        server.wait_until(|s| s.requests == 2 && s.closed_by_peer == 2, WAIT),
+        "{:?}",
+        server.stats()
+    );
+
+    let server = crate::support::holding_server();
+    let client = crate::rt::builder()
+        .hedge(HedgePolicy::after(DELAY))
+        .build()
+        .unwrap();
+    let config = ParallelConfig::new()
+        .max_in_flight(1)
+        .deadline(Duration::from_millis(300));
+    let err = client
+        .parallel_with(config, |p| p.get(server.url("/held")).get_response())
+        .unwrap_err();
+    assert_eq!(
+        err.timeout_phase(),
+        Some(par_http::TimeoutPhase::ScopeDeadline),
+        "{err}"
+    );
+    // The hedge ran in its request's one slot: two copies, one request.
+    assert!(
+        server.wait_until(|s| s.requests == 2 && s.closed_by_peer == 2, WAIT),
+        "{:?}",
+        server.stats()
+    );
+}
+
+#[test]
 fn a_request_and_a_scope_override_the_client_policy() {
     let (server, seen) = hedge_server();
     let client = crate::rt::builder()
