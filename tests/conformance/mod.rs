@@ -15,6 +15,7 @@ mod cookies;
 mod decompression;
 mod errors;
 mod framing_wire;
+mod hedging;
 mod hostile;
 #[cfg(feature = "http2")]
 mod http2;

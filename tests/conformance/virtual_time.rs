@@ -178,3 +178,51 @@ fn an_idle_connection_is_closed_at_the_idle_timeout_in_virtual_time() {
     );
     assert_eq!(server.stats().accepted, 2);
 }
+
+#[test]
+fn a_hedge_goes_out_when_its_delay_passes_in_virtual_time() {
+    // The first request is held until its connection closes; later ones are answered.
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = seen.clone();
+    let server = ScriptedServer::new(move |conn| {
+        while conn.read_request().is_some() {
+            if count.fetch_add(1, Ordering::SeqCst) == 0 {
+                conn.wait_for_close(WAIT);
+                return;
+            }
+            conn.write_all(&response(200, &[], b"hedge"));
+        }
+    });
+    let clock = clock();
+    let delay = Duration::from_secs(30);
+    let client = crate::rt::builder()
+        .runtime(clock.runtime())
+        .hedge(par_http::HedgePolicy::after(delay))
+        .build()
+        .unwrap();
+    let url = server.url("/slow");
+    let sent = std::thread::spawn(move || client.get(url).send());
+    assert!(
+        server.wait_until(|s| s.requests == 1, WAIT),
+        "{:?}",
+        server.stats()
+    );
+    assert_eq!(
+        clock.wait_for_sleep(|left| left == delay, WAIT),
+        Some(delay)
+    );
+    // Until the delay passes, no second copy.
+    assert_eq!(server.stats().requests, 1);
+    clock.advance(delay);
+    let response = sent.join().unwrap().unwrap();
+    assert_eq!(
+        (response.hedges(), response.text().unwrap()),
+        (1, "hedge".to_owned())
+    );
+    // The loser's connection is closed.
+    assert!(
+        server.wait_until(|s| s.closed_by_peer >= 1, WAIT),
+        "{:?}",
+        server.stats()
+    );
+}

@@ -42,6 +42,9 @@ pub enum Behaviour {
     SettingsChangeAfter(usize),
     /// `REFUSED_STREAM` for the first request of each connection, answers the others.
     RefuseFirst,
+    /// Holds the first request of each connection (until the client resets it or 60 s
+    /// pass), echoes the others (hedged requests).
+    HoldFirst,
 }
 
 /// The `SETTINGS` of an [`H2Server`] and how it answers.
@@ -283,6 +286,19 @@ async fn connection(state: Arc<State>, stream: tokio::net::TcpStream, options: H
                         let _ = tx.send(());
                     }
                 }
+            }
+            Behaviour::HoldFirst if seen == 1 => {
+                let hold = H2Options {
+                    behaviour: Behaviour::Hold,
+                    ..options
+                };
+                tokio::spawn(stream_task(
+                    Arc::clone(&state),
+                    request,
+                    respond,
+                    None,
+                    hold,
+                ));
             }
             Behaviour::RefuseFirst if seen == 1 => {
                 let mut respond = respond;

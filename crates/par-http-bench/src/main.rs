@@ -5,6 +5,7 @@
 //! cargo run --release -p par-http-bench -- all            # every scenario, a few minutes
 //! cargo run --release -p par-http-bench -- all --quick    # about a minute
 //! cargo run --release -p par-http-bench -- s1             # one scenario (s1 to s5)
+//! cargo run --release -p par-http-bench -- hedge          # hedged requests (hedge.rs)
 //! ```
 //!
 //! The runner (`runner.rs`) starts the server (`server.rs`) in a process of its own, then
@@ -16,6 +17,7 @@
 
 mod cli;
 mod clients;
+mod hedge;
 mod instructions;
 mod measure;
 mod runner;
@@ -39,6 +41,9 @@ commands:
   s1 | .. | s5        one scenario (several: s1,s3)
   s5-h2 [--quick]     scenario S5-h2: HTTPS, HTTP/2 against HTTP/1.1 (s5_h2.rs; needs
                       the peers feature)
+  hedge [--quick] [--runs N] [--n N] [--c C]
+                      hedged requests: p50/p99 latency of GETs against a server where
+                      every 20th request stalls 1 s, with and without a HedgePolicy
   server [--port P] [--extra-ports K]
                       the benchmark server alone (prints `listening PORT DISTANT_PORT`,
                       then the K extra ports serving the same as PORT)
@@ -85,6 +90,7 @@ fn run() -> Result<(), BoxError> {
         "measure" => measure_child(rest),
         "instructions" => instructions::run(rest),
         "cli" => cli::run(rest),
+        "hedge" => hedge::run(rest),
         #[cfg(feature = "peers")]
         "s5-h2" => s5_h2::run(rest),
         #[cfg(feature = "peers")]

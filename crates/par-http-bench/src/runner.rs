@@ -408,7 +408,7 @@ impl Server {
     }
 
     /// A plain GET of the server's own `/stats` or `/reset` route.
-    fn control(&self, path: &str) -> Result<String, BoxError> {
+    pub(crate) fn control(&self, path: &str) -> Result<String, BoxError> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         write!(

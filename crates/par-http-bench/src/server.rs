@@ -12,8 +12,9 @@
 //! | `/bytes?n=K`            | K bytes, streamed with Content-Length                   |
 //! | `/delay?ms=D`           | `hello, world!` after D ms                              |
 //! | `/throttled?n=K&rate=R` | K bytes with Content-Length, sent at R bytes/s          |
+//! | `/stall?every=N&ms=D`   | `hello, world!`; every N-th `/stall` request after D ms |
 //! | `/stats`                | `in_flight max_in_flight open max_open` of the gauges   |
-//! | `/reset`                | resets the maxima of the gauges to their current values |
+//! | `/reset`                | resets the gauges' maxima and the `/stall` count        |
 //!
 //! The gauges let the runner check that scenario S4 really had its requests in flight
 //! at once.
@@ -78,6 +79,8 @@ impl Gauge {
 struct Gauges {
     in_flight: Gauge,
     open: Gauge,
+    /// `/stall` requests since the start or the last `/reset` (the hedging scenario).
+    stalls: AtomicUsize,
 }
 
 /// Decrements a gauge when dropped, so a cancelled future releases what it counted.
@@ -270,6 +273,16 @@ async fn route(
             tokio::time::sleep(Duration::from_millis(ms)).await;
             text(StatusCode::OK, Bytes::from_static(SMALL))
         }
+        "/stall" => {
+            // Deterministic: the N-th, 2N-th, ... request of the route stalls.
+            let every = query_number(&req, "every").unwrap_or(20).max(1);
+            let count = gauges.stalls.fetch_add(1, Ordering::Relaxed) as u64 + 1;
+            if count % every == 0 {
+                let ms = query_number(&req, "ms").unwrap_or(1000);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            text(StatusCode::OK, Bytes::from_static(SMALL))
+        }
         path @ ("/bytes" | "/chunked") => {
             let n = query_number(&req, "n").unwrap_or(0);
             let exact = path == "/bytes";
@@ -307,6 +320,7 @@ async fn route(
         "/reset" => {
             gauges.in_flight.reset();
             gauges.open.reset();
+            gauges.stalls.store(0, Ordering::Relaxed);
             text(StatusCode::OK, "reset")
         }
         _ => text(StatusCode::NOT_FOUND, "not found"),

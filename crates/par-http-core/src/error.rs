@@ -191,6 +191,8 @@ struct Inner {
     tag: Option<Tag>,
     /// Attempts made, the first included (1 unless a retry policy tried again).
     attempts: u32,
+    /// Extra copies a hedge policy sent, over all the attempts.
+    hedges: u32,
 }
 
 impl Error {
@@ -205,6 +207,7 @@ impl Error {
                 index: None,
                 tag: None,
                 attempts: 1,
+                hedges: 0,
             }),
         }
     }
@@ -256,6 +259,25 @@ impl Error {
 
     pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
         self.inner.attempts = attempts;
+        self
+    }
+
+    /// How many extra copies of the request its hedge policy sent before this error, over
+    /// all its attempts (see [`HedgePolicy`](crate::HedgePolicy)); not counted in
+    /// [`attempts`](Self::attempts).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = par_http_core::Error::new(par_http_core::ErrorKind::Connect);
+    /// assert_eq!(err.hedges(), 0);
+    /// ```
+    pub fn hedges(&self) -> u32 {
+        self.inner.hedges
+    }
+
+    pub(crate) fn with_hedges(mut self, hedges: u32) -> Self {
+        self.inner.hedges = hedges;
         self
     }
 

@@ -10,7 +10,9 @@
 //! ```text
 //!  Scope::start ─▶ Client::prepare ─▶ Spawn::spawn(task)                (scope/mod.rs)
 //!                   (base URL, default headers, auth)  │   (client/mod.rs, client/auth.rs)
-//!                  Client::execute: redirect::follow ◀─┘             (client/redirect.rs)
+//!                  Client::execute: retries, hedges ◀──┘  (client/retry.rs, hedge.rs)
+//!                            │ each attempt (each copy of it): redirect::follow
+//!                            │                                    (client/redirect.rs)
 //!                            │ each hop: Cookie from the store, Set-Cookie into it
 //!                            │                                     (client/cookies.rs)
 //!                       Dispatch::send                                (message/dispatch.rs)
@@ -52,7 +54,8 @@
 //!   [`ConnectorConfig`].
 //! * `client/`: [`Client`] and its [`Config`]: authentication, redirects, cookies
 //!   (a [`CookieStore`] between the redirect policy and the dispatch, so every hop has
-//!   them), decompression, the total timeout.
+//!   them), decompression, the total timeout, retries ([`RetryPolicy`], with the
+//!   client's budget) and hedged requests ([`HedgePolicy`]).
 //! * `scope/`: [`Scope`], the parallel scope state machine shared by every front end,
 //!   and its outcome table.
 //!
@@ -84,6 +87,7 @@ pub use message::body::Body;
 pub use message::body_buffer::{DEFAULT_BODY_BUDGET, DEFAULT_MAX_BODY_IN_MEMORY};
 pub use message::credentials::{basic_auth_header, bearer_auth_header};
 pub use message::dispatch::{ConnectionCounts, Dispatch};
+pub use message::hedge_policy::HedgePolicy;
 pub use message::request::{IntoUrl, Request, RequestBuilder};
 pub use message::response::{Response, ResponseBody};
 pub use message::retry_policy::RetryPolicy;

@@ -632,6 +632,31 @@ impl<C: BuildClient> ClientBuilder<C> {
         self
     }
 
+    /// Hedges idempotent requests under `policy` (default: no hedging): when a request's
+    /// response head has not arrived after the policy's delay (fixed, or the observed
+    /// 95th percentile), another copy goes out on another connection, the first head wins
+    /// and the other copy is cancelled (its connection closed). Hedges spend from the
+    /// client's retry budget. A scope
+    /// ([`ParallelConfig::hedge`](crate::ParallelConfig::hedge)) or a request (`.hedge(..)`)
+    /// may set its own. Responses and errors say how many copies were added (`hedges()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use par_http::HedgePolicy;
+    ///
+    /// let client = par_http::Client::builder()
+    ///     .hedge(HedgePolicy::after(Duration::from_millis(50)))
+    ///     .build()?;
+    /// # drop(client);
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn hedge(mut self, policy: crate::HedgePolicy) -> Self {
+        self.config.hedge = Some(Arc::new(policy));
+        self
+    }
+
     /// Runs the client's requests on an application's own `runtime` instead of one of
     /// par-http's (see [`Runtime`] for the contract: spawned tasks cancelled on drop, IO
     /// and timers that make progress whichever thread polls them). Scopes, the pool, TLS

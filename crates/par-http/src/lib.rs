@@ -143,9 +143,9 @@ pub use par_http_core::{
 /// own (see [`ClientBuilder::runtime`] and [`AsyncRuntime`]).
 pub use par_http_core::{BoxIo, Boxed, Io, Runtime, Spawn, Task};
 pub use par_http_core::{CookieStore, NoProxy, Proxy, ProxyError};
+pub use par_http_core::{HedgePolicy, RedirectError, RedirectPolicy, RetryPolicy};
 #[cfg(feature = "cookies")]
 pub use par_http_core::{Jar, cookie_store};
-pub use par_http_core::{RedirectError, RedirectPolicy, RetryPolicy};
 
 /// The core crate, for custom [`Dispatch`] implementations and runtime adapters.
 pub use par_http_core as core;

@@ -211,6 +211,9 @@ impl Dispatch for MockDispatch {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(recorded);
+            if answer.stall {
+                std::future::pending::<()>().await;
+            }
             answer.into_response(method, url)
         })
     }
@@ -283,6 +286,7 @@ pub struct MockResponse {
     headers: HeaderMap,
     body: Bytes,
     error: Option<String>,
+    stall: bool,
 }
 
 impl MockResponse {
@@ -293,6 +297,7 @@ impl MockResponse {
             headers: HeaderMap::new(),
             body: Bytes::new(),
             error: None,
+            stall: false,
         }
     }
 
@@ -343,6 +348,29 @@ impl MockResponse {
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = body.into();
         self
+    }
+
+    /// Never answers: the request is recorded, then waits until it is cancelled (its
+    /// timeout passes, its scope ends, or a hedge wins). A stand-in for a stalled server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use par_http::mock::{MockDispatch, MockResponse};
+    ///
+    /// let mock = MockDispatch::new().route(par_http::Method::GET, "/slow", MockResponse::stall());
+    /// let client = par_http::Client::builder()
+    ///     .dispatch(mock)
+    ///     .timeout(Duration::from_millis(20))
+    ///     .build()?;
+    /// assert!(client.get("http://api.test/slow").send().unwrap_err().is_timeout());
+    /// # Ok::<(), par_http::Error>(())
+    /// ```
+    pub fn stall() -> Self {
+        let mut response = Self::new(StatusCode::OK);
+        response.stall = true;
+        response
     }
 
     fn fail(mut self, reason: String) -> Self {

@@ -42,6 +42,13 @@ macro_rules! builder_options {
             self
         }
 
+        /// Hedges this request under `policy` instead of its scope's or its client's
+        /// ([`HedgePolicy::none`](crate::HedgePolicy::none): no hedging).
+        pub fn hedge(mut self, policy: crate::HedgePolicy) -> Self {
+            self.builder = self.builder.hedge(policy);
+            self
+        }
+
         /// Sets a time limit for this whole request, its body included (overrides the
         /// client's).
         pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {

@@ -77,6 +77,9 @@ pub struct Config {
     /// How failed requests are retried (default: not at all); a scope or a request may
     /// set its own.
     pub retry: Option<std::sync::Arc<crate::RetryPolicy>>,
+    /// How idempotent requests are hedged (default: not at all); a scope or a request
+    /// may set its own.
+    pub hedge: Option<std::sync::Arc<crate::HedgePolicy>>,
     /// TLS for `https` URLs: trusted roots, client identity, verification (default:
     /// built-in roots, full verification).
     pub tls: TlsConfig,
@@ -117,6 +120,7 @@ impl Default for Config {
             base_url: None,
             redirect: RedirectPolicy::default(),
             retry: None,
+            hedge: None,
             tls: TlsConfig::default(),
             proxies: Vec::new(),
             proxy_from_env: true,

@@ -21,6 +21,7 @@ pub(crate) mod config;
 pub(crate) mod cookies;
 pub(crate) mod deadline;
 pub(crate) mod decompress;
+pub(crate) mod hedge;
 pub(crate) mod redirect;
 pub(crate) mod retry;
 
@@ -141,16 +142,25 @@ impl Client {
     ///
     /// The total time limit (the request's own, else the client's) is one deadline for the
     /// whole exchange, every redirect hop and the body included, whatever the dispatch.
+    /// Retries (the request's [`RetryPolicy`](crate::RetryPolicy), else the client's) and
+    /// hedges (its [`HedgePolicy`](crate::HedgePolicy), else the client's) happen inside
+    /// it; each attempt may be hedged.
     pub fn execute(&self, mut request: Request) -> Boxed<Result<Response>> {
-        let policy = (request.retry.take())
-            .or_else(|| self.config.retry.clone())
-            .filter(|policy| policy.attempts() > 1);
+        let retry = (request.retry.take()).or_else(|| self.config.retry.clone());
+        let hedge = (request.hedge.take())
+            .or_else(|| self.config.hedge.clone())
+            .filter(|policy| policy.is_active());
+        // Hedges spend from the retry budget with the request's retry policy's share.
+        let share = retry
+            .as_ref()
+            .map_or(retry::DEFAULT_SHARE, |policy| policy.budget_share());
+        let policy = retry.filter(|policy| policy.attempts() > 1);
         let timeout = request.timeout.or(self.config.timeout);
         // A limit too far away to represent is no limit.
         let deadline = timeout.and_then(|limit| self.runtime.now().checked_add(limit));
         let name = deadline.map(|_| (request.method.clone(), request.url.clone()));
         let runtime = self.runtime.clone();
-        let Some(policy) = policy else {
+        if policy.is_none() && hedge.is_none() {
             // The layers (redirects, decoding) are one future in one box; the usual
             // request, without a time limit, holds nothing else while it waits.
             let decoded = self.attempt(request);
@@ -163,15 +173,21 @@ impl Client {
                     .await
                     .map_err(|err| err.with_request(&method, url.as_str()))
             });
+        }
+        // Retries and hedges happen within the same total deadline.
+        let policed: Boxed<Result<Response>> = match (policy, hedge) {
+            (Some(policy), hedge) => {
+                Box::pin(retry::with_retries(self.clone(), request, policy, hedge))
+            }
+            (None, Some(hedge)) => Box::pin(hedge::single(self.clone(), request, hedge, share)),
+            (None, None) => Box::pin(self.attempt(request)),
         };
-        // Retries happen within the same total deadline.
-        let retried = retry::with_retries(self.clone(), request, policy);
         let (Some(deadline), Some((method, url))) = (deadline, name) else {
-            return Box::pin(retried);
+            return policed;
         };
         Box::pin(async move {
             let sleep = runtime.sleep_until(deadline);
-            deadline::bounded(retried, sleep, &runtime, deadline, TimeoutPhase::Total)
+            deadline::bounded(policed, sleep, &runtime, deadline, TimeoutPhase::Total)
                 .await
                 .map_err(|err| err.with_request(&method, url.as_str()))
         })

@@ -7,7 +7,8 @@
 //! can be sent again are retried: a method the policy allows and a body held in memory.
 //! The budget, as Finagle's and the gRPC retry throttle's, lets retries be at most a share
 //! of the requests of the last ten seconds plus a small floor per second: a failing server
-//! cannot turn a scope into a storm.
+//! cannot turn a scope into a storm. Hedges (`hedge.rs`) spend from the same budget, and
+//! each attempt of the loop may be hedged.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -16,18 +17,28 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use crate::client::Client;
+use crate::client::hedge;
 use crate::error::Result;
+use crate::message::hedge_policy::HedgePolicy;
 use crate::message::request::Request;
 use crate::message::response::Response;
 use crate::message::retry_policy::RetryPolicy;
 
+/// A budget's share of the requests and its floor of retries per second.
+pub(crate) type BudgetShare = (f64, u32);
+
+/// The share a request without a retry policy spends from (hedges): the default policy's.
+pub(crate) const DEFAULT_SHARE: BudgetShare = (0.1, 10);
+
 /// Sends `request` through `client`, trying it again under `policy` while an attempt
 /// fails in a way the policy retries, the request can be sent again, and the client's
-/// budget has a retry to spare. The outcome says how many attempts were made.
+/// budget has a retry to spare. Each attempt is hedged under `hedge`, if given. The
+/// outcome says how many attempts were made, and how many hedges.
 pub(crate) async fn with_retries(
     client: Client,
     mut request: Request,
     policy: Arc<RetryPolicy>,
+    hedge: Option<Arc<HedgePolicy>>,
 ) -> Result<Response> {
     let runtime = client.runtime().clone();
     let budget = client.retry_budget();
@@ -35,6 +46,7 @@ pub(crate) async fn with_retries(
     let method_allowed = policy.allows_method(&request.method);
     let first_start = runtime.now();
     let mut attempt = 1;
+    let mut hedges = 0;
     loop {
         // A copy for the next attempt, if there may be one (a streamed body has none).
         let again = if method_allowed && attempt < policy.attempts() {
@@ -42,9 +54,17 @@ pub(crate) async fn with_retries(
         } else {
             None
         };
-        let outcome = client.attempt(request).await;
+        let outcome = match &hedge {
+            Some(hedge) => {
+                let (outcome, copies) =
+                    hedge::attempt(&client, request, hedge, policy.budget_share()).await;
+                hedges += copies;
+                outcome
+            }
+            None => client.attempt(request).await,
+        };
         let Some(next) = again else {
-            return finish(outcome, attempt);
+            return finish(outcome, attempt, hedges);
         };
         let wait = match &outcome {
             Ok(response) if policy.retries_status(response.status()) => {
@@ -52,23 +72,23 @@ pub(crate) async fn with_retries(
                     Ok(Some(wait)) => wait,
                     Ok(None) => policy.backoff_delay(attempt, budget.random()),
                     // The server asks for a longer wait than the policy allows.
-                    Err(()) => return finish(outcome, attempt),
+                    Err(()) => return finish(outcome, attempt, hedges),
                 }
             }
             Err(error) if policy.retries_error(error) => {
                 policy.backoff_delay(attempt, budget.random())
             }
-            _ => return finish(outcome, attempt),
+            _ => return finish(outcome, attempt, hedges),
         };
         // A retry must start within the policy's time limit, its delay included.
         if let Some(limit) = policy.retry_time_limit() {
             let starts_at = (runtime.now() + wait).saturating_duration_since(first_start);
             if starts_at > limit {
-                return finish(outcome, attempt);
+                return finish(outcome, attempt, hedges);
             }
         }
-        if !budget.try_withdraw(runtime.now(), &policy) {
-            return finish(outcome, attempt);
+        if !budget.try_withdraw(runtime.now(), policy.budget_share()) {
+            return finish(outcome, attempt, hedges);
         }
         // The failed attempt's response (and its connection, unless its body is in)
         // goes before the wait.
@@ -81,14 +101,15 @@ pub(crate) async fn with_retries(
     }
 }
 
-/// The outcome of the last attempt, saying how many were made.
-fn finish(outcome: Result<Response>, attempts: u32) -> Result<Response> {
+/// The outcome of the last attempt, saying how many were made, and how many hedges.
+fn finish(outcome: Result<Response>, attempts: u32, hedges: u32) -> Result<Response> {
     match outcome {
         Ok(mut response) => {
             response.set_attempts(attempts);
+            response.set_hedges(hedges);
             Ok(response)
         }
-        Err(error) => Err(error.with_attempts(attempts)),
+        Err(error) => Err(error.with_attempts(attempts).with_hedges(hedges)),
     }
 }
 
@@ -154,14 +175,15 @@ impl RetryBudget {
         window.requests[index] += 1;
     }
 
-    /// Takes one retry from the budget if `policy`'s share allows it.
-    pub(crate) fn try_withdraw(&self, now: Instant, policy: &RetryPolicy) -> bool {
+    /// Takes one retry (or hedge) from the budget if `share` of it allows it (a policy's
+    /// [`RetryPolicy::budget_share`]).
+    pub(crate) fn try_withdraw(&self, now: Instant, share: BudgetShare) -> bool {
         let mut window = self.lock();
         let index = window.advance(now);
         let requests: u64 = window.requests.iter().sum();
         let retries: u64 = window.retries.iter().sum();
         // The share of the requests, rounded down, plus the floor over the window.
-        let (ratio, per_second) = policy.budget_share();
+        let (ratio, per_second) = share;
         let share = (requests as f64 * ratio) as u64;
         let allowed = share + u64::from(per_second) * WINDOW as u64;
         if retries < allowed {
@@ -196,13 +218,13 @@ mod tests {
         }
         // 10% of 100, plus 1 a second over the 10-second window.
         let granted = (0..100)
-            .filter(|_| budget.try_withdraw(start, &policy))
+            .filter(|_| budget.try_withdraw(start, policy.budget_share()))
             .count();
         assert_eq!(granted, 20);
         // Eleven seconds on, the window has forgotten them.
         let later = start + Duration::from_secs(11);
         let granted = (0..100)
-            .filter(|_| budget.try_withdraw(later, &policy))
+            .filter(|_| budget.try_withdraw(later, policy.budget_share()))
             .count();
         assert_eq!(granted, 10);
     }

@@ -9,6 +9,7 @@ pub(crate) mod body;
 pub(crate) mod body_buffer;
 pub(crate) mod credentials;
 pub(crate) mod dispatch;
+pub(crate) mod hedge_policy;
 pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod retry_policy;

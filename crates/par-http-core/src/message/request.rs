@@ -14,6 +14,7 @@ use url::Url;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::body::Body;
+use crate::message::hedge_policy::HedgePolicy;
 use crate::message::retry_policy::RetryPolicy;
 
 /// A request with a parsed URL, ready for a [`Dispatch`](crate::Dispatch).
@@ -33,6 +34,9 @@ pub struct Request {
     /// How this request is retried, overriding its scope's and its client's policy
     /// (read once, when the client starts executing it).
     pub retry: Option<Arc<RetryPolicy>>,
+    /// How this request is hedged, overriding its scope's and its client's policy (read
+    /// once, when the client starts executing it).
+    pub hedge: Option<Arc<HedgePolicy>>,
 }
 
 impl Request {
@@ -45,6 +49,7 @@ impl Request {
             body: Body::empty(),
             timeout: None,
             retry: None,
+            hedge: None,
         }
     }
 
@@ -57,6 +62,7 @@ impl Request {
             body: self.body.try_clone()?,
             timeout: self.timeout,
             retry: self.retry.clone(),
+            hedge: self.hedge.clone(),
         })
     }
 
@@ -272,6 +278,31 @@ impl RequestBuilder {
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         if let Ok(request) = &mut self.state {
             request.retry = Some(Arc::new(policy));
+        }
+        self
+    }
+
+    /// Hedges this request under `policy` instead of its scope's or its client's
+    /// ([`HedgePolicy::none`] for no hedging): an idempotent request whose body is in
+    /// memory gets another copy when the first has no response head after the policy's
+    /// delay.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use par_http_core::http::Method;
+    /// use par_http_core::{HedgePolicy, RequestBuilder};
+    ///
+    /// let request = RequestBuilder::new(Method::GET, "http://127.0.0.1:8080/", None)
+    ///     .hedge(HedgePolicy::after(Duration::from_millis(50)))
+    ///     .build()?;
+    /// assert_eq!(request.hedge.map(|p| p.delay()), Some(Duration::from_millis(50)));
+    /// # Ok::<(), par_http_core::Error>(())
+    /// ```
+    pub fn hedge(mut self, policy: HedgePolicy) -> Self {
+        if let Ok(request) = &mut self.state {
+            request.hedge = Some(Arc::new(policy));
         }
         self
     }

@@ -41,6 +41,8 @@ pub struct Response {
     tag: Option<Tag>,
     /// Attempts made for this outcome, the first included (see `RetryPolicy`).
     attempts: u32,
+    /// Extra copies a hedge policy sent for this outcome, over all its attempts.
+    hedges: u32,
 }
 
 /// What the HTTP/1.1 connector hands back of a request it sent, with its response: the
@@ -86,6 +88,7 @@ impl Response {
             index: None,
             tag: None,
             attempts: 1,
+            hedges: 0,
         }
     }
 
@@ -117,6 +120,28 @@ impl Response {
 
     pub(crate) fn set_attempts(&mut self, attempts: u32) {
         self.attempts = attempts;
+    }
+
+    /// How many extra copies of the request its hedge policy sent (see
+    /// [`HedgePolicy`](crate::HedgePolicy)), over all its attempts: 0 when none was
+    /// needed. [`attempts`](Self::attempts) does not count them: a hedge is a copy
+    /// racing the attempt it belongs to, not an attempt of its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use par_http_core::{Response, ResponseBody};
+    ///
+    /// let url = url::Url::parse("http://example.test/").unwrap();
+    /// let response = Response::new(http::Method::GET, url, http::StatusCode::OK, Default::default(), ResponseBody::from("hi"));
+    /// assert_eq!((response.attempts(), response.hedges()), (1, 0));
+    /// ```
+    pub fn hedges(&self) -> u32 {
+        self.hedges
+    }
+
+    pub(crate) fn set_hedges(&mut self, hedges: u32) {
+        self.hedges = hedges;
     }
 
     /// Keeps what the connector hands back of the request (see [`Sent`]).

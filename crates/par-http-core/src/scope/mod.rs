@@ -53,6 +53,7 @@ use crate::client::Client;
 use crate::client::deadline;
 use crate::error::{Error, ErrorKind, Result, Tag, TimeoutPhase};
 use crate::message::body_buffer::{Budget, Claim, DEFAULT_BODY_BUDGET, DEFAULT_MAX_BODY_IN_MEMORY};
+use crate::message::hedge_policy::HedgePolicy;
 use crate::message::request::{Request, RequestBuilder};
 use crate::message::response::Response;
 use crate::message::retry_policy::RetryPolicy;
@@ -86,6 +87,7 @@ pub struct ScopeOptions {
     body_budget: usize,
     stream_bodies: bool,
     retry: Option<Arc<RetryPolicy>>,
+    hedge: Option<Arc<HedgePolicy>>,
     fail_fast: bool,
     error_for_status: bool,
     progress: Option<ProgressFn>,
@@ -101,6 +103,7 @@ impl fmt::Debug for ScopeOptions {
             .field("body_budget", &self.body_budget)
             .field("stream_bodies", &self.stream_bodies)
             .field("retry", &self.retry)
+            .field("hedge", &self.hedge)
             .field("fail_fast", &self.fail_fast)
             .field("error_for_status", &self.error_for_status)
             .field("progress", &self.progress.is_some())
@@ -119,6 +122,7 @@ impl Default for ScopeOptions {
             body_budget: DEFAULT_BODY_BUDGET,
             stream_bodies: false,
             retry: None,
+            hedge: None,
             fail_fast: false,
             error_for_status: false,
             progress: None,
@@ -223,6 +227,24 @@ impl ScopeOptions {
     /// `max_in_flight`: a request keeps its slot while it waits to try again.
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = Some(Arc::new(policy));
+        self
+    }
+
+    /// Hedges the scope's requests under `policy` instead of the client's (a request's
+    /// own policy still wins). A [`HedgePolicy::p95`] set here observes the latencies of
+    /// this scope's requests. Hedges run in their request's task: they stay within the
+    /// scope's deadline and take no `max_in_flight` slot of their own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use par_http_core::{HedgePolicy, ScopeOptions};
+    ///
+    /// let options = ScopeOptions::new().max_in_flight(8).hedge(HedgePolicy::p95());
+    /// # drop(options);
+    /// ```
+    pub fn hedge(mut self, policy: HedgePolicy) -> Self {
+        self.hedge = Some(Arc::new(policy));
         self
     }
 
@@ -360,6 +382,8 @@ pub struct Scope {
     budget: Budget,
     /// The retry policy of the scope's requests that have none of their own.
     retry: Option<Arc<RetryPolicy>>,
+    /// The hedge policy of the scope's requests that have none of their own.
+    hedge: Option<Arc<HedgePolicy>>,
     /// Cloned into every task; the scope's own copy goes at close.
     alive: Mutex<Option<async_channel::Sender<()>>>,
     all_gone: async_channel::Receiver<()>,
@@ -401,6 +425,7 @@ impl Scope {
             limit: options.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
             max_body_in_memory: (!options.stream_bodies).then_some(options.max_body_in_memory),
             retry: options.retry,
+            hedge: options.hedge,
             budget: Budget::new(options.body_budget),
             alive: Mutex::new(Some(alive)),
             all_gone,
@@ -451,6 +476,9 @@ impl Scope {
         };
         if request.retry.is_none() {
             request.retry.clone_from(&self.retry);
+        }
+        if request.hedge.is_none() {
+            request.hedge.clone_from(&self.hedge);
         }
         let name = Some((request.method.clone(), request.url.as_str().to_owned()));
         #[cfg(not(feature = "tracing"))]

@@ -67,6 +67,8 @@ pub struct ScopeStats {
     pub bytes_received: u64,
     /// Attempts made beyond each request's first (retries), over ended requests.
     pub retries: u64,
+    /// Extra copies sent by hedging, over ended requests.
+    pub hedges: u64,
     /// Errors that were still uncollected when the scope ended.
     pub uncollected_errors: u64,
 }
@@ -145,6 +147,7 @@ pub(crate) struct Watch {
     cancelled: AtomicU64,
     bytes: AtomicU64,
     retries: AtomicU64,
+    hedges: AtomicU64,
     uncollected: AtomicU64,
     progress: Option<ProgressFn>,
     on_uncollected: Option<UncollectedFn>,
@@ -171,6 +174,7 @@ impl Watch {
             cancelled: load(&self.cancelled),
             bytes_received: load(&self.bytes),
             retries: load(&self.retries),
+            hedges: load(&self.hedges),
             uncollected_errors: load(&self.uncollected),
         }
     }
@@ -198,6 +202,8 @@ impl Watch {
             u64::from(error.attempts().saturating_sub(1)),
             Ordering::Relaxed,
         );
+        self.hedges
+            .fetch_add(u64::from(error.hedges()), Ordering::Relaxed);
     }
 
     /// Reports an error nobody collected before the scope ended.
@@ -318,6 +324,9 @@ impl Flight {
             u64::from(response.attempts().saturating_sub(1)),
             Ordering::Relaxed,
         );
+        self.watch
+            .hedges
+            .fetch_add(u64::from(response.hedges()), Ordering::Relaxed);
         #[cfg(feature = "tracing")]
         {
             self.span.record("status", status.as_u16());

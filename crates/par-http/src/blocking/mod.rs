@@ -259,6 +259,13 @@ impl Response {
         self.inner.attempts()
     }
 
+    /// How many extra copies of the request its [`HedgePolicy`](crate::HedgePolicy) sent,
+    /// over all its attempts (0 when the first copy answered in time); not counted in
+    /// [`attempts`](Self::attempts).
+    pub fn hedges(&self) -> u32 {
+        self.inner.hedges()
+    }
+
     /// The tag attached to the request when it was started in a scope
     /// ([`ScopedRequest::tag`](crate::ScopedRequest::tag), [`Pending::tag`](crate::Pending::tag)),
     /// if it is of type `T`.

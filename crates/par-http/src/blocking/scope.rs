@@ -127,6 +127,28 @@ impl ParallelConfig {
         self
     }
 
+    /// Hedges the scope's idempotent requests under `policy` instead of the client's (a
+    /// request's own [`hedge`](ScopedRequest::hedge) still wins). A
+    /// [`HedgePolicy::p95`](crate::HedgePolicy::p95) set here observes this scope's
+    /// latencies. A hedge runs in its request's task: within the scope's deadline, in its
+    /// request's `max_in_flight` slot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use par_http::{HedgePolicy, ParallelConfig};
+    ///
+    /// let config = ParallelConfig::new()
+    ///     .max_in_flight(16)
+    ///     .hedge(HedgePolicy::p95().min_delay(Duration::from_millis(20)));
+    /// # drop(config);
+    /// ```
+    pub fn hedge(mut self, policy: crate::HedgePolicy) -> Self {
+        self.options = self.options.hedge(policy);
+        self
+    }
+
     /// Fail-fast: the first request that fails cancels every other request of the scope
     /// still running (their outcomes become errors with
     /// [`is_cancelled`](crate::Error::is_cancelled)), and the next collection, whichever
