@@ -378,3 +378,25 @@ fn an_async_scope_has_the_same_policies_and_counters() {
         assert!(wait_closed(&server, 2), "{:?}", server.stats());
     });
 }
+
+#[test]
+fn a_panicking_progress_callback_stops_nothing() {
+    let server = policy_server();
+    let client = crate::rt::client();
+    let config = ParallelConfig::new()
+        .on_progress(|_| panic!("a user's callback panics"))
+        .on_uncollected_error(|_| panic!("this one too"));
+    let statuses = client
+        .parallel_with(config, |p| {
+            let pending: Vec<_> = (0..4)
+                .map(|i| p.get(server.url(&format!("/ok/{i}"))))
+                .collect();
+            p.get(server.url("/fail"));
+            pending
+                .into_iter()
+                .map(|p| p.get_response().map(|r| r.status().as_u16()))
+                .collect::<par_http::Result<Vec<_>>>()
+        })
+        .unwrap();
+    assert_eq!(statuses, [200; 4]);
+}

@@ -212,20 +212,33 @@ impl Watch {
         #[cfg(feature = "tracing")]
         tracing::warn!(error = %error, "par-http: an error nobody collected before the scope ended");
         if let Some(report) = &self.on_uncollected {
-            report(error);
+            contain(|| report(error));
         }
     }
 
     fn emit(&self, index: usize, method: &Method, url: &str, event: ProgressEvent<'_>) {
         if let Some(progress) = &self.progress {
-            progress(&Progress {
+            let progress_now = Progress {
                 index,
                 method,
                 url,
                 event,
-            });
+            };
+            contain(|| progress(&progress_now));
         }
     }
+}
+
+/// Runs a user's callback so that a panic in it ends neither the request's task (whose
+/// executor thread the scope's other requests need) nor a scope's end (a panic in a drop
+/// during unwinding aborts): the panic is dropped, and logged with `tracing`.
+fn contain(callback: impl FnOnce()) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(callback));
+    #[cfg(feature = "tracing")]
+    if outcome.is_err() {
+        tracing::warn!("par-http: a scope's callback panicked");
+    }
+    drop(outcome);
 }
 
 impl fmt::Debug for Watch {
