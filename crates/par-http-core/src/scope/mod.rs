@@ -516,6 +516,14 @@ impl Scope {
             Some(false) => options.max_body_in_memory.or(self.max_body_in_memory),
             None => self.max_body_in_memory,
         };
+        // A request that need not wait in line is handed to the client now (its future
+        // then holds the exchange, not the request too); one that waits keeps its request
+        // boxed until it leaves the line, when the client's work (and its time limit)
+        // starts.
+        let (permit, sending) = match self.limit.as_ref().map(|limit| limit.try_acquire_arc()) {
+            Some(None) => (None, Sending::Queued(Box::new(request))),
+            permit => (permit.flatten(), Sending::Now(self.execute_now(request))),
+        };
         let work = RequestWork {
             outcomes: self.outcomes.clone(),
             id,
@@ -543,7 +551,7 @@ impl Scope {
         };
         #[cfg(feature = "tracing")]
         meta.span.record("index", id);
-        let future = work.run(request, report);
+        let future = work.run(sending, permit, report);
         #[cfg(feature = "tracing")]
         let future = tracing::Instrument::instrument(future, meta.span.clone());
         let future = FutureCell::new(Box::pin(future));
@@ -558,6 +566,15 @@ impl Scope {
             drop(task);
         }
         Pending::new(id, self.outcomes.clone(), meta, Some(self.watch.clone()))
+    }
+
+    /// `client.execute(request)`; a panic in it (a user's dispatch or cookie store, say)
+    /// becomes the request's error instead of the caller's panic.
+    fn execute_now(&self, request: Request) -> Boxed<Result<Response>> {
+        let client = &self.client;
+        std::panic::catch_unwind(AssertUnwindSafe(|| client.execute(request))).unwrap_or_else(
+            |_| Box::pin(future::ready(Err(Error::new(ErrorKind::DispatchPanicked)))),
+        )
     }
 
     /// A request whose outcome is known at its start (an error).
@@ -728,24 +745,29 @@ impl RequestWork {
     // A plain function around an `async move` block: an `async fn` would store its
     // arguments twice in its future (rust-lang/rust#62958).
     #[allow(clippy::manual_async_fn)]
-    fn run(self, request: Request, mut report: ReportOnDrop) -> impl Future<Output = ()> + Send {
+    fn run(
+        self,
+        sending: Sending,
+        permit: Option<SemaphoreGuardArc>,
+        mut report: ReportOnDrop,
+    ) -> impl Future<Output = ()> + Send {
         async move {
             // The usual paths (no wait for a slot, a body complete with its head) keep this
             // future small; the others are boxed, so that their state is not moved along
             // with every request.
-            let permit = match &self.limit {
-                None => None,
-                Some(limit) => match limit.try_acquire_arc() {
-                    Some(permit) => Some(permit),
-                    None => match Self::boxed(self.slot(limit)).await {
-                        Ok(permit) => Some(permit),
+            let (send, permit) = match (sending, &self.limit) {
+                (Sending::Queued(request), Some(limit)) => {
+                    match Self::boxed(self.slot(limit)).await {
+                        // Made only now: a dispatch's work starts when the request
+                        // leaves the line.
+                        Ok(permit) => (self.client.execute(*request), Some(permit)),
                         Err(err) => return report.complete(Err(err), Hold::default()),
-                    },
-                },
+                    }
+                }
+                (Sending::Queued(request), None) => (self.client.execute(*request), permit),
+                (Sending::Now(send), _) => (send, permit),
             };
             report.sent();
-            // Made only now: a dispatch's work starts when the request leaves the line.
-            let send = self.client.execute(request);
             let send = match &self.deadline {
                 None => send,
                 Some(deadline) => deadline.clone().bound(send, self.client.runtime().clone()),
@@ -931,6 +953,14 @@ impl RequestWork {
 /// The id of the next scope opened in this process (for tracing).
 #[cfg(feature = "tracing")]
 static NEXT_SCOPE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A request of a scope on its way to the client.
+enum Sending {
+    /// Handed to the client at its start (no wait for a slot under the limit).
+    Now(Boxed<Result<Response>>),
+    /// Waiting in line for a slot: handed to the client when it leaves the line.
+    Queued(Box<Request>),
+}
 
 /// Request tasks of every scope in this process whose future still exists.
 static LIVE_REQUEST_TASKS: AtomicUsize = AtomicUsize::new(0);

@@ -401,7 +401,9 @@ impl Connection {
         host: &str,
         decoder: &mut ResponseDecoder,
     ) -> Result<ResponseHead, SendFailure> {
-        match self.send_request(request, host).await {
+        // Boxed: writing's state (a streamed body's above all) would otherwise take room
+        // in the request's future for as long as the response is awaited.
+        match Box::pin(self.send_request(request, host)).await {
             Ok(()) => self.read_head(decoder).await,
             Err(failure) => match self.head_already_received(decoder) {
                 Some(mut head) => {

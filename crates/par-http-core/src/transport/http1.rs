@@ -439,8 +439,9 @@ async fn exchange(
     let proxy = inner.proxies.choose(&request.url)?;
     let origin = inner.origin(&request.url, proxy.as_deref());
     // A new connection an HTTP/2 probe found speaking HTTP/1.1: the first one to use.
+    // Boxed: rare, and held in the future until the exchange ends.
     #[cfg_attr(not(feature = "http2"), allow(unused_mut))]
-    let mut first: Option<crate::transport::pool::Pooled> = None;
+    let mut first: Option<Box<crate::transport::pool::Pooled>> = None;
     // Through a proxy, HTTP/1.1 (inside a tunnel too).
     #[cfg(feature = "http2")]
     if proxy.is_none() && inner.may_speak_h2(&request.url) {
@@ -452,7 +453,7 @@ async fn exchange(
         .await
         {
             crate::transport::http2::H2Exchange::Done(result) => return result,
-            crate::transport::http2::H2Exchange::Http1(pooled) => first = pooled,
+            crate::transport::http2::H2Exchange::Http1(pooled) => first = pooled.map(Box::new),
         }
     }
     #[cfg(not(feature = "http2"))]
@@ -469,17 +470,31 @@ async fn exchange(
     let mut fresh_only = false;
     loop {
         let mut pooled = match first.take() {
-            Some(pooled) => pooled,
+            Some(pooled) => *pooled,
             None => {
-                checkout(
-                    inner,
-                    &request.url,
-                    &origin.key,
-                    proxy.as_deref(),
-                    fresh_only,
-                    strict,
-                )
-                .await?
+                // An idle connection, without waiting (the usual case under keep-alive);
+                // the checkout that may wait is boxed: its state would otherwise take
+                // room in the future for as long as the request waits for its response.
+                if let Some(pooled) = (!fresh_only)
+                    .then(|| {
+                        inner
+                            .pool
+                            .take_idle(&origin.key, strict, inner.runtime.now())
+                    })
+                    .flatten()
+                {
+                    pooled
+                } else {
+                    Box::pin(checkout(
+                        inner,
+                        &request.url,
+                        &origin.key,
+                        proxy.as_deref(),
+                        fresh_only,
+                        strict,
+                    ))
+                    .await?
+                }
             }
         };
         let reused = pooled.was_reused();
@@ -487,9 +502,9 @@ async fn exchange(
             return Err(Error::new(ErrorKind::Io));
         };
         let mut decoder = ResponseDecoder::new(&request.method, &inner.config.limits);
-        // Boxed: its state (writing the head, reading the response) would otherwise make
-        // every request's future larger than the allocator's fast size classes.
-        match Box::pin(conn.exchange(request, &origin.host, &mut decoder)).await {
+        // Not boxed: while the response is awaited its state is small (the writing, boxed
+        // inside it, is over by then).
+        match conn.exchange(request, &origin.host, &mut decoder).await {
             Ok(head) => {
                 let mut body = H1Body::new(pooled, decoder);
                 let received = prefetch(&mut body)?;

@@ -137,6 +137,43 @@ impl Pool {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// An idle connection to `key` that is still usable, if there is one now (without
+    /// waiting, and without taking a slot to open one). Expired and closed ones found on
+    /// the way are dropped, freeing their slots.
+    pub(crate) fn take_idle(
+        self: &Arc<Self>,
+        key: &PoolKey,
+        strict: bool,
+        now: Instant,
+    ) -> Option<Pooled> {
+        loop {
+            let mut hosts = self.lock();
+            let host = hosts.get_mut(key)?;
+            let mut expired = Vec::new();
+            let mut found = None;
+            while let Some(idle) = host.idle.pop() {
+                if now >= idle.until {
+                    host.open = host.open.saturating_sub(1);
+                    expired.push(idle.conn);
+                } else {
+                    found = Some(idle.conn);
+                    break;
+                }
+            }
+            drop(hosts);
+            drop(expired);
+            let mut pooled = Pooled::new(self.clone(), key.clone(), found?);
+            if pooled
+                .conn_mut()
+                .is_some_and(|conn| conn.is_idle_usable(strict))
+            {
+                return Some(pooled);
+            }
+            // Closed by the server while idle: dropping it frees its slot.
+            drop(pooled);
+        }
+    }
+
     /// Gets a connection for `key`: an idle one (if `allow_idle`), a slot to open one, or
     /// waits for either. Waiting holds no socket. Cancel-safe: dropping the future gives
     /// back anything it was handed.
@@ -148,40 +185,17 @@ impl Pool {
         now: Instant,
     ) -> Grant {
         loop {
+            if allow_idle {
+                if let Some(pooled) = self.take_idle(key, strict, now) {
+                    return Grant::Conn(pooled);
+                }
+            }
             let receiver = {
                 let mut hosts = self.lock();
                 let host = hosts.entry(key.clone()).or_default();
-                let mut expired = Vec::new();
-                let mut found = None;
-                if allow_idle {
-                    while let Some(idle) = host.idle.pop() {
-                        if now >= idle.until {
-                            host.open = host.open.saturating_sub(1);
-                            expired.push(idle.conn);
-                        } else {
-                            found = Some(idle.conn);
-                            break;
-                        }
-                    }
-                }
-                if let Some(conn) = found {
-                    drop(hosts);
-                    drop(expired);
-                    let mut pooled = Pooled::new(self.clone(), key.clone(), conn);
-                    if pooled
-                        .conn_mut()
-                        .is_some_and(|conn| conn.is_idle_usable(strict))
-                    {
-                        return Grant::Conn(pooled);
-                    }
-                    // Closed by the server while idle: dropping it frees its slot.
-                    drop(pooled);
-                    continue;
-                }
                 if host.open < self.config.max_connections_per_host {
                     host.open += 1;
                     drop(hosts);
-                    drop(expired);
                     return Grant::Slot(Slot {
                         pool: Some(self.clone()),
                         key: key.clone(),
@@ -190,7 +204,6 @@ impl Pool {
                 let (sender, receiver) = async_channel::bounded(1);
                 host.waiters.push_back(sender);
                 drop(hosts);
-                drop(expired);
                 self.waiting.notify(usize::MAX);
                 receiver
             };
