@@ -231,6 +231,45 @@ fn max_concurrent_streams_of_one_queues_or_opens_connections() {
         stats.requests, 20,
         "no stream refused and retried: {stats:?}"
     );
+    // `h2`'s server refuses a stream over the limit before the server sees it: a gap in
+    // the stream ids. None: not even before the server's SETTINGS arrived did the
+    // client open a second stream on a connection.
+    assert_eq!(stats.unaccepted_stream_ids(), vec![], "{stats:?}");
+}
+
+#[test]
+fn a_burst_on_new_connections_waits_for_the_servers_settings() {
+    // Every connection is new when the burst comes, and allows 2 streams: none of the
+    // 60 requests may be refused, on any of the connections, however their SETTINGS
+    // and the requests interleave.
+    let mut options = H2Options::new(Behaviour::Echo);
+    options.max_concurrent_streams = Some(2);
+    let server = H2Server::start(options);
+    let client = rt::builder()
+        .http2_prior_knowledge()
+        .max_connections_per_host(4)
+        .build()
+        .unwrap();
+    let bodies = client
+        .parallel(|p| {
+            for i in 0..60 {
+                p.get(server.url(&format!("/{i}")));
+            }
+            let mut bodies = Vec::new();
+            while p.has_pending_responses() {
+                bodies.push(p.next_response()?.text()?);
+            }
+            Ok(bodies)
+        })
+        .unwrap();
+    let mut bodies = bodies;
+    bodies.sort_by_key(|body| body.trim_start_matches('/').parse::<u32>().unwrap_or(0));
+    assert_eq!(bodies, (0..60).map(|i| format!("/{i}")).collect::<Vec<_>>());
+    let stats = server.stats();
+    assert!(stats.accepted <= 4, "{stats:?}");
+    assert_eq!(stats.requests, 60, "each request once: {stats:?}");
+    assert_eq!(stats.unaccepted_stream_ids(), vec![], "none refused: {stats:?}");
+    assert!(stats.max_in_flight <= 2 * stats.accepted, "{stats:?}");
 }
 
 #[test]
@@ -272,7 +311,7 @@ fn goaway_with_streams_in_flight_moves_later_requests_to_a_new_connection() {
 }
 
 #[test]
-fn a_refused_stream_is_retried_once() {
+fn a_refused_stream_is_retried_once_on_another_connection() {
     let server = H2Server::start(H2Options::new(Behaviour::RefuseFirst));
     let client = h2c_client();
     let response = client
@@ -281,7 +320,58 @@ fn a_refused_stream_is_retried_once() {
         .send()
         .unwrap();
     assert_eq!(response.text().unwrap(), "/again");
-    assert_eq!(server.stats().requests, 2);
+    let stats = server.stats();
+    assert_eq!(stats.refused, vec![(1, "/again".to_owned())], "{stats:?}");
+    // The retry went to a new connection, not back to the one that refused it (which
+    // is still open and has room).
+    assert_eq!(stats.answered_on("/again"), vec![2], "{stats:?}");
+    assert_eq!((stats.accepted, stats.requests), (2, 2), "{stats:?}");
+}
+
+#[test]
+fn a_stream_refused_again_on_its_retry_is_a_typed_error() {
+    let server = H2Server::start(H2Options::new(Behaviour::RefuseAll));
+    let client = h2c_client();
+    let err = client
+        .post(server.url("/never"))
+        .body("replayable")
+        .send()
+        .unwrap_err();
+    assert!(err.is_http2(), "{err:?}");
+    assert_eq!(err.h2_reason(), Some(0x7), "REFUSED_STREAM: {err:?}");
+    let stats = server.stats();
+    // Sent twice, no more, each time on a connection of its own.
+    let refused_on: Vec<_> = stats.refused.iter().map(|(conn, _)| *conn).collect();
+    assert_eq!(refused_on, vec![1, 2], "{stats:?}");
+}
+
+#[test]
+fn streams_a_connection_refuses_are_each_retried_once_elsewhere() {
+    let server = H2Server::start(H2Options::new(Behaviour::RefuseFirstConnection));
+    let client = h2c_client();
+    let bodies = client
+        .parallel(|p| {
+            let handles: Vec<_> = (0..20)
+                .map(|i| p.post(server.url(&format!("/{i}")), format!("body {i}")))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.get_response()?.text())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap();
+    assert_eq!(bodies, (0..20).map(|i| format!("/{i}")).collect::<Vec<_>>());
+    let stats = server.stats();
+    assert!(!stats.refused.is_empty(), "{stats:?}");
+    for i in 0..20 {
+        let path = format!("/{i}");
+        let refused = stats.refused.iter().filter(|(_, p)| *p == path).count();
+        assert!(refused <= 1, "{path} refused {refused} times: {stats:?}");
+        let answered = stats.answered_on(&path);
+        assert_eq!(answered.len(), 1, "{path} answered once: {stats:?}");
+        assert_ne!(answered, vec![1], "not by the refusing connection: {stats:?}");
+    }
+    assert_eq!(stats.requests, 20 + stats.refused.len(), "{stats:?}");
 }
 
 #[test]

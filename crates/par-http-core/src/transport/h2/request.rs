@@ -92,9 +92,16 @@ pub(crate) async fn send(
     };
     let upload = async {
         if !end_of_stream {
-            if let Err(error) = send_body(&mut stream, body).await {
+            match send_body(&mut stream, body).await {
+                Ok(()) => {}
                 // The request's own body failed: the stream is reset when dropped.
-                return Err(StreamFailure::processed(error));
+                Err(Upload::Body(error)) => return Err(StreamFailure::processed(error)),
+                // The stream ended under the upload (a reset, `REFUSED_STREAM`, the
+                // connection lost): the response side says why, and whether the server
+                // processed it. (The driver may run on another thread and end the
+                // stream between the polls of the two sides: the first to see it must
+                // not decide.)
+                Err(Upload::Stream) => {}
             }
         }
         // The server may answer before it read the body, or after: wait for it.
@@ -205,8 +212,29 @@ fn check_limits(headers: &HeaderMap, limits: &Limits) -> Result<()> {
     Ok(())
 }
 
+/// Why an upload stopped.
+enum Upload {
+    /// The request's body failed to read.
+    Body(Error),
+    /// The stream can take no more data: it was reset or its connection ended (the
+    /// response side reports the cause).
+    Stream,
+}
+
+impl From<h2::Error> for Upload {
+    /// A reset, `GOAWAY` or IO failure ended the stream (the response side reports
+    /// it); anything else is a misuse the request itself made.
+    fn from(err: h2::Error) -> Self {
+        if err.is_reset() || err.is_go_away() || err.is_io() || err.is_remote() {
+            Self::Stream
+        } else {
+            Self::Body(from_h2(err, ErrorKind::Io))
+        }
+    }
+}
+
 /// Sends a request body within the stream's flow-control window.
-async fn send_body(stream: &mut h2::SendStream<Bytes>, body: BodyParts) -> Result<()> {
+async fn send_body(stream: &mut h2::SendStream<Bytes>, body: BodyParts) -> Result<(), Upload> {
     match body {
         BodyParts::Bytes(bytes) => send_chunk(stream, bytes, true).await,
         BodyParts::Reader(mut reader, _) => {
@@ -215,7 +243,7 @@ async fn send_body(stream: &mut h2::SendStream<Bytes>, body: BodyParts) -> Resul
                 let n = reader
                     .read(&mut buf)
                     .await
-                    .map_err(|err| Error::io(ErrorKind::Io, err))?;
+                    .map_err(|err| Upload::Body(Error::io(ErrorKind::Io, err)))?;
                 if n == 0 {
                     return send_chunk(stream, Bytes::new(), true).await;
                 }
@@ -227,26 +255,30 @@ async fn send_body(stream: &mut h2::SendStream<Bytes>, body: BodyParts) -> Resul
 }
 
 /// Sends `chunk` as the window allows, piece by piece.
-async fn send_chunk(stream: &mut h2::SendStream<Bytes>, mut chunk: Bytes, end: bool) -> Result<()> {
-    let h2_error = |err| from_h2(err, ErrorKind::Io);
+async fn send_chunk(
+    stream: &mut h2::SendStream<Bytes>,
+    mut chunk: Bytes,
+    end: bool,
+) -> Result<(), Upload> {
     if chunk.is_empty() {
         if end {
-            stream.send_data(Bytes::new(), true).map_err(h2_error)?;
+            stream.send_data(Bytes::new(), true).map_err(Upload::from)?;
         }
         return Ok(());
     }
     while !chunk.is_empty() {
         stream.reserve_capacity(chunk.len());
         let granted = match poll_fn(|cx| stream.poll_capacity(cx)).await {
-            Some(granted) => granted.map_err(h2_error)?,
-            None => return Err(Error::new(ErrorKind::Http2(h2::Reason::CANCEL.into()))),
+            Some(Ok(granted)) => granted,
+            Some(Err(err)) => return Err(Upload::from(err)),
+            None => return Err(Upload::Stream),
         };
         if granted == 0 {
             continue;
         }
         let piece = chunk.split_to(granted.min(chunk.len()));
         let last = end && chunk.is_empty();
-        stream.send_data(piece, last).map_err(h2_error)?;
+        stream.send_data(piece, last).map_err(Upload::from)?;
     }
     Ok(())
 }
