@@ -141,6 +141,63 @@ fn prior_knowledge_speaks_h2c() {
 }
 
 #[test]
+fn cookies_set_over_h2_are_sent_back_over_h2() {
+    let (server, builder) = tls_server(&["h2", "http/1.1"]);
+    let client = builder.cookie_store(true).build().unwrap();
+    let set = client
+        .get(server.https_url("/set-cookie?sid=42;%20Path=/"))
+        .send()
+        .unwrap();
+    assert_eq!(set.version(), http::Version::HTTP_2);
+    assert_eq!(set.text().unwrap(), "set");
+    let cookie_lines = |body: String| -> Vec<String> {
+        body.lines()
+            .filter(|line| line.starts_with("cookie:"))
+            .map(str::to_owned)
+            .collect()
+    };
+    // A one-off request, then four streams of a scope on the same connection, each
+    // with the cookie (HTTP/2 may split `cookie` into fields, RFC 9113 §8.2.3; hyper
+    // hands them over joined or not: both are the one cookie here).
+    let one = client.get(server.https_url("/headers")).send().unwrap();
+    assert_eq!(one.version(), http::Version::HTTP_2);
+    assert_eq!(cookie_lines(one.text().unwrap()), vec!["cookie: sid=42"]);
+    let url = server.https_url("/headers");
+    let in_scope = client
+        .parallel(|p| {
+            let handles: Vec<_> = (0..4).map(|_| p.get(&url)).collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    let response = h.get_response()?;
+                    assert_eq!(response.version(), http::Version::HTTP_2);
+                    response.text()
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap();
+    for body in in_scope {
+        assert_eq!(cookie_lines(body), vec!["cookie: sid=42"]);
+    }
+    let stats = server.stats();
+    assert_eq!((stats.accepted, stats.requests), (1, 6), "{stats:?}");
+    // A client without a store sends none.
+    let (plain_server, plain) = tls_server(&["h2", "http/1.1"]);
+    let plain = plain.build().unwrap();
+    plain
+        .get(plain_server.https_url("/set-cookie?sid=42"))
+        .send()
+        .unwrap();
+    let body = plain
+        .get(plain_server.https_url("/headers"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(cookie_lines(body), Vec::<String>::new());
+}
+
+#[test]
 fn a_redirect_from_an_h2_origin_to_an_h1_origin() {
     let pki = TestPki::new("par-http h2 redirect CA");
     let leaf = pki.server_cert(&["localhost"]);

@@ -100,8 +100,9 @@ pub(crate) async fn send(
                 // connection lost): the response side says why, and whether the server
                 // processed it. (The driver may run on another thread and end the
                 // stream between the polls of the two sides: the first to see it must
-                // not decide.)
-                Err(Upload::Stream) => {}
+                // not decide.) Resetting it makes sure the response side ends: a stream
+                // the server reset keeps the server's reason.
+                Err(Upload::Stream) => stream.send_reset(h2::Reason::CANCEL),
             }
         }
         // The server may answer before it read the body, or after: wait for it.
@@ -216,20 +217,16 @@ fn check_limits(headers: &HeaderMap, limits: &Limits) -> Result<()> {
 enum Upload {
     /// The request's body failed to read.
     Body(Error),
-    /// The stream can take no more data: it was reset or its connection ended (the
+    /// `h2` took no more data: the stream was reset or its connection ended (the
     /// response side reports the cause).
     Stream,
 }
 
 impl From<h2::Error> for Upload {
-    /// A reset, `GOAWAY` or IO failure ended the stream (the response side reports
-    /// it); anything else is a misuse the request itself made.
-    fn from(err: h2::Error) -> Self {
-        if err.is_reset() || err.is_go_away() || err.is_io() || err.is_remote() {
-            Self::Stream
-        } else {
-            Self::Body(from_h2(err, ErrorKind::Io))
-        }
+    /// Whatever `h2` reports (a reset, `GOAWAY`, an IO failure, or a send on a stream
+    /// reset meanwhile), the response side says it better.
+    fn from(_: h2::Error) -> Self {
+        Self::Stream
     }
 }
 
