@@ -740,3 +740,97 @@ fn streams_a_goaway_left_unprocessed_are_retried_on_a_new_connection() {
     let stats = upstream.stats();
     assert_eq!((stats.accepted, stats.requests), (1, 9), "{stats:?}");
 }
+
+#[test]
+fn uncollected_streamed_responses_holding_every_h2_stream_stall_a_waiting_request() {
+    // One stream per connection, one connection: the first response, streamed and not
+    // collected, holds the only stream; the second request can never get one.
+    let mut options = H2Options::new(Behaviour::HeadThenHold);
+    options.max_concurrent_streams = Some(1);
+    let server = std::sync::Arc::new(H2Server::start(options));
+    let seen = server.clone();
+    let status = server.clone();
+    let err = crate::support::run_bounded(
+        "h2 stall",
+        move || format!("{:?}", status.stats()),
+        move || {
+            let client = rt::builder()
+                .http2_prior_knowledge()
+                .max_connections_per_host(1)
+                .build()
+                .unwrap();
+            client.parallel(|p| {
+                let _first = p
+                    .request(par_http::Method::GET, seen.url("/0"))
+                    .stream()
+                    .send();
+                assert!(
+                    seen.wait_until(|s| s.requests == 1, WAIT),
+                    "{:?}",
+                    seen.stats()
+                );
+                let second = p
+                    .request(par_http::Method::GET, seen.url("/1"))
+                    .stream()
+                    .send();
+                second.get_response().map(|_| ())
+            })
+        },
+    )
+    .unwrap_err();
+    assert!(err.is_stalled(), "{err:?}");
+    assert_eq!(err.index(), Some(1));
+    let text = format!("{err}");
+    assert!(
+        text.contains("every HTTP/2 stream to http://127.0.0.1:"),
+        "{text}"
+    );
+    // The scope's exit reset the first stream (`CANCEL`). (`h2` may still put the
+    // cancelled second one on the wire once the first frees the slot, reset at once.)
+    assert!(
+        server.wait_until(|s| s.resets.first() == Some(&8), WAIT),
+        "{:?}",
+        server.stats()
+    );
+    let stats = server.stats();
+    assert_eq!(stats.streams.first().map(|s| s.2.as_str()), Some("/0"), "{stats:?}");
+    assert!(stats.resets.iter().all(|code| *code == 8), "{stats:?}");
+}
+
+#[test]
+fn a_parked_body_gives_its_stream_back_to_a_request_that_waits_for_one() {
+    // `/big` is larger than the stream window and the scope's body budget: it parks,
+    // its stream open. The next request waits for that stream (one per connection, one
+    // connection); collecting it first reads the parked body into memory, which frees
+    // the stream, instead of a hang.
+    let mut options = H2Options::new(Behaviour::BigAt(4 * 1024 * 1024));
+    options.max_concurrent_streams = Some(1);
+    let server = std::sync::Arc::new(H2Server::start(options));
+    let urls = (server.url("/big"), server.url("/small"));
+    let status = server.clone();
+    let (small, big) = crate::support::run_bounded(
+        "h2 parked body",
+        move || format!("{:?}", status.stats()),
+        move || {
+            let client = rt::builder()
+                .http2_prior_knowledge()
+                .max_connections_per_host(1)
+                .build()
+                .unwrap();
+            let config = par_http::ParallelConfig::new().body_budget(64 * 1024);
+            client
+                .parallel_with(config, |p| {
+                    let big = p.get(&urls.0);
+                    let small = p.get(&urls.1);
+                    let small = small.get_response()?.text()?;
+                    let big = big.get_response()?.bytes()?.len();
+                    Ok((small, big))
+                })
+                .unwrap()
+        },
+    );
+    assert_eq!(small, "/small");
+    assert_eq!(big, 4 * 1024 * 1024);
+    let stats = server.stats();
+    assert_eq!((stats.accepted, stats.requests), (1, 2), "{stats:?}");
+}

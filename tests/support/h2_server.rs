@@ -47,6 +47,11 @@ pub enum Behaviour {
     RefuseFirstConnection,
     /// `REFUSED_STREAM` for every request.
     RefuseAll,
+    /// Sends the head and `start`, then holds the rest of the body until the client
+    /// resets the stream (60 s at most).
+    HeadThenHold,
+    /// Answers `/big` with `n` bytes (`b`), other paths with their path.
+    BigAt(usize),
 }
 
 /// The `SETTINGS` of an [`H2Server`] and how it answers.
@@ -443,6 +448,24 @@ async fn stream_task(
         done(&state);
         return;
     };
+    if options.behaviour == Behaviour::HeadThenHold {
+        let _ = send.send_data(Bytes::from_static(b"start"), false);
+        let reset = tokio::time::timeout(
+            Duration::from_secs(60),
+            std::future::poll_fn(|cx| send.poll_reset(cx)),
+        )
+        .await;
+        if let Ok(reason) = reset {
+            record_reset(&state, reason);
+        }
+        done(&state);
+        return;
+    }
+    if let (Behaviour::BigAt(n), "/big") = (options.behaviour, path.as_str()) {
+        let _ = send.send_data(Bytes::from(vec![b'b'; n]), true);
+        done(&state);
+        return;
+    }
     if options.behaviour == Behaviour::CloseMidStream {
         let _ = send.send_data(Bytes::from(vec![b'x'; 1000]), false);
         done(&state);

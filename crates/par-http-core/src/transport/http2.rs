@@ -76,7 +76,8 @@ pub(crate) async fn exchange(inner: &Inner, request: &mut Request, key: &PoolKey
                             .unwrap_or(u32::MAX),
                         idle_timeout: inner.config.idle_timeout,
                     };
-                    match H2Conn::handshake(io, slot, settings, &inner.runtime).await {
+                    let wanted = inner.h2.wanted_event();
+                    match H2Conn::handshake(io, slot, settings, &inner.runtime, wanted).await {
                         Ok(conn) => probe.http2(conn),
                         Err(err) => return H2Exchange::Done(Err(err)),
                     }

@@ -76,6 +76,11 @@ struct Shared {
     polled: event_listener::Event,
     /// The pool slot the connection counts against, freed when it ends.
     slot: Mutex<Option<Slot>>,
+    /// Streams `h2` holds back until one of the server's slots frees up.
+    queued: std::sync::atomic::AtomicUsize,
+    /// Notified when a stream starts to wait for a slot (shared by the origin's
+    /// connections: see [`Origins::stream_wanted`](super::origins::Origins)).
+    wanted: Arc<event_listener::Event>,
 }
 
 #[derive(Default)]
@@ -108,11 +113,13 @@ impl Shared {
 impl H2Conn {
     /// Runs the HTTP/2 handshake over `io` and spawns its driver on `runtime`. The
     /// connection holds `slot` (its place under the per-host cap) until it ends.
+    /// `wanted` is notified whenever one of its streams starts to wait for a slot.
     pub(crate) async fn handshake(
         io: BoxIo,
         slot: Slot,
         settings: H2Settings,
         runtime: &Arc<dyn Runtime>,
+        wanted: Arc<event_listener::Event>,
     ) -> Result<Arc<Self>> {
         let mut builder = h2::client::Builder::new();
         builder
@@ -133,6 +140,8 @@ impl H2Conn {
             state: Mutex::new(DriverState::default()),
             polled: event_listener::Event::new(),
             slot: Mutex::new(Some(slot)),
+            queued: std::sync::atomic::AtomicUsize::new(0),
+            wanted,
         });
         let driver = Driver {
             connection: Box::pin(connection),
@@ -189,6 +198,20 @@ impl H2Conn {
         }
     }
 
+    /// Streams `h2` holds back until the server frees a slot.
+    pub(crate) fn queued(&self) -> usize {
+        self.shared.queued.load(Ordering::Acquire)
+    }
+
+    /// Counts a stream as waiting for a slot until the guard drops.
+    pub(crate) fn queue(&self) -> Queued {
+        self.shared.queued.fetch_add(1, Ordering::AcqRel);
+        self.shared.wanted.notify(usize::MAX);
+        Queued {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// A listener notified after the driver's next poll (when the `SETTINGS` may have
     /// arrived, a stream ended, or the connection closed).
     pub(crate) fn listen(&self) -> event_listener::EventListener {
@@ -223,6 +246,17 @@ impl H2Conn {
             }
             listener.await;
         }
+    }
+}
+
+/// A stream that waits for one of the server's slots, counted until dropped.
+pub(crate) struct Queued {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.shared.queued.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -41,6 +41,19 @@ pub(crate) struct Origins {
     origins: Mutex<HashMap<PoolKey, Origin>>,
     /// Notified whenever a probe ends.
     changed: event_listener::Event,
+    /// Notified whenever a stream starts to wait for a slot on a connection.
+    stream_wanted: Arc<event_listener::Event>,
+}
+
+/// The HTTP/2 streams of one origin, for the scope's stall watch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct StreamCounts {
+    /// Streams the servers allow at once, over the live connections.
+    pub(crate) capacity: usize,
+    /// Streams on the wire, or done but with a body still being read.
+    pub(crate) active: usize,
+    /// Streams `h2` holds back until a slot frees up.
+    pub(crate) queued: usize,
 }
 
 #[derive(Default)]
@@ -144,6 +157,39 @@ impl Origins {
             .filter(|conn| !conn.is_closed())
             .cloned()
             .collect()
+    }
+
+    /// What a new connection notifies when one of its streams waits for a slot.
+    pub(crate) fn wanted_event(&self) -> Arc<event_listener::Event> {
+        self.stream_wanted.clone()
+    }
+
+    /// The streams of `key`'s live connections (all 0 for an origin with none).
+    pub(crate) fn streams(&self, key: &str) -> StreamCounts {
+        let origins = self.lock();
+        let Some(origin) = origins.get(key) else {
+            return StreamCounts::default();
+        };
+        let live = origin.conns.iter().filter(|conn| !conn.is_closed());
+        live.fold(StreamCounts::default(), |counts, conn| {
+            let queued = conn.queued();
+            StreamCounts {
+                capacity: counts.capacity.saturating_add(conn.max_streams()),
+                active: counts.active + conn.streams().saturating_sub(queued),
+                queued: counts.queued + queued,
+            }
+        })
+    }
+
+    /// Completes once a stream to `key` waits for a slot (at once if one does).
+    pub(crate) async fn stream_wanted(self: Arc<Self>, key: PoolKey) {
+        loop {
+            let listener = self.stream_wanted.listen();
+            if self.streams(&key).queued > 0 {
+                return;
+            }
+            listener.await;
+        }
     }
 
     /// Live HTTP/2 connections to `key`, and their streams in use.

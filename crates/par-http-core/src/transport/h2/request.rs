@@ -90,6 +90,20 @@ pub(crate) async fn send(
             });
         }
     };
+    // Over the server's limit, `h2` holds the stream back until a slot frees up; until
+    // then it is counted as queued (for the scope's stall watch, and to free slots that
+    // uncollected responses hold). `poll_ready` completes once it is on the wire.
+    let on_the_wire = future::poll_once(poll_fn(|cx| sender.poll_ready(cx)))
+        .await
+        .is_some();
+    let queued = (!on_the_wire).then(|| lease.conn().queue());
+    let opened = async move {
+        if let Some(queued) = queued {
+            let _ = poll_fn(|cx| sender.poll_ready(cx)).await;
+            drop(queued);
+        }
+        future::pending::<Result<http::Response<h2::RecvStream>, StreamFailure>>().await
+    };
     let upload = async {
         if !end_of_stream {
             match send_body(&mut stream, body).await {
@@ -122,7 +136,7 @@ pub(crate) async fn send(
             }
         })
     };
-    let answer = future::or(answer, upload);
+    let answer = future::or(answer, future::or(upload, opened));
     let response = match settings.read_timeout {
         None => answer.await,
         Some(limit) => {
