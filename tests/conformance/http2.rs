@@ -325,7 +325,11 @@ fn a_burst_on_new_connections_waits_for_the_servers_settings() {
     let stats = server.stats();
     assert!(stats.accepted <= 4, "{stats:?}");
     assert_eq!(stats.requests, 60, "each request once: {stats:?}");
-    assert_eq!(stats.unaccepted_stream_ids(), vec![], "none refused: {stats:?}");
+    assert_eq!(
+        stats.unaccepted_stream_ids(),
+        vec![],
+        "none refused: {stats:?}"
+    );
     assert!(stats.max_in_flight <= 2 * stats.accepted, "{stats:?}");
 }
 
@@ -426,7 +430,11 @@ fn streams_a_connection_refuses_are_each_retried_once_elsewhere() {
         assert!(refused <= 1, "{path} refused {refused} times: {stats:?}");
         let answered = stats.answered_on(&path);
         assert_eq!(answered.len(), 1, "{path} answered once: {stats:?}");
-        assert_ne!(answered, vec![1], "not by the refusing connection: {stats:?}");
+        assert_ne!(
+            answered,
+            vec![1],
+            "not by the refusing connection: {stats:?}"
+        );
     }
     assert_eq!(stats.requests, 20 + stats.refused.len(), "{stats:?}");
 }
@@ -793,7 +801,11 @@ fn uncollected_streamed_responses_holding_every_h2_stream_stall_a_waiting_reques
         server.stats()
     );
     let stats = server.stats();
-    assert_eq!(stats.streams.first().map(|s| s.2.as_str()), Some("/0"), "{stats:?}");
+    assert_eq!(
+        stats.streams.first().map(|s| s.2.as_str()),
+        Some("/0"),
+        "{stats:?}"
+    );
     assert!(stats.resets.iter().all(|code| *code == 8), "{stats:?}");
 }
 

@@ -125,7 +125,11 @@ impl H2cServer {
     }
 
     fn stats<T>(&self, f: impl FnOnce(&Stats) -> T) -> T {
-        f(&self.state.stats.lock().unwrap_or_else(PoisonError::into_inner))
+        f(&self
+            .state
+            .stats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner))
     }
 }
 
@@ -291,7 +295,10 @@ fn prior_knowledge_sends_every_url_as_a_stream_of_one_connection() {
         assert_eq!(stats.accepted, 1, "one connection: {stats:?}");
         assert_eq!(stats.seen.len(), 10, "{stats:?}");
         assert!(
-            stats.seen.iter().all(|s| s.version == http::Version::HTTP_2),
+            stats
+                .seen
+                .iter()
+                .all(|s| s.version == http::Version::HTTP_2),
             "{stats:?}"
         );
         // The ten were streams in flight together on that connection.

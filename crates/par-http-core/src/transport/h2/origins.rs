@@ -96,7 +96,8 @@ impl Origins {
         may_open: impl Fn() -> bool,
         avoid: Option<&Weak<H2Conn>>,
     ) -> Route {
-        let avoided = |conn: &Arc<H2Conn>| avoid.is_some_and(|weak| weak.as_ptr() == Arc::as_ptr(conn));
+        let avoided =
+            |conn: &Arc<H2Conn>| avoid.is_some_and(|weak| weak.as_ptr() == Arc::as_ptr(conn));
         'route: loop {
             let listener = 'wait: {
                 let mut origins = self.lock();
