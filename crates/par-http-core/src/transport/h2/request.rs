@@ -92,11 +92,15 @@ pub(crate) async fn send(
     };
     // Over the server's limit, `h2` holds the stream back until a slot frees up; until
     // then it is counted as queued (for the scope's stall watch, and to free slots that
-    // uncollected responses hold). `poll_ready` completes once it is on the wire.
+    // uncollected responses hold). `poll_ready` completes once it is on the wire. (It
+    // also waits a moment for a stream that takes the last slot: that one is not
+    // queued, since the streams in use do not exceed the limit.)
+    let conn = lease.conn();
+    let over_limit = conn.streams() > conn.max_streams();
     let on_the_wire = future::poll_once(poll_fn(|cx| sender.poll_ready(cx)))
         .await
         .is_some();
-    let queued = (!on_the_wire).then(|| lease.conn().queue());
+    let queued = (over_limit && !on_the_wire).then(|| conn.queue());
     let opened = async move {
         if let Some(queued) = queued {
             let _ = poll_fn(|cx| sender.poll_ready(cx)).await;
