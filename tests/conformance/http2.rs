@@ -141,6 +141,63 @@ fn prior_knowledge_speaks_h2c() {
 }
 
 #[test]
+fn cookies_set_over_h2_are_sent_back_over_h2() {
+    let (server, builder) = tls_server(&["h2", "http/1.1"]);
+    let client = builder.cookie_store(true).build().unwrap();
+    let set = client
+        .get(server.https_url("/set-cookie?sid=42;%20Path=/"))
+        .send()
+        .unwrap();
+    assert_eq!(set.version(), http::Version::HTTP_2);
+    assert_eq!(set.text().unwrap(), "set");
+    let cookie_lines = |body: String| -> Vec<String> {
+        body.lines()
+            .filter(|line| line.starts_with("cookie:"))
+            .map(str::to_owned)
+            .collect()
+    };
+    // A one-off request, then four streams of a scope on the same connection, each
+    // with the cookie (HTTP/2 may split `cookie` into fields, RFC 9113 §8.2.3; hyper
+    // hands them over joined or not: both are the one cookie here).
+    let one = client.get(server.https_url("/headers")).send().unwrap();
+    assert_eq!(one.version(), http::Version::HTTP_2);
+    assert_eq!(cookie_lines(one.text().unwrap()), vec!["cookie: sid=42"]);
+    let url = server.https_url("/headers");
+    let in_scope = client
+        .parallel(|p| {
+            let handles: Vec<_> = (0..4).map(|_| p.get(&url)).collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    let response = h.get_response()?;
+                    assert_eq!(response.version(), http::Version::HTTP_2);
+                    response.text()
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap();
+    for body in in_scope {
+        assert_eq!(cookie_lines(body), vec!["cookie: sid=42"]);
+    }
+    let stats = server.stats();
+    assert_eq!((stats.accepted, stats.requests), (1, 6), "{stats:?}");
+    // A client without a store sends none.
+    let (plain_server, plain) = tls_server(&["h2", "http/1.1"]);
+    let plain = plain.build().unwrap();
+    plain
+        .get(plain_server.https_url("/set-cookie?sid=42"))
+        .send()
+        .unwrap();
+    let body = plain
+        .get(plain_server.https_url("/headers"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(cookie_lines(body), Vec::<String>::new());
+}
+
+#[test]
 fn a_redirect_from_an_h2_origin_to_an_h1_origin() {
     let pki = TestPki::new("par-http h2 redirect CA");
     let leaf = pki.server_cert(&["localhost"]);
@@ -231,6 +288,49 @@ fn max_concurrent_streams_of_one_queues_or_opens_connections() {
         stats.requests, 20,
         "no stream refused and retried: {stats:?}"
     );
+    // `h2`'s server refuses a stream over the limit before the server sees it: a gap in
+    // the stream ids. None: not even before the server's SETTINGS arrived did the
+    // client open a second stream on a connection.
+    assert_eq!(stats.unaccepted_stream_ids(), vec![], "{stats:?}");
+}
+
+#[test]
+fn a_burst_on_new_connections_waits_for_the_servers_settings() {
+    // Every connection is new when the burst comes, and allows 2 streams: none of the
+    // 60 requests may be refused, on any of the connections, however their SETTINGS
+    // and the requests interleave.
+    let mut options = H2Options::new(Behaviour::Echo);
+    options.max_concurrent_streams = Some(2);
+    let server = H2Server::start(options);
+    let client = rt::builder()
+        .http2_prior_knowledge()
+        .max_connections_per_host(4)
+        .build()
+        .unwrap();
+    let bodies = client
+        .parallel(|p| {
+            for i in 0..60 {
+                p.get(server.url(&format!("/{i}")));
+            }
+            let mut bodies = Vec::new();
+            while p.has_pending_responses() {
+                bodies.push(p.next_response()?.text()?);
+            }
+            Ok(bodies)
+        })
+        .unwrap();
+    let mut bodies = bodies;
+    bodies.sort_by_key(|body| body.trim_start_matches('/').parse::<u32>().unwrap_or(0));
+    assert_eq!(bodies, (0..60).map(|i| format!("/{i}")).collect::<Vec<_>>());
+    let stats = server.stats();
+    assert!(stats.accepted <= 4, "{stats:?}");
+    assert_eq!(stats.requests, 60, "each request once: {stats:?}");
+    assert_eq!(
+        stats.unaccepted_stream_ids(),
+        vec![],
+        "none refused: {stats:?}"
+    );
+    assert!(stats.max_in_flight <= 2 * stats.accepted, "{stats:?}");
 }
 
 #[test]
@@ -272,7 +372,7 @@ fn goaway_with_streams_in_flight_moves_later_requests_to_a_new_connection() {
 }
 
 #[test]
-fn a_refused_stream_is_retried_once() {
+fn a_refused_stream_is_retried_once_on_another_connection() {
     let server = H2Server::start(H2Options::new(Behaviour::RefuseFirst));
     let client = h2c_client();
     let response = client
@@ -281,7 +381,62 @@ fn a_refused_stream_is_retried_once() {
         .send()
         .unwrap();
     assert_eq!(response.text().unwrap(), "/again");
-    assert_eq!(server.stats().requests, 2);
+    let stats = server.stats();
+    assert_eq!(stats.refused, vec![(1, "/again".to_owned())], "{stats:?}");
+    // The retry went to a new connection, not back to the one that refused it (which
+    // is still open and has room).
+    assert_eq!(stats.answered_on("/again"), vec![2], "{stats:?}");
+    assert_eq!((stats.accepted, stats.requests), (2, 2), "{stats:?}");
+}
+
+#[test]
+fn a_stream_refused_again_on_its_retry_is_a_typed_error() {
+    let server = H2Server::start(H2Options::new(Behaviour::RefuseAll));
+    let client = h2c_client();
+    let err = client
+        .post(server.url("/never"))
+        .body("replayable")
+        .send()
+        .unwrap_err();
+    assert!(err.is_http2(), "{err:?}");
+    assert_eq!(err.h2_reason(), Some(0x7), "REFUSED_STREAM: {err:?}");
+    let stats = server.stats();
+    // Sent twice, no more, each time on a connection of its own.
+    let refused_on: Vec<_> = stats.refused.iter().map(|(conn, _)| *conn).collect();
+    assert_eq!(refused_on, vec![1, 2], "{stats:?}");
+}
+
+#[test]
+fn streams_a_connection_refuses_are_each_retried_once_elsewhere() {
+    let server = H2Server::start(H2Options::new(Behaviour::RefuseFirstConnection));
+    let client = h2c_client();
+    let bodies = client
+        .parallel(|p| {
+            let handles: Vec<_> = (0..20)
+                .map(|i| p.post(server.url(&format!("/{i}")), format!("body {i}")))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.get_response()?.text())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap();
+    assert_eq!(bodies, (0..20).map(|i| format!("/{i}")).collect::<Vec<_>>());
+    let stats = server.stats();
+    assert!(!stats.refused.is_empty(), "{stats:?}");
+    for i in 0..20 {
+        let path = format!("/{i}");
+        let refused = stats.refused.iter().filter(|(_, p)| *p == path).count();
+        assert!(refused <= 1, "{path} refused {refused} times: {stats:?}");
+        let answered = stats.answered_on(&path);
+        assert_eq!(answered.len(), 1, "{path} answered once: {stats:?}");
+        assert_ne!(
+            answered,
+            vec![1],
+            "not by the refusing connection: {stats:?}"
+        );
+    }
+    assert_eq!(stats.requests, 20 + stats.refused.len(), "{stats:?}");
 }
 
 #[test]
@@ -592,4 +747,102 @@ fn streams_a_goaway_left_unprocessed_are_retried_on_a_new_connection() {
     assert_eq!(*seen.lock().unwrap(), 10);
     let stats = upstream.stats();
     assert_eq!((stats.accepted, stats.requests), (1, 9), "{stats:?}");
+}
+
+#[test]
+fn uncollected_streamed_responses_holding_every_h2_stream_stall_a_waiting_request() {
+    // One stream per connection, one connection: the first response, streamed and not
+    // collected, holds the only stream; the second request can never get one.
+    let mut options = H2Options::new(Behaviour::HeadThenHold);
+    options.max_concurrent_streams = Some(1);
+    let server = std::sync::Arc::new(H2Server::start(options));
+    let seen = server.clone();
+    let status = server.clone();
+    let err = crate::support::run_bounded(
+        "h2 stall",
+        move || format!("{:?}", status.stats()),
+        move || {
+            let client = rt::builder()
+                .http2_prior_knowledge()
+                .max_connections_per_host(1)
+                .build()
+                .unwrap();
+            client.parallel(|p| {
+                let _first = p
+                    .request(par_http::Method::GET, seen.url("/0"))
+                    .stream()
+                    .send();
+                assert!(
+                    seen.wait_until(|s| s.requests == 1, WAIT),
+                    "{:?}",
+                    seen.stats()
+                );
+                let second = p
+                    .request(par_http::Method::GET, seen.url("/1"))
+                    .stream()
+                    .send();
+                second.get_response().map(|_| ())
+            })
+        },
+    )
+    .unwrap_err();
+    assert!(err.is_stalled(), "{err:?}");
+    assert_eq!(err.index(), Some(1));
+    let text = format!("{err}");
+    assert!(
+        text.contains("every HTTP/2 stream to http://127.0.0.1:"),
+        "{text}"
+    );
+    // The scope's exit reset the first stream (`CANCEL`). (`h2` may still put the
+    // cancelled second one on the wire once the first frees the slot, reset at once.)
+    assert!(
+        server.wait_until(|s| s.resets.first() == Some(&8), WAIT),
+        "{:?}",
+        server.stats()
+    );
+    let stats = server.stats();
+    assert_eq!(
+        stats.streams.first().map(|s| s.2.as_str()),
+        Some("/0"),
+        "{stats:?}"
+    );
+    assert!(stats.resets.iter().all(|code| *code == 8), "{stats:?}");
+}
+
+#[test]
+fn a_parked_body_gives_its_stream_back_to_a_request_that_waits_for_one() {
+    // `/big` is larger than the stream window and the scope's body budget: it parks,
+    // its stream open. The next request waits for that stream (one per connection, one
+    // connection); collecting it first reads the parked body into memory, which frees
+    // the stream, instead of a hang.
+    let mut options = H2Options::new(Behaviour::BigAt(4 * 1024 * 1024));
+    options.max_concurrent_streams = Some(1);
+    let server = std::sync::Arc::new(H2Server::start(options));
+    let urls = (server.url("/big"), server.url("/small"));
+    let status = server.clone();
+    let (small, big) = crate::support::run_bounded(
+        "h2 parked body",
+        move || format!("{:?}", status.stats()),
+        move || {
+            let client = rt::builder()
+                .http2_prior_knowledge()
+                .max_connections_per_host(1)
+                .build()
+                .unwrap();
+            let config = par_http::ParallelConfig::new().body_budget(64 * 1024);
+            client
+                .parallel_with(config, |p| {
+                    let big = p.get(&urls.0);
+                    let small = p.get(&urls.1);
+                    let small = small.get_response()?.text()?;
+                    let big = big.get_response()?.bytes()?.len();
+                    Ok((small, big))
+                })
+                .unwrap()
+        },
+    );
+    assert_eq!(small, "/small");
+    assert_eq!(big, 4 * 1024 * 1024);
+    let stats = server.stats();
+    assert_eq!((stats.accepted, stats.requests), (1, 2), "{stats:?}");
 }

@@ -40,11 +40,21 @@ pub enum Behaviour {
     /// Holds requests until `n` are in flight, then raises `SETTINGS_INITIAL_WINDOW_SIZE`
     /// to 1 MiB and answers them all.
     SettingsChangeAfter(usize),
-    /// `REFUSED_STREAM` for the first request of each connection, answers the others.
+    /// `REFUSED_STREAM` for the first request the server sees, answers the others.
     RefuseFirst,
     /// Holds the first request of each connection (until the client resets it or 60 s
     /// pass), echoes the others (hedged requests).
     HoldFirst,
+    /// `REFUSED_STREAM` for every request on the first connection; later connections
+    /// answer.
+    RefuseFirstConnection,
+    /// `REFUSED_STREAM` for every request.
+    RefuseAll,
+    /// Sends the head and `start`, then holds the rest of the body until the client
+    /// resets the stream (60 s at most).
+    HeadThenHold,
+    /// Answers `/big` with `n` bytes (`b`), other paths with their path.
+    BigAt(usize),
 }
 
 /// The `SETTINGS` of an [`H2Server`] and how it answers.
@@ -78,6 +88,47 @@ pub struct H2Stats {
     pub resets: Vec<u32>,
     /// Request bodies received in full, by length.
     pub bodies: Vec<usize>,
+    /// Every stream the server accepted: its connection (1 for the first accepted), its
+    /// stream id and its path. (Streams `h2` refused on its own, over
+    /// `max_concurrent_streams`, never reach the server: they are the gaps in the ids.)
+    pub streams: Vec<(usize, u32, String)>,
+    /// The streams the behaviour refused with `REFUSED_STREAM`: connection and path.
+    pub refused: Vec<(usize, String)>,
+}
+
+impl H2Stats {
+    /// Stream ids the client opened that the server never accepted, per connection:
+    /// the odd ids below the highest one seen that are missing (`h2`'s own
+    /// `REFUSED_STREAM` for streams over `max_concurrent_streams`, or streams reset
+    /// before they arrived).
+    pub fn unaccepted_stream_ids(&self) -> Vec<(usize, u32)> {
+        let mut by_conn: std::collections::BTreeMap<usize, Vec<u32>> = Default::default();
+        for (conn, id, _) in &self.streams {
+            by_conn.entry(*conn).or_default().push(*id);
+        }
+        let mut missing = Vec::new();
+        for (conn, ids) in by_conn {
+            let top = ids.iter().copied().max().unwrap_or(0);
+            missing.extend(
+                (1..=top)
+                    .step_by(2)
+                    .filter(|id| !ids.contains(id))
+                    .map(|id| (conn, id)),
+            );
+        }
+        missing
+    }
+
+    /// The connection each path was answered on (refused streams left out).
+    pub fn answered_on(&self, path: &str) -> Vec<usize> {
+        self.streams
+            .iter()
+            .filter(|(conn, _, p)| {
+                p == path && !self.refused.iter().any(|(c, rp)| c == conn && rp == p)
+            })
+            .map(|(conn, _, _)| *conn)
+            .collect()
+    }
 }
 
 #[derive(Default)]
@@ -194,22 +245,28 @@ async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let first = {
+        let number = {
             let mut stats = state.lock();
             stats.accepted += 1;
-            stats.accepted == 1
+            stats.accepted
         };
+        let first = number == 1;
         state.changed.notify_all();
         let mut options = options;
         if !first && matches!(options.behaviour, Behaviour::GoAwayAfter(_)) {
             // Only the first connection goes away; the client's next one is served.
             options.behaviour = Behaviour::Echo;
         }
-        tokio::spawn(connection(Arc::clone(&state), stream, options));
+        tokio::spawn(connection(Arc::clone(&state), stream, options, number));
     }
 }
 
-async fn connection(state: Arc<State>, stream: tokio::net::TcpStream, options: H2Options) {
+async fn connection(
+    state: Arc<State>,
+    stream: tokio::net::TcpStream,
+    options: H2Options,
+    number: usize,
+) {
     let mut builder = h2::server::Builder::new();
     if let Some(max) = options.max_concurrent_streams {
         builder.max_concurrent_streams(max);
@@ -231,10 +288,20 @@ async fn connection(state: Arc<State>, stream: tokio::net::TcpStream, options: H
             return;
         };
         seen += 1;
+        let id = u32::from(respond.stream_id());
+        let path = request.uri().path().to_owned();
+        let refuse = match options.behaviour {
+            Behaviour::RefuseAll => true,
+            Behaviour::RefuseFirstConnection => number == 1,
+            _ => false,
+        };
+        let mut first_request = false;
         state.update(|s| {
             s.requests += 1;
             s.in_flight += 1;
             s.max_in_flight = s.max_in_flight.max(s.in_flight);
+            s.streams.push((number, id, path.clone()));
+            first_request = s.requests == 1;
         });
         match options.behaviour {
             Behaviour::GoAwayAfter(n) => {
@@ -300,12 +367,8 @@ async fn connection(state: Arc<State>, stream: tokio::net::TcpStream, options: H
                     hold,
                 ));
             }
-            Behaviour::RefuseFirst if seen == 1 => {
-                let mut respond = respond;
-                respond.send_reset(Reason::REFUSED_STREAM);
-                drop(request);
-                state.update(|s| s.in_flight -= 1);
-            }
+            Behaviour::RefuseFirst if first_request => refuse_stream(&state, respond, number, path),
+            _ if refuse => refuse_stream(&state, respond, number, path),
             _ => {
                 tokio::spawn(stream_task(
                     Arc::clone(&state),
@@ -323,6 +386,15 @@ async fn connection(state: Arc<State>, stream: tokio::net::TcpStream, options: H
             return;
         }
     }
+}
+
+/// Answers a stream with `REFUSED_STREAM`, recording it.
+fn refuse_stream(state: &State, mut respond: SendResponse<Bytes>, number: usize, path: String) {
+    respond.send_reset(Reason::REFUSED_STREAM);
+    state.update(|s| {
+        s.in_flight -= 1;
+        s.refused.push((number, path));
+    });
 }
 
 async fn stream_task(
@@ -392,6 +464,24 @@ async fn stream_task(
         done(&state);
         return;
     };
+    if options.behaviour == Behaviour::HeadThenHold {
+        let _ = send.send_data(Bytes::from_static(b"start"), false);
+        let reset = tokio::time::timeout(
+            Duration::from_secs(60),
+            std::future::poll_fn(|cx| send.poll_reset(cx)),
+        )
+        .await;
+        if let Ok(reason) = reset {
+            record_reset(&state, reason);
+        }
+        done(&state);
+        return;
+    }
+    if let (Behaviour::BigAt(n), "/big") = (options.behaviour, path.as_str()) {
+        let _ = send.send_data(Bytes::from(vec![b'b'; n]), true);
+        done(&state);
+        return;
+    }
     if options.behaviour == Behaviour::CloseMidStream {
         let _ = send.send_data(Bytes::from(vec![b'x'; 1000]), false);
         done(&state);

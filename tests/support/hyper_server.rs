@@ -16,6 +16,7 @@
 //! | `/chunked?n=N`   | N bytes, chunked                                                    |
 //! | `/never`         | never answers; held until the client goes away                      |
 //! | `/gate?n=N`      | answers once N gate requests wait at once (503 after 10 s)          |
+//! | `/set-cookie?C`  | `set`, with `Set-Cookie: C` (the query, as is)                      |
 //!
 //! Every response carries `x-connection: K`, the 0-based accept index of its connection,
 //! and `x-version: HTTP/1.1` or `HTTP/2.0`.
@@ -463,6 +464,14 @@ async fn route(
                 "x-method",
                 method.parse().expect("method is a header value"),
             );
+            response
+        }
+        "/set-cookie" => {
+            let cookie = req.uri().query().unwrap_or_default().to_owned();
+            let mut response = text(StatusCode::OK, "set");
+            response
+                .headers_mut()
+                .insert("set-cookie", cookie.parse().expect("a cookie"));
             response
         }
         "/bytes" => Response::new(Full::new(Bytes::from(pattern(n.unwrap_or(0)))).boxed()),

@@ -84,6 +84,13 @@ pub struct ConnectionCounts {
     pub idle: usize,
     /// Requests waiting for a connection.
     pub waiting: usize,
+    /// HTTP/2 streams the servers allow at once on the open connections (their
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`, summed); 0 over HTTP/1.1.
+    pub stream_capacity: usize,
+    /// HTTP/2 streams in use: on the wire, or done with a body still being read.
+    pub streams_active: usize,
+    /// HTTP/2 requests waiting for a stream: every slot of their connection is taken.
+    pub streams_waiting: usize,
 }
 
 impl ConnectionCounts {
@@ -93,6 +100,19 @@ impl ConnectionCounts {
             open,
             idle,
             waiting,
+            stream_capacity: 0,
+            streams_active: 0,
+            streams_waiting: 0,
         }
+    }
+
+    /// The same counts with HTTP/2 streams: the `capacity` of the open connections,
+    /// the streams `active` and those `waiting` for a slot.
+    #[must_use]
+    pub fn with_streams(mut self, capacity: usize, active: usize, waiting: usize) -> Self {
+        self.stream_capacity = capacity;
+        self.streams_active = active;
+        self.streams_waiting = waiting;
+        self
     }
 }

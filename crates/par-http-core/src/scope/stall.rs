@@ -8,6 +8,16 @@
 //! wait. [`StallWatch`] finds that state while a `get_response` waits, and ends the
 //! request with a typed [`ErrorKind::Stalled`] error that says what holds the
 //! connections, instead of a hang.
+//!
+//! Over HTTP/2 the same happens one level down: a request waits for a *stream* (the
+//! server allows `SETTINGS_MAX_CONCURRENT_STREAMS` at once on each connection, and the
+//! per-host cap allows no more connections), and uncollected streamed responses hold
+//! every one. The dispatch counts the streams ([`ConnectionCounts::stream_capacity`],
+//! `streams_active`, `streams_waiting`); a request is stalled when one waits for a
+//! stream, the uncollected responses number at least the streams allowed, and no other
+//! stream is in use (a stream in use by anyone else will end and free its slot).
+//!
+//! [`ConnectionCounts::stream_capacity`]: crate::ConnectionCounts::stream_capacity
 
 use std::time::Duration;
 
@@ -67,6 +77,20 @@ impl StallWatch {
             return None;
         }
         let counts = self.client.dispatch().connections(&url)?;
+        let streams_held = counts.stream_capacity > 0
+            && connections >= counts.stream_capacity
+            && counts.streams_active <= connections;
+        if counts.streams_waiting > 0 && streams_held {
+            return Some(format!(
+                "every HTTP/2 stream to {} ({} at once, as the server allows, on {} \
+                 connection(s), the client's per-host cap) is held by a response of this \
+                 scope that was not collected, its body still on the wire; collect those \
+                 responses first, or raise max_connections_per_host",
+                origin.ascii_serialization(),
+                counts.stream_capacity,
+                counts.open
+            ));
+        }
         (counts.waiting > 0 && counts.idle == 0 && counts.open <= connections).then(|| {
             format!(
                 "every connection to {} ({} open, the client's per-host cap) is held by a \

@@ -161,12 +161,32 @@ impl Dispatch for Http1Dispatch {
     fn connection_wanted(&self, url: &Url) -> Option<Boxed<()>> {
         let pool = self.inner.pool.clone();
         let key = self.inner.key_for(url);
-        Some(Box::pin(async move { pool.wanted(&key).await }))
+        #[cfg(feature = "http2")]
+        {
+            // Over HTTP/2 a request waits for a stream, not a connection.
+            let h2 = self.inner.h2.clone().stream_wanted(key.clone());
+            Some(Box::pin(async move {
+                futures_lite::future::or(async move { pool.wanted(&key).await }, h2).await;
+            }))
+        }
+        #[cfg(not(feature = "http2"))]
+        {
+            Some(Box::pin(async move { pool.wanted(&key).await }))
+        }
     }
 
     fn connections(&self, url: &Url) -> Option<ConnectionCounts> {
         let (open, idle, waiting) = self.pool_stats(url);
-        Some(ConnectionCounts::new(open, idle, waiting))
+        let counts = ConnectionCounts::new(open, idle, waiting);
+        #[cfg(feature = "http2")]
+        {
+            let streams = self.inner.h2.streams(&self.inner.key_for(url));
+            Some(counts.with_streams(streams.capacity, streams.active, streams.queued))
+        }
+        #[cfg(not(feature = "http2"))]
+        {
+            Some(counts)
+        }
     }
 
     fn send(&self, request: Request) -> Boxed<Result<Response>> {

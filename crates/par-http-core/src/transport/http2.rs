@@ -12,7 +12,11 @@
 //!
 //! A stream the server did not process (`REFUSED_STREAM`, above a graceful `GOAWAY`'s
 //! last stream, or a connection that closed before the stream started) is sent once
-//! more, when its body is in memory. Other failures are the request's outcome.
+//! more, when its body is in memory, and not on the connection that refused it: on
+//! another one, or a new one (on the same one only when the per-host cap leaves no
+//! other). Other failures are the request's outcome.
+
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use http::Version;
@@ -49,11 +53,14 @@ enum Opened {
 pub(crate) async fn exchange(inner: &Inner, request: &mut Request, key: &PoolKey) -> H2Exchange {
     // In memory, the body can be sent again (and handed back to the redirect policy).
     let replay: Option<Bytes> = request.body.as_bytes().cloned();
+    // The connection that did not process the first attempt, if it was refused.
+    let mut refused_by: Option<Weak<H2Conn>> = None;
     let mut retried = false;
     loop {
         let max = inner.config.max_connections_per_host.max(1);
         let pool = &inner.pool;
-        let route = inner.h2.route(key, || pool.stats(key).0 < max).await;
+        let may_open = || pool.stats(key).0 < max;
+        let route = inner.h2.route(key, may_open, refused_by.as_ref()).await;
         let lease = match route {
             Route::Http1 => return H2Exchange::Http1(None),
             Route::Stream(lease) => lease,
@@ -69,7 +76,8 @@ pub(crate) async fn exchange(inner: &Inner, request: &mut Request, key: &PoolKey
                             .unwrap_or(u32::MAX),
                         idle_timeout: inner.config.idle_timeout,
                     };
-                    match H2Conn::handshake(io, slot, settings, &inner.runtime).await {
+                    let wanted = inner.h2.wanted_event();
+                    match H2Conn::handshake(io, slot, settings, &inner.runtime, wanted).await {
                         Ok(conn) => probe.http2(conn),
                         Err(err) => return H2Exchange::Done(Err(err)),
                     }
@@ -81,6 +89,7 @@ pub(crate) async fn exchange(inner: &Inner, request: &mut Request, key: &PoolKey
             read_timeout: inner.config.read_timeout,
             runtime: &inner.runtime,
         };
+        let conn = Arc::downgrade(lease.conn());
         let sent = request::send(lease, request, &settings).await;
         if let Some(bytes) = &replay {
             request.body = Body::from(bytes.clone());
@@ -110,6 +119,7 @@ pub(crate) async fn exchange(inner: &Inner, request: &mut Request, key: &PoolKey
             Err(failure) => {
                 if failure.unprocessed && !retried && replay.is_some() {
                     retried = true;
+                    refused_by = Some(conn);
                     continue;
                 }
                 return H2Exchange::Done(Err(failure.error));

@@ -12,6 +12,15 @@
 //! registry of its origin or a [`Lease`] (a request or a body reading from it) keeps it.
 //! Each poll of the driver is counted, so a scope that dropped streams can wait for
 //! the poll that writes their `RST_STREAM` frames ([`H2Conn::flushed`]).
+//!
+//! Until the server's first `SETTINGS` arrive, nobody knows how many streams it allows
+//! (RFC 9113 §5.1.2: the limit starts unbounded, and a server enforcing a low one answers
+//! the excess with `REFUSED_STREAM`). So a new connection carries one stream until then:
+//! `h2` is told to open at most one before `SETTINGS` (`initial_max_send_streams`), and
+//! [`H2Conn::settings_known`] turns true after the driver's poll that read and applied
+//! them, so that the routing ([`origins`](super::origins)) gives out no second stream
+//! before. Go's transport and hyper assume 100 instead; vert.x and armeria wait for
+//! the `SETTINGS`, as here (only the second stream waits, the first goes at once).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,9 +37,11 @@ use crate::transport::h2::error::from_h2;
 use crate::transport::h2::io::TokioIo;
 use crate::transport::pool::Slot;
 
-/// Streams opened before the server's `SETTINGS` arrive, at most (curl and Go use 100;
-/// the RFC's initial value is unlimited, which invites `REFUSED_STREAM`).
-const INITIAL_MAX_SEND_STREAMS: usize = 100;
+/// Streams opened before the server's `SETTINGS` arrive, at most. Go and hyper assume
+/// 100, which a server allowing fewer refuses (`REFUSED_STREAM`) on every new
+/// connection; one stream is always allowed, and the others wait for the `SETTINGS`
+/// (see the module docs).
+const INITIAL_MAX_SEND_STREAMS: usize = 1;
 /// The receive window of each stream: how much of a body the server may send ahead of
 /// the reader (hyper's client uses 2 MiB too).
 const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
@@ -58,11 +69,18 @@ pub(crate) struct H2Conn {
 struct Shared {
     /// No new stream may start: the connection ended, or the server sent `GOAWAY`.
     closed: AtomicBool,
+    /// The server's first `SETTINGS` were read and applied (or the connection ended).
+    settings_known: AtomicBool,
     state: Mutex<DriverState>,
     /// Notified after each poll of the driver.
     polled: event_listener::Event,
     /// The pool slot the connection counts against, freed when it ends.
     slot: Mutex<Option<Slot>>,
+    /// Streams `h2` holds back until one of the server's slots frees up.
+    queued: std::sync::atomic::AtomicUsize,
+    /// Notified when a stream starts to wait for a slot (shared by the origin's
+    /// connections: see [`Origins::stream_wanted`](super::origins::Origins)).
+    wanted: Arc<event_listener::Event>,
 }
 
 #[derive(Default)]
@@ -95,11 +113,13 @@ impl Shared {
 impl H2Conn {
     /// Runs the HTTP/2 handshake over `io` and spawns its driver on `runtime`. The
     /// connection holds `slot` (its place under the per-host cap) until it ends.
+    /// `wanted` is notified whenever one of its streams starts to wait for a slot.
     pub(crate) async fn handshake(
         io: BoxIo,
         slot: Slot,
         settings: H2Settings,
         runtime: &Arc<dyn Runtime>,
+        wanted: Arc<event_listener::Event>,
     ) -> Result<Arc<Self>> {
         let mut builder = h2::client::Builder::new();
         builder
@@ -108,18 +128,24 @@ impl H2Conn {
             .initial_connection_window_size(CONNECTION_WINDOW)
             .max_header_list_size(settings.max_header_list_size)
             .enable_push(false);
+        let io = TokioIo::new(io);
+        let preface_read = io.preface_read();
         let (send, connection) = builder
-            .handshake::<_, Bytes>(TokioIo(io))
+            .handshake::<_, Bytes>(io)
             .await
             .map_err(|err| from_h2(err, crate::error::ErrorKind::Io))?;
         let shared = Arc::new(Shared {
             closed: AtomicBool::new(false),
+            settings_known: AtomicBool::new(false),
             state: Mutex::new(DriverState::default()),
             polled: event_listener::Event::new(),
             slot: Mutex::new(Some(slot)),
+            queued: std::sync::atomic::AtomicUsize::new(0),
+            wanted,
         });
         let driver = Driver {
             connection: Box::pin(connection),
+            preface_read,
             shared: shared.clone(),
             runtime: Arc::downgrade(runtime),
             idle_timeout: settings.idle_timeout,
@@ -148,9 +174,48 @@ impl H2Conn {
         self.shared.lock().streams
     }
 
-    /// The most streams the server allows at once, as its latest `SETTINGS` say.
+    /// The most streams the server allows at once, as its latest `SETTINGS` say (one
+    /// until its first `SETTINGS` arrive).
     pub(crate) fn max_streams(&self) -> usize {
         self.send.current_max_send_streams()
+    }
+
+    /// True once the server's first `SETTINGS` have been applied, so that
+    /// [`max_streams`](Self::max_streams) is the server's word; also true once the
+    /// connection ended.
+    pub(crate) fn settings_known(&self) -> bool {
+        self.shared.settings_known.load(Ordering::Acquire) || self.is_closed()
+    }
+
+    /// Streams a request may still open here now: the server's limit less the streams
+    /// in use, or, before its first `SETTINGS`, one if none is in use.
+    pub(crate) fn room(&self) -> usize {
+        let streams = self.streams();
+        if self.settings_known() {
+            self.max_streams().saturating_sub(streams)
+        } else {
+            usize::from(streams == 0)
+        }
+    }
+
+    /// Streams `h2` holds back until the server frees a slot.
+    pub(crate) fn queued(&self) -> usize {
+        self.shared.queued.load(Ordering::Acquire)
+    }
+
+    /// Counts a stream as waiting for a slot until the guard drops.
+    pub(crate) fn queue(&self) -> Queued {
+        self.shared.queued.fetch_add(1, Ordering::AcqRel);
+        self.shared.wanted.notify(usize::MAX);
+        Queued {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// A listener notified after the driver's next poll (when the `SETTINGS` may have
+    /// arrived, a stream ended, or the connection closed).
+    pub(crate) fn listen(&self) -> event_listener::EventListener {
+        self.shared.polled.listen()
     }
 
     /// A handle to open streams with, counted until the lease drops.
@@ -181,6 +246,17 @@ impl H2Conn {
             }
             listener.await;
         }
+    }
+}
+
+/// A stream that waits for one of the server's slots, counted until dropped.
+pub(crate) struct Queued {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.shared.queued.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -228,6 +304,8 @@ impl Drop for Lease {
 /// The future that drives one connection on the runtime.
 struct Driver {
     connection: Pin<Box<h2::client::Connection<TokioIo, Bytes>>>,
+    /// Set by the IO once the server's first frame (its `SETTINGS`) was read.
+    preface_read: Arc<AtomicBool>,
     shared: Arc<Shared>,
     /// Weak: the task must not keep the runtime that owns it alive.
     runtime: Weak<dyn Runtime>,
@@ -246,6 +324,11 @@ impl Future for Driver {
             state.waker = Some(cx.waker().clone());
         }
         let ended = self.connection.as_mut().poll(cx).is_ready();
+        // `h2` applies `SETTINGS` in the poll that reads them: a poll that ends with the
+        // preface read has them applied (or the connection failed on them).
+        if self.preface_read.load(Ordering::Acquire) {
+            self.shared.settings_known.store(true, Ordering::Release);
+        }
         let streams = {
             let mut state = self.shared.lock();
             state.polling = false;

@@ -11,12 +11,16 @@
 //! ```
 //!
 //! On an HTTP/2 origin a request takes the least busy connection below the server's
-//! `SETTINGS_MAX_CONCURRENT_STREAMS`. When every one is full, one request opens another
-//! connection if the per-host cap allows (as a probe again); otherwise requests queue for
-//! a stream on the least busy connection (`h2` holds them until a stream frees up).
+//! `SETTINGS_MAX_CONCURRENT_STREAMS`. A new connection takes one stream until the
+//! server's first `SETTINGS` say how many it allows; the requests that come meanwhile
+//! wait for them rather than guess (a guess above the server's limit is refused). When
+//! every connection is full, one request opens another if the per-host cap allows (as a
+//! probe again); otherwise requests queue for a stream on the least busy connection
+//! (`h2` holds them until a stream frees up). A request the server refused avoids the
+//! connection that refused it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use crate::transport::h2::conn::{H2Conn, Lease};
 use crate::transport::pool::PoolKey;
@@ -37,6 +41,19 @@ pub(crate) struct Origins {
     origins: Mutex<HashMap<PoolKey, Origin>>,
     /// Notified whenever a probe ends.
     changed: event_listener::Event,
+    /// Notified whenever a stream starts to wait for a slot on a connection.
+    stream_wanted: Arc<event_listener::Event>,
+}
+
+/// The HTTP/2 streams of one origin, for the scope's stall watch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct StreamCounts {
+    /// Streams the servers allow at once, over the live connections.
+    pub(crate) capacity: usize,
+    /// Streams on the wire, or done but with a body still being read.
+    pub(crate) active: usize,
+    /// Streams `h2` holds back until a slot frees up.
+    pub(crate) queued: usize,
 }
 
 #[derive(Default)]
@@ -64,29 +81,47 @@ impl Origins {
     }
 
     /// How a request to `key` goes: `may_open` says whether the per-host cap allows one
-    /// more connection.
+    /// more connection, and `avoid` names a connection the request must not use again
+    /// if there is any other way (the one that refused it).
+    ///
+    /// In order: a stream on the least busy connection with room (a connection whose
+    /// `SETTINGS` have not arrived has room for its first stream only); else wait for
+    /// such a connection's `SETTINGS` (they say how many streams it takes); else open a
+    /// connection if allowed; else queue for a stream on the least busy connection;
+    /// else wait for the connection being opened; `avoid` comes last, when the cap
+    /// leaves nowhere else to go.
     pub(crate) async fn route(
         self: &Arc<Self>,
         key: &PoolKey,
         may_open: impl Fn() -> bool,
+        avoid: Option<&Weak<H2Conn>>,
     ) -> Route {
-        loop {
-            let listener = {
+        let avoided =
+            |conn: &Arc<H2Conn>| avoid.is_some_and(|weak| weak.as_ptr() == Arc::as_ptr(conn));
+        'route: loop {
+            let listener = 'wait: {
                 let mut origins = self.lock();
                 let origin = origins.entry(key.clone()).or_default();
                 origin.conns.retain(|conn| !conn.is_closed());
                 if origin.protocol == Protocol::Http1 {
                     return Route::Http1;
                 }
-                let least_busy = origin
-                    .conns
-                    .iter()
-                    .map(|conn| (conn.streams(), conn))
-                    .min_by_key(|(streams, _)| *streams);
-                if let Some((streams, conn)) = least_busy {
-                    if streams < conn.max_streams() {
-                        return Route::Stream(conn.lease());
+                let others = || origin.conns.iter().filter(|conn| !avoided(conn));
+                let with_room = others()
+                    .filter(|conn| conn.room() > 0)
+                    .min_by_key(|conn| conn.streams());
+                if let Some(conn) = with_room {
+                    return Route::Stream(conn.lease());
+                }
+                if let Some(conn) = others().find(|conn| !conn.settings_known()) {
+                    // Its first stream is out; its `SETTINGS` will tell how many more it
+                    // takes. Listening before looking again: the driver's poll that
+                    // applies them (or ends the connection) wakes us.
+                    let listener = conn.listen();
+                    if conn.settings_known() || conn.room() > 0 {
+                        continue 'route;
                     }
+                    break 'wait listener;
                 }
                 let can_probe = origin.failed || origin.probing == 0;
                 if can_probe && (origin.conns.is_empty() || may_open()) {
@@ -97,9 +132,17 @@ impl Origins {
                         done: false,
                     });
                 }
-                if let Some((_, conn)) = least_busy {
-                    // Every connection full, no other allowed: queue for a stream.
+                // Every connection full, no other allowed: queue for a stream (`h2` holds
+                // it until one frees up).
+                if let Some(conn) = others().min_by_key(|conn| conn.streams()) {
                     return Route::Stream(conn.lease());
+                }
+                // Only the connection to avoid is left. Another one is on its way: wait
+                // for it. Else the cap leaves no other way than the avoided one.
+                if origin.probing == 0 {
+                    if let Some(conn) = origin.conns.iter().min_by_key(|conn| conn.streams()) {
+                        return Route::Stream(conn.lease());
+                    }
                 }
                 self.changed.listen()
             };
@@ -115,6 +158,39 @@ impl Origins {
             .filter(|conn| !conn.is_closed())
             .cloned()
             .collect()
+    }
+
+    /// What a new connection notifies when one of its streams waits for a slot.
+    pub(crate) fn wanted_event(&self) -> Arc<event_listener::Event> {
+        self.stream_wanted.clone()
+    }
+
+    /// The streams of `key`'s live connections (all 0 for an origin with none).
+    pub(crate) fn streams(&self, key: &str) -> StreamCounts {
+        let origins = self.lock();
+        let Some(origin) = origins.get(key) else {
+            return StreamCounts::default();
+        };
+        let live = origin.conns.iter().filter(|conn| !conn.is_closed());
+        live.fold(StreamCounts::default(), |counts, conn| {
+            let queued = conn.queued();
+            StreamCounts {
+                capacity: counts.capacity.saturating_add(conn.max_streams()),
+                active: counts.active + conn.streams().saturating_sub(queued),
+                queued: counts.queued + queued,
+            }
+        })
+    }
+
+    /// Completes once a stream to `key` waits for a slot (at once if one does).
+    pub(crate) async fn stream_wanted(self: Arc<Self>, key: PoolKey) {
+        loop {
+            let listener = self.stream_wanted.listen();
+            if self.streams(&key).queued > 0 {
+                return;
+            }
+            listener.await;
+        }
     }
 
     /// Live HTTP/2 connections to `key`, and their streams in use.

@@ -90,11 +90,37 @@ pub(crate) async fn send(
             });
         }
     };
+    // Over the server's limit, `h2` holds the stream back until a slot frees up; until
+    // then it is counted as queued (for the scope's stall watch, and to free slots that
+    // uncollected responses hold). `poll_ready` completes once it is on the wire. (It
+    // also waits a moment for a stream that takes the last slot: that one is not
+    // queued, since the streams in use do not exceed the limit.)
+    let conn = lease.conn();
+    let over_limit = conn.streams() > conn.max_streams();
+    let on_the_wire = future::poll_once(poll_fn(|cx| sender.poll_ready(cx)))
+        .await
+        .is_some();
+    let queued = (over_limit && !on_the_wire).then(|| conn.queue());
+    let opened = async move {
+        if let Some(queued) = queued {
+            let _ = poll_fn(|cx| sender.poll_ready(cx)).await;
+            drop(queued);
+        }
+        future::pending::<Result<http::Response<h2::RecvStream>, StreamFailure>>().await
+    };
     let upload = async {
         if !end_of_stream {
-            if let Err(error) = send_body(&mut stream, body).await {
+            match send_body(&mut stream, body).await {
+                Ok(()) => {}
                 // The request's own body failed: the stream is reset when dropped.
-                return Err(StreamFailure::processed(error));
+                Err(Upload::Body(error)) => return Err(StreamFailure::processed(error)),
+                // The stream ended under the upload (a reset, `REFUSED_STREAM`, the
+                // connection lost): the response side says why, and whether the server
+                // processed it. (The driver may run on another thread and end the
+                // stream between the polls of the two sides: the first to see it must
+                // not decide.) Resetting it makes sure the response side ends: a stream
+                // the server reset keeps the server's reason.
+                Err(Upload::Stream) => stream.send_reset(h2::Reason::CANCEL),
             }
         }
         // The server may answer before it read the body, or after: wait for it.
@@ -114,7 +140,7 @@ pub(crate) async fn send(
             }
         })
     };
-    let answer = future::or(answer, upload);
+    let answer = future::or(answer, future::or(upload, opened));
     let response = match settings.read_timeout {
         None => answer.await,
         Some(limit) => {
@@ -205,8 +231,25 @@ fn check_limits(headers: &HeaderMap, limits: &Limits) -> Result<()> {
     Ok(())
 }
 
+/// Why an upload stopped.
+enum Upload {
+    /// The request's body failed to read.
+    Body(Error),
+    /// `h2` took no more data: the stream was reset or its connection ended (the
+    /// response side reports the cause).
+    Stream,
+}
+
+impl From<h2::Error> for Upload {
+    /// Whatever `h2` reports (a reset, `GOAWAY`, an IO failure, or a send on a stream
+    /// reset meanwhile), the response side says it better.
+    fn from(_: h2::Error) -> Self {
+        Self::Stream
+    }
+}
+
 /// Sends a request body within the stream's flow-control window.
-async fn send_body(stream: &mut h2::SendStream<Bytes>, body: BodyParts) -> Result<()> {
+async fn send_body(stream: &mut h2::SendStream<Bytes>, body: BodyParts) -> Result<(), Upload> {
     match body {
         BodyParts::Bytes(bytes) => send_chunk(stream, bytes, true).await,
         BodyParts::Reader(mut reader, _) => {
@@ -215,7 +258,7 @@ async fn send_body(stream: &mut h2::SendStream<Bytes>, body: BodyParts) -> Resul
                 let n = reader
                     .read(&mut buf)
                     .await
-                    .map_err(|err| Error::io(ErrorKind::Io, err))?;
+                    .map_err(|err| Upload::Body(Error::io(ErrorKind::Io, err)))?;
                 if n == 0 {
                     return send_chunk(stream, Bytes::new(), true).await;
                 }
@@ -227,26 +270,30 @@ async fn send_body(stream: &mut h2::SendStream<Bytes>, body: BodyParts) -> Resul
 }
 
 /// Sends `chunk` as the window allows, piece by piece.
-async fn send_chunk(stream: &mut h2::SendStream<Bytes>, mut chunk: Bytes, end: bool) -> Result<()> {
-    let h2_error = |err| from_h2(err, ErrorKind::Io);
+async fn send_chunk(
+    stream: &mut h2::SendStream<Bytes>,
+    mut chunk: Bytes,
+    end: bool,
+) -> Result<(), Upload> {
     if chunk.is_empty() {
         if end {
-            stream.send_data(Bytes::new(), true).map_err(h2_error)?;
+            stream.send_data(Bytes::new(), true).map_err(Upload::from)?;
         }
         return Ok(());
     }
     while !chunk.is_empty() {
         stream.reserve_capacity(chunk.len());
         let granted = match poll_fn(|cx| stream.poll_capacity(cx)).await {
-            Some(granted) => granted.map_err(h2_error)?,
-            None => return Err(Error::new(ErrorKind::Http2(h2::Reason::CANCEL.into()))),
+            Some(Ok(granted)) => granted,
+            Some(Err(err)) => return Err(Upload::from(err)),
+            None => return Err(Upload::Stream),
         };
         if granted == 0 {
             continue;
         }
         let piece = chunk.split_to(granted.min(chunk.len()));
         let last = end && chunk.is_empty();
-        stream.send_data(piece, last).map_err(h2_error)?;
+        stream.send_data(piece, last).map_err(Upload::from)?;
     }
     Ok(())
 }
