@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import select
+import signal
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -164,3 +165,15 @@ def closed_port() -> int:
     port = sock.getsockname()[1]
     sock.close()
     return port
+
+
+@pytest.fixture
+def sigint_handled():
+    """Python's own SIGINT handler for the test, whatever the process inherited: a
+    process started in the background by a non-interactive shell (as CI may be) has
+    SIGINT ignored, and then `_thread.interrupt_main()` does nothing."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

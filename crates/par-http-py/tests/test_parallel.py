@@ -276,7 +276,7 @@ def test_a_request_started_after_the_block_is_cancelled(server):
 
 
 @needs_proc
-def test_keyboard_interrupt_during_a_wait_cancels_cleanly(server):
+def test_keyboard_interrupt_during_a_wait_cancels_cleanly(server, sigint_handled):
     base, stats = server
     port = int(base.rsplit(":", 1)[1])
     timer = threading.Timer(0.3, _thread.interrupt_main)
@@ -492,7 +492,7 @@ def test_headers_model():
 
 
 @needs_proc
-def test_keyboard_interrupt_during_next_response(server):
+def test_keyboard_interrupt_during_next_response(server, sigint_handled):
     base, stats = server
     port = int(base.rsplit(":", 1)[1])
     timer = threading.Timer(0.3, _thread.interrupt_main)
