@@ -41,7 +41,9 @@ pub(crate) async fn connect(
         let Some(tls) = tls else {
             return Ok((io, false));
         };
-        let secured = tls.handshake(url, io).await?;
+        // Boxed: the handshake's state would otherwise sit in every connection's future,
+        // plain ones included (a connection storm holds thousands at once).
+        let secured = Box::pin(tls.handshake(url, io)).await?;
         #[cfg(feature = "tracing")]
         tracing::debug!(
             tls_us = micros(runtime.now() - connected),

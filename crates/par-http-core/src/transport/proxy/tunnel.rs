@@ -39,29 +39,42 @@ pub(crate) async fn connect_via(
     let Some(proxy) = proxy else {
         return connect(runtime, url, timeout, tls).await.map(|(io, _)| io);
     };
-    let attempt = async {
-        let io = tcp(runtime, &proxy.host, proxy.port).await?;
-        let io = match (proxy.tls, proxy_tls) {
-            (false, _) => io,
-            (true, Some(connector)) => {
-                let at = Url::parse(&format!("https://{}:{}/", proxy.host, proxy.port)).map_err(
-                    |_| Error::from(ProxyError::new(&*proxy.name, ProxyFailure::InvalidUrl)),
-                )?;
-                connector.handshake(&at, io).await?.0
-            }
-            (true, None) => return Err(Error::new(ErrorKind::TlsConfig)),
-        };
-        let io = match proxy.kind {
-            Kind::Http if url.scheme() == "http" => return Ok(io),
-            Kind::Http => http_connect(io, url, proxy).await?,
-            Kind::Socks5 { remote_dns } => socks5(runtime, io, url, proxy, remote_dns).await?,
-        };
-        match tls {
-            Some(tls) => tls.handshake(url, io).await.map(|(io, _)| io),
-            None => Ok(io),
-        }
-    };
+    // Boxed: the proxy's handshakes would otherwise make every direct connection's
+    // future as large as theirs (a connection storm holds thousands at once).
+    let attempt = Box::pin(through_proxy(runtime, url, tls, proxy, proxy_tls));
     within_connect_timeout(runtime, timeout, attempt).await
+}
+
+/// The steps of a connection through `proxy`: TCP to it, TLS to an `https://` proxy, the
+/// tunnel (`CONNECT` or SOCKS5) unless it forwards plain `http`, then TLS to the origin.
+async fn through_proxy(
+    runtime: &dyn Runtime,
+    url: &Url,
+    tls: Option<&TlsConnector>,
+    proxy: &Target,
+    proxy_tls: Option<&TlsConnector>,
+) -> Result<BoxIo> {
+    let io = tcp(runtime, &proxy.host, proxy.port).await?;
+    let io = match (proxy.tls, proxy_tls) {
+        (false, _) => io,
+        (true, Some(connector)) => {
+            let at =
+                Url::parse(&format!("https://{}:{}/", proxy.host, proxy.port)).map_err(|_| {
+                    Error::from(ProxyError::new(&*proxy.name, ProxyFailure::InvalidUrl))
+                })?;
+            connector.handshake(&at, io).await?.0
+        }
+        (true, None) => return Err(Error::new(ErrorKind::TlsConfig)),
+    };
+    let io = match proxy.kind {
+        Kind::Http if url.scheme() == "http" => return Ok(io),
+        Kind::Http => http_connect(io, url, proxy).await?,
+        Kind::Socks5 { remote_dns } => socks5(runtime, io, url, proxy, remote_dns).await?,
+    };
+    match tls {
+        Some(tls) => tls.handshake(url, io).await.map(|(io, _)| io),
+        None => Ok(io),
+    }
 }
 
 /// TCP to `host:port`, each resolved address in turn.
