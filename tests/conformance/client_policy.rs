@@ -615,7 +615,9 @@ fn the_mock_serves_an_async_client_and_its_scope() {
     let seen = mock.requests();
     assert_eq!(seen.len(), 3);
     // The scope's two requests run in parallel: the mock may see either first.
-    let get = seen.iter().find(|r| r.method == Method::GET && r.url.path() == "/a");
+    let get = seen
+        .iter()
+        .find(|r| r.method == Method::GET && r.url.path() == "/a");
     assert_eq!(get.map(|r| r.url.as_str()), Some("http://api.test/a?n=1"));
     assert!(
         seen.iter()
