@@ -28,7 +28,7 @@ use std::task::Poll;
 use std::time::Instant;
 
 use crate::client::Client;
-use crate::client::retry::BudgetShare;
+use crate::client::budget::BudgetShare;
 use crate::error::Result;
 use crate::message::hedge_policy::HedgePolicy;
 use crate::message::request::Request;

@@ -17,6 +17,7 @@ use crate::runtime::{Boxed, Runtime};
 use crate::transport::http1::Http1Dispatch;
 
 pub(crate) mod auth;
+pub(crate) mod budget;
 pub(crate) mod config;
 pub(crate) mod cookies;
 pub(crate) mod deadline;
@@ -37,7 +38,7 @@ pub struct Client {
     /// request back with its response (for the redirect policy).
     hands_back_requests: bool,
     /// Bounds the retries of all the client's requests together.
-    retry_budget: Arc<retry::RetryBudget>,
+    retry_budget: Arc<budget::RetryBudget>,
 }
 
 impl Client {
@@ -153,7 +154,7 @@ impl Client {
         // Hedges spend from the retry budget with the request's retry policy's share.
         let share = retry
             .as_ref()
-            .map_or(retry::DEFAULT_SHARE, |policy| policy.budget_share());
+            .map_or(budget::DEFAULT_SHARE, |policy| policy.budget_share());
         let policy = retry.filter(|policy| policy.attempts() > 1);
         let timeout = request.timeout.or(self.config.timeout);
         // A limit too far away to represent is no limit.
@@ -206,7 +207,7 @@ impl Client {
     }
 
     /// The retry budget shared by every request of this client and its clones.
-    pub(crate) fn retry_budget(&self) -> &retry::RetryBudget {
+    pub(crate) fn retry_budget(&self) -> &budget::RetryBudget {
         &self.retry_budget
     }
 }
