@@ -520,14 +520,16 @@ impl Scope {
         // then holds the exchange, not the request too); one that waits keeps its request
         // boxed until it leaves the line, when the client's work (and its time limit)
         // starts.
-        let (permit, sending) = match self.limit.as_ref().map(|limit| limit.try_acquire_arc()) {
-            Some(None) => (None, Sending::Queued(Box::new(request))),
-            permit => (permit.flatten(), Sending::Now(self.execute_now(request))),
+        let (permit, sending) = match &self.limit {
+            Some(limit) => match limit.try_acquire_arc() {
+                None => (None, Sending::Queued(Box::new(request), limit.clone())),
+                permit => (permit, Sending::Now(self.execute_now(request))),
+            },
+            None => (None, Sending::Now(self.execute_now(request))),
         };
         let work = RequestWork {
             outcomes: self.outcomes.clone(),
             id,
-            limit: self.limit.clone(),
             deadline,
             client: self.client.clone(),
             body_limit,
@@ -724,7 +726,6 @@ impl Scope {
 struct RequestWork {
     outcomes: Arc<Outcomes>,
     id: usize,
-    limit: Option<Arc<Semaphore>>,
     deadline: Option<Arc<ScopeDeadline>>,
     client: Client,
     body_limit: Option<usize>,
@@ -755,17 +756,16 @@ impl RequestWork {
             // The usual paths (no wait for a slot, a body complete with its head) keep this
             // future small; the others are boxed, so that their state is not moved along
             // with every request.
-            let (send, permit) = match (sending, &self.limit) {
-                (Sending::Queued(request), Some(limit)) => {
-                    match Self::boxed(self.slot(limit)).await {
+            let (send, permit) = match sending {
+                Sending::Queued(request, limit) => {
+                    match Self::boxed(self.slot(&limit)).await {
                         // Made only now: a dispatch's work starts when the request
                         // leaves the line.
                         Ok(permit) => (self.client.execute(*request), Some(permit)),
                         Err(err) => return report.complete(Err(err), Hold::default()),
                     }
                 }
-                (Sending::Queued(request), None) => (self.client.execute(*request), permit),
-                (Sending::Now(send), _) => (send, permit),
+                Sending::Now(send) => (send, permit),
             };
             report.sent();
             let send = match &self.deadline {
@@ -959,7 +959,7 @@ enum Sending {
     /// Handed to the client at its start (no wait for a slot under the limit).
     Now(Boxed<Result<Response>>),
     /// Waiting in line for a slot: handed to the client when it leaves the line.
-    Queued(Box<Request>),
+    Queued(Box<Request>, Arc<Semaphore>),
 }
 
 /// Request tasks of every scope in this process whose future still exists.

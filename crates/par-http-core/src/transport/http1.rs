@@ -126,9 +126,9 @@ impl Http1Dispatch {
     /// # #[derive(Debug)] struct NoRuntime;
     /// # impl par_http_core::Spawn for NoRuntime { fn spawn(&self, f: par_http_core::Boxed<()>) -> par_http_core::Task { par_http_core::Task::new(()) } }
     /// # impl par_http_core::Runtime for NoRuntime {
-    /// #     fn resolve(&self, _: &str, _: u16) -> par_http_core::Boxed<std::io::Result<Vec<std::net::SocketAddr>>> { unimplemented!() }
-    /// #     fn connect_tcp(&self, _: std::net::SocketAddr) -> par_http_core::Boxed<std::io::Result<par_http_core::BoxIo>> { unimplemented!() }
-    /// #     fn sleep_until(&self, _: std::time::Instant) -> par_http_core::Boxed<()> { unimplemented!() }
+    /// #     fn resolve(&self, _: &str, _: u16) -> par_http_core::Boxed<std::io::Result<Vec<std::net::SocketAddr>>> { Box::pin(async { Err(std::io::Error::other("no network")) }) }
+    /// #     fn connect_tcp(&self, _: std::net::SocketAddr) -> par_http_core::Boxed<std::io::Result<par_http_core::BoxIo>> { Box::pin(async { Err(std::io::Error::other("no network")) }) }
+    /// #     fn sleep_until(&self, _: std::time::Instant) -> par_http_core::Boxed<()> { Box::pin(std::future::pending()) }
     /// # }
     /// use par_http_core::{ConnectorConfig, Http1Dispatch};
     ///
